@@ -17,21 +17,60 @@ from world.config import ErrorRates
 from world.vocab import Vocab
 
 NAME_ERRORS = (
-    "nickname", "spelling_variant", "typo", "transposition", "name_swap",
-    "surname_part", "accent_dropped",
+    "nickname",
+    "spelling_variant",
+    "typo",
+    "transposition",
+    "name_swap",
+    "surname_part",
+    "accent_dropped",
 )
 DOB_ERRORS = ("dob_missing", "dob_partial", "dob_day_month_swap", "dob_typo")
 ADDRESS_ERRORS = ("stale_address", "postcode_typo")
 ALL_ERRORS = (*NAME_ERRORS, *DOB_ERRORS, *ADDRESS_ERRORS, "blank_identifier")
 
 _KEYBOARD_NEAR = {
-    "a": "sqz", "b": "vn", "c": "xv", "d": "sf", "e": "wr", "f": "dg", "g": "fh", "h": "gj",
-    "i": "uo", "j": "hk", "k": "jl", "l": "k", "m": "n", "n": "bm", "o": "ip", "p": "o",
-    "q": "w", "r": "et", "s": "ad", "t": "ry", "u": "yi", "v": "cb", "w": "qe", "x": "zc",
-    "y": "tu", "z": "x",
+    "a": "sqz",
+    "b": "vn",
+    "c": "xv",
+    "d": "sf",
+    "e": "wr",
+    "f": "dg",
+    "g": "fh",
+    "h": "gj",
+    "i": "uo",
+    "j": "hk",
+    "k": "jl",
+    "l": "k",
+    "m": "n",
+    "n": "bm",
+    "o": "ip",
+    "p": "o",
+    "q": "w",
+    "r": "et",
+    "s": "ad",
+    "t": "ry",
+    "u": "yi",
+    "v": "cb",
+    "w": "qe",
+    "x": "zc",
+    "y": "tu",
+    "z": "x",
 }
-_POSTCODE_SWAPS = {"0": "O", "O": "0", "1": "I", "I": "1", "5": "S", "S": "5", "8": "B",
-                   "B": "8", "2": "Z", "Z": "2", "6": "G", "G": "6"}
+_POSTCODE_SWAPS = {
+    "0": "O",
+    "O": "0",
+    "1": "I",
+    "I": "1",
+    "5": "S",
+    "S": "5",
+    "8": "B",
+    "B": "8",
+    "2": "Z",
+    "Z": "2",
+    "6": "G",
+    "G": "6",
+}
 
 
 def plain(text: str) -> str:
@@ -107,20 +146,24 @@ def draw_errors(rng: np.random.Generator, n: int, rates: ErrorRates) -> pl.DataF
     return pl.DataFrame(cols)
 
 
-def eligibility(frame: pl.DataFrame, vocab: Vocab, carries_dob: bool, carries_id: bool) -> pl.DataFrame:
+def eligibility(
+    frame: pl.DataFrame, vocab: Vocab, carries_dob: bool, carries_id: bool
+) -> pl.DataFrame:
     """Which errors each record could carry, given the truth it starts from."""
     nick = list(vocab.nicknames)
     var = list(vocab.variants)
     first, last = pl.col("first_name"), pl.col("last_name")
     day, month = pl.col("dob").dt.day(), pl.col("dob").dt.month()
-    accent = first.map_elements(has_accent_or_apostrophe, return_dtype=pl.Boolean) | last.map_elements(
+    accent = first.map_elements(
         has_accent_or_apostrophe, return_dtype=pl.Boolean
-    )
+    ) | last.map_elements(has_accent_or_apostrophe, return_dtype=pl.Boolean)
     return frame.select(
         first.is_in(nick).alias("e_nickname"),
         (first.is_in(var) | last.is_in(var)).alias("e_spelling_variant"),
         pl.lit(True).alias("e_typo"),
-        (pl.min_horizontal(first.str.len_chars(), last.str.len_chars()) >= 3).alias("e_transposition"),
+        (pl.min_horizontal(first.str.len_chars(), last.str.len_chars()) >= 3).alias(
+            "e_transposition"
+        ),
         pl.lit(True).alias("e_name_swap"),
         last.str.contains(r"[- ]").alias("e_surname_part"),
         accent.alias("e_accent_dropped"),

@@ -56,15 +56,26 @@ class Night:
 def build_event_book(
     cfg: WorldConfig, rng: np.random.Generator, events: pl.DataFrame, book: RecordBook
 ) -> pl.DataFrame:
-    """Recorded events attached to a partner record, with the nights they are seen, amended, deleted."""
+    """Recorded events attached to a partner record, with the nights they are seen and changed."""
     k = cfg.nights
     night_days = np.array([d.toordinal() for d in cfg.night_dates()])
-    births = book.people.filter(pl.col("born_night").is_not_null()).select(
-        "person_id", pl.lit("health").alias("source"), pl.lit("birth_notification").alias("kind"),
-        "dob", pl.lit(1).alias("severity"), pl.lit(False).alias("bias"), pl.lit(True).alias("recorded"),
-    ).rename({"dob": "date"})
-    start_id = int(events["event_id"].max() or 0) + 1
-    births = births.with_row_index("event_id", offset=start_id).with_columns(pl.col("event_id").cast(pl.Int64))
+    births = (
+        book.people.filter(pl.col("born_night").is_not_null())
+        .select(
+            "person_id",
+            pl.lit("health").alias("source"),
+            pl.lit("birth_notification").alias("kind"),
+            "dob",
+            pl.lit(1).alias("severity"),
+            pl.lit(False).alias("bias"),
+            pl.lit(True).alias("recorded"),
+        )
+        .rename({"dob": "date"})
+    )
+    start_id = events.height + 1
+    births = births.with_row_index("event_id", offset=start_id).with_columns(
+        pl.col("event_id").cast(pl.Int64)
+    )
     ev = pl.concat([events, births.select(events.columns)], how="vertical_relaxed").filter(
         pl.col("recorded")
     )
@@ -72,7 +83,8 @@ def build_event_book(
     n = ev.height
     u = rng.random(n)
     ev = ev.with_columns(
-        pl.Series("u1", rng.random(n)), pl.Series("u2", rng.random(n)),
+        pl.Series("u1", rng.random(n)),
+        pl.Series("u2", rng.random(n)),
         pl.Series("copy", (u < 0.3).astype(np.int64)),
     )
     seen = np.searchsorted(night_days, np.array([d.toordinal() for d in ev["date"].to_list()]))
@@ -81,7 +93,8 @@ def build_event_book(
     def after(p: float) -> np.ndarray:
         if p <= 0:
             return np.full(n, k)
-        return np.minimum(seen + rng.geometric(p, n), k)
+        nights: np.ndarray = np.minimum(seen + rng.geometric(p, n), k)
+        return nights
 
     ev = ev.with_columns(
         pl.Series("amended_night", after(cfg.nightly.event_correction), dtype=pl.Int64),
@@ -92,30 +105,42 @@ def build_event_book(
     ev = ev.join(recs, on=["register", "person_id", "copy"], how="left").join(
         main, on=["register", "person_id"], how="left"
     )
-    return ev.with_columns(
-        pl.coalesce("source_record_id", "main_id").alias("source_record_id")
-    ).drop("main_id").filter(pl.col("source_record_id").is_not_null())
+    return (
+        ev.with_columns(pl.coalesce("source_record_id", "main_id").alias("source_record_id"))
+        .drop("main_id")
+        .filter(pl.col("source_record_id").is_not_null())
+    )
 
 
-def night_events(book: pl.DataFrame, night: int, registers: dict[str, pl.DataFrame]) -> pl.DataFrame:
+def night_events(
+    book: pl.DataFrame, night: int, registers: dict[str, pl.DataFrame]
+) -> pl.DataFrame:
     """Events visible on a night, attached to records that exist that night, amendments applied."""
     ev = book.filter((pl.col("seen_night") <= night) & (pl.col("deleted_night") > night))
     ids = pl.concat([r.select("source_record_id") for r in registers.values()])
     ev = ev.join(ids, on="source_record_id", how="semi")
     amended = pl.col("amended_night") <= night
     return ev.with_columns(
-        pl.when(amended).then(pl.min_horizontal(pl.col("severity") + 1, pl.lit(3)))
-        .otherwise(pl.col("severity")).alias("severity"),
+        pl.when(amended)
+        .then(pl.min_horizontal(pl.col("severity") + 1, pl.lit(3)))
+        .otherwise(pl.col("severity"))
+        .alias("severity"),
         amended.alias("amended"),
     ).sort("event_id")
 
 
 def address_line(upper: bool = False) -> pl.Expr:
     """First line of an address: 'Flat 2, 14 Station Road'."""
-    line = pl.concat_str([
-        pl.when(pl.col("flat") > 0).then(pl.format("Flat {}, ", pl.col("flat"))).otherwise(pl.lit("")),
-        pl.col("house_number").cast(pl.String), pl.lit(" "), pl.col("street"),
-    ])
+    line = pl.concat_str(
+        [
+            pl.when(pl.col("flat") > 0)
+            .then(pl.format("Flat {}, ", pl.col("flat")))
+            .otherwise(pl.lit("")),
+            pl.col("house_number").cast(pl.String),
+            pl.lit(" "),
+            pl.col("street"),
+        ]
+    )
     return line.str.to_uppercase() if upper else line
 
 
@@ -126,30 +151,52 @@ def date_text(expr: pl.Expr, fmt: str) -> pl.Expr:
 
 # Ethnicity as each kind of system codes it.
 ETHNICITY_DFE = {
-    "white_british": "WBRI", "white_irish": "WIRI", "white_other_european": "WOTH",
-    "south_asian_indian": "AIND", "south_asian_pakistani_bangladeshi": "APKN",
-    "black_african": "BAFR", "black_caribbean": "BCRB", "chinese_east_asian": "CHNE",
-    "arab_middle_eastern": "OOTH", "mixed": "MOTH",
+    "white_british": "WBRI",
+    "white_irish": "WIRI",
+    "white_other_european": "WOTH",
+    "south_asian_indian": "AIND",
+    "south_asian_pakistani_bangladeshi": "APKN",
+    "black_african": "BAFR",
+    "black_caribbean": "BCRB",
+    "chinese_east_asian": "CHNE",
+    "arab_middle_eastern": "OOTH",
+    "mixed": "MOTH",
 }
 ETHNICITY_NHS = {
-    "white_british": "A", "white_irish": "B", "white_other_european": "C",
-    "south_asian_indian": "H", "south_asian_pakistani_bangladeshi": "J", "black_african": "N",
-    "black_caribbean": "M", "chinese_east_asian": "R", "arab_middle_eastern": "S", "mixed": "G",
+    "white_british": "A",
+    "white_irish": "B",
+    "white_other_european": "C",
+    "south_asian_indian": "H",
+    "south_asian_pakistani_bangladeshi": "J",
+    "black_african": "N",
+    "black_caribbean": "M",
+    "chinese_east_asian": "R",
+    "arab_middle_eastern": "S",
+    "mixed": "G",
 }
 ETHNICITY_TEXT = {
-    "white_british": "White - British", "white_irish": "White - Irish",
+    "white_british": "White - British",
+    "white_irish": "White - Irish",
     "white_other_european": "White - Any other White background",
     "south_asian_indian": "Asian or Asian British - Indian",
     "south_asian_pakistani_bangladeshi": "Asian or Asian British - Pakistani",
     "black_african": "Black or Black British - African",
     "black_caribbean": "Black or Black British - Caribbean",
     "chinese_east_asian": "Other Ethnic Group - Chinese",
-    "arab_middle_eastern": "Other Ethnic Group - Arab", "mixed": "Mixed - Any other mixed background",
+    "arab_middle_eastern": "Other Ethnic Group - Arab",
+    "mixed": "Mixed - Any other mixed background",
 }
 ETHNICITY_POLICE = {
-    "white_british": "W1", "white_irish": "W2", "white_other_european": "W9",
-    "south_asian_indian": "A1", "south_asian_pakistani_bangladeshi": "A2", "black_african": "B2",
-    "black_caribbean": "B1", "chinese_east_asian": "A4", "arab_middle_eastern": "O2", "mixed": "M9",
+    "white_british": "W1",
+    "white_irish": "W2",
+    "white_other_european": "W9",
+    "south_asian_indian": "A1",
+    "south_asian_pakistani_bangladeshi": "A2",
+    "black_african": "B2",
+    "black_caribbean": "B1",
+    "chinese_east_asian": "A4",
+    "arab_middle_eastern": "O2",
+    "mixed": "M9",
 }
 
 

@@ -24,11 +24,11 @@ from world.agencies import LA_CODE, build_directory
 from world.config import WorldConfig
 from world.extracts import Night, build_event_book, night_events
 from world.identifiers import upns
-from world.life import simulate_nights
+from world.life import Timeline, simulate_nights
 from world.partners import WRITERS
-from world.population import build_population
-from world.records import REGISTERS, build_records, render
-from world.risk import simulate_risk
+from world.population import Population, build_population
+from world.records import REGISTERS, RecordBook, build_records, render
+from world.risk import RiskWorld, simulate_risk
 from world.vocab import load_vocab
 
 MANIFEST = "world.json"
@@ -64,8 +64,9 @@ def check_out_dir(out: Path) -> None:
         )
 
 
-def _with_upns(people: pl.DataFrame, schools: pl.DataFrame, first_night: dt.date,
-               rng: np.random.Generator) -> pl.DataFrame:
+def _with_upns(
+    people: pl.DataFrame, schools: pl.DataFrame, first_night: dt.date, rng: np.random.Generator
+) -> pl.DataFrame:
     age = (first_night - dt.date(1970, 1, 1)).days - people["dob"].cast(pl.Int64).to_numpy()
     child = (age / 365.25 >= 3) & (age / 365.25 < 19)
     idx = np.flatnonzero(child)
@@ -92,8 +93,11 @@ def generate(cfg: WorldConfig, out: Path) -> Report:
     vocab = load_vocab()
     directory = build_directory(rng, vocab, cfg.people)
     pop = build_population(cfg, rng, vocab)
-    pop = type(pop)(pop.addresses, pop.households,
-                    _with_upns(pop.people, directory.schools, cfg.first_night, rng))
+    pop = type(pop)(
+        pop.addresses,
+        pop.households,
+        _with_upns(pop.people, directory.schools, cfg.first_night, rng),
+    )
     t = lap("population", t)
     timeline = simulate_nights(cfg, rng, vocab, pop)
     risk = simulate_risk(cfg, rng, pop)
@@ -105,8 +109,12 @@ def generate(cfg: WorldConfig, out: Path) -> Report:
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    tenant_hh = pop.people.join(risk.latent.select("person_id", "social_tenant"), on="person_id") \
-        .filter(pl.col("social_tenant"))["household_id"].unique().implode()
+    tenant_hh = (
+        pop.people.join(risk.latent.select("person_id", "social_tenant"), on="person_id")
+        .filter(pl.col("social_tenant"))["household_id"]
+        .unique()
+        .implode()
+    )
     rows: dict[str, int] = {}
     nights_meta = []
     for n, date in enumerate(cfg.night_dates()):
@@ -123,9 +131,15 @@ def generate(cfg: WorldConfig, out: Path) -> Report:
             files[partner] = [str(p.relative_to(tmp)) for p in write(night, folder)]
         night_rows = sum(r.height for r in regs.values()) + night.events.height
         rows[date.isoformat()] = night_rows
-        nights_meta.append({"night": n, "date": date.isoformat(), "files": files,
-                            "person_records": {k: v.height for k, v in regs.items()},
-                            "events": night.events.height})
+        nights_meta.append(
+            {
+                "night": n,
+                "date": date.isoformat(),
+                "files": files,
+                "person_records": {k: v.height for k, v in regs.items()},
+                "events": night.events.height,
+            }
+        )
     t = lap("extracts", t)
 
     _write_truth(tmp, pop, timeline, risk, book, events)
@@ -148,15 +162,31 @@ def generate(cfg: WorldConfig, out: Path) -> Report:
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-    return Report(out=out, people=pop.people.height, records=book.records.height,
-                  rows_per_night=rows, oracle_auc=risk.oracle_auc, outcome_rate=risk.outcome_rate,
-                  seconds=round(time.perf_counter() - started, 2), stages=stages)
+    return Report(
+        out=out,
+        people=pop.people.height,
+        records=book.records.height,
+        rows_per_night=rows,
+        oracle_auc=risk.oracle_auc,
+        outcome_rate=risk.outcome_rate,
+        seconds=round(time.perf_counter() - started, 2),
+        stages=stages,
+    )
 
 
-def _write_truth(tmp: Path, pop, timeline, risk, book, events) -> None:  # type: ignore[no-untyped-def]
+def _write_truth(
+    tmp: Path,
+    pop: Population,
+    timeline: Timeline,
+    risk: RiskWorld,
+    book: RecordBook,
+    events: pl.DataFrame,
+) -> None:
     truth = tmp / "truth"
     truth.mkdir()
-    timeline.people.join(risk.latent, on="person_id", how="left").write_parquet(truth / "persons.parquet")
+    timeline.people.join(risk.latent, on="person_id", how="left").write_parquet(
+        truth / "persons.parquet"
+    )
     pop.households.write_parquet(truth / "households.parquet")
     pop.addresses.write_parquet(truth / "addresses.parquet")
     timeline.residence.write_parquet(truth / "residence.parquet")
@@ -164,13 +194,21 @@ def _write_truth(tmp: Path, pop, timeline, risk, book, events) -> None:  # type:
     timeline.events.write_parquet(truth / "life_events.parquet")
     book.records.drop("param_a", "param_b").write_parquet(truth / "records.parquet")
     risk.events.write_parquet(truth / "events.parquet")
-    events.select("event_id", "register", "source_record_id", "seen_night", "amended_night",
-                  "deleted_night").write_parquet(truth / "event_records.parquet")
+    events.select(
+        "event_id", "register", "source_record_id", "seen_night", "amended_night", "deleted_night"
+    ).write_parquet(truth / "event_records.parquet")
     risk.serious.write_parquet(truth / "serious_events.parquet")
-    (truth / "oracle.json").write_text(json.dumps(
-        {"oracle_auc": risk.oracle_auc, "outcome_rate": risk.outcome_rate,
-         "outcome": "a serious safeguarding event in the outcome window after the last night"},
-        indent=2) + "\n")
+    (truth / "oracle.json").write_text(
+        json.dumps(
+            {
+                "oracle_auc": risk.oracle_auc,
+                "outcome_rate": risk.outcome_rate,
+                "outcome": "a serious safeguarding event within outcome_days after the last night",
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def load_config(out: Path) -> WorldConfig:

@@ -51,7 +51,7 @@ def is_valid_nhs_number(value: str) -> bool:
     if len(value) != 10 or not value.isdigit():
         return False
     digits = np.array([int(c) for c in value])
-    return int(nhs_check_digit(digits[None, :9])[0]) == digits[9]
+    return bool(int(nhs_check_digit(digits[None, :9])[0]) == digits[9])
 
 
 def upn_check_letter(body: str) -> str:
@@ -62,7 +62,9 @@ def upn_check_letter(body: str) -> str:
     return str(_UPN_LETTERS[total % 23])
 
 
-def upns(rng: np.random.Generator, la_code: int, schools: np.ndarray, years: np.ndarray) -> np.ndarray:
+def upns(
+    rng: np.random.Generator, la_code: int, schools: np.ndarray, years: np.ndarray
+) -> np.ndarray:
     """One UPN per pupil: check letter, LA code, school number, year issued, serial."""
     serial = rng.permutation(len(schools)) % 1000
     bodies = [
@@ -78,7 +80,7 @@ def is_valid_upn(value: str) -> bool:
         return False
     if value[12] not in _UPN_VALUE and not value[12].isdigit():
         return False
-    return upn_check_letter(value[1:]) == value[0]
+    return bool(upn_check_letter(value[1:]) == value[0])
 
 
 def ni_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -87,7 +89,9 @@ def ni_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     second = rng.choice(_NI_SECOND, n)
     digits = rng.integers(0, 1_000_000, n)
     suffix = rng.choice(_NI_SUFFIX, n)
-    return np.array([f"{a}{b}{d:06d}{s}" for a, b, d, s in zip(first, second, digits, suffix, strict=True)])
+    return np.array(
+        [f"{a}{b}{d:06d}{s}" for a, b, d, s in zip(first, second, digits, suffix, strict=True)]
+    )
 
 
 def uprns(n: int, start: int = 100_091_000_000) -> np.ndarray:

@@ -73,8 +73,14 @@ def simulate_nights(
     n_addr = pop.addresses.height
 
     res_rows: list[pl.DataFrame] = [
-        pl.DataFrame({"person_id": np.arange(n0), "night": 0, "household_id": hh_of.copy(),
-                      "address_id": addr_of_hh[hh_of]})
+        pl.DataFrame(
+            {
+                "person_id": np.arange(n0),
+                "night": 0,
+                "household_id": hh_of.copy(),
+                "address_id": addr_of_hh[hh_of],
+            }
+        )
     ]
     sur_rows: list[pl.DataFrame] = [
         pl.DataFrame({"person_id": np.arange(n0), "night": 0, "last_name": surname.astype(str)})
@@ -87,8 +93,16 @@ def simulate_nights(
 
     def log(night: int, ids: np.ndarray, kind: str, detail: np.ndarray | str = "") -> None:
         if len(ids):
-            ev_rows.append(pl.DataFrame({"night": night, "person_id": ids.astype(np.int64),
-                                         "kind": kind, "detail": detail}).cast({"detail": pl.String}))
+            ev_rows.append(
+                pl.DataFrame(
+                    {
+                        "night": night,
+                        "person_id": ids.astype(np.int64),
+                        "kind": kind,
+                        "detail": detail,
+                    }
+                ).cast({"detail": pl.String})
+            )
 
     for night, date in enumerate(cfg.night_dates()[1:], start=1):
         today = (date - epoch).days
@@ -97,19 +111,12 @@ def simulate_nights(
         occupied[addr_of_hh[np.unique(hh_of[alive])]] = True
         vacant = np.flatnonzero(~occupied)
         rng.shuffle(vacant)
-        next_vacant = 0
-
-        def take(k: int) -> np.ndarray:
-            nonlocal next_vacant
-            got = vacant[next_vacant : next_vacant + k]
-            next_vacant += k
-            return got
 
         moved_ids: list[np.ndarray] = []
         # Households that move, all members together.
         live_hh = np.unique(hh_of[alive])
         movers = live_hh[rng.random(len(live_hh)) < rates.move][: len(vacant) // 2]
-        addr_of_hh[movers] = take(len(movers))
+        addr_of_hh[movers] = vacant[: len(movers)]
         members = np.flatnonzero(alive & np.isin(hh_of, movers))
         log(night, members, "move")
         moved_ids.append(members)
@@ -127,12 +134,23 @@ def simulate_nights(
             old = surname[brides].copy()
             surname[brides[takes_name]] = new_names[takes_name]
             hh_of[brides] = hh_of[grooms]
-            log(night, brides, "marriage", np.char.add(np.char.add(old.astype(str), " > "),
-                                                       surname[brides].astype(str)))
+            log(
+                night,
+                brides,
+                "marriage",
+                np.char.add(np.char.add(old.astype(str), " > "), surname[brides].astype(str)),
+            )
             moved_ids.append(brides)
             changed = brides[takes_name]
-            sur_rows.append(pl.DataFrame({"person_id": changed, "night": night,
-                                          "last_name": surname[changed].astype(str)}))
+            sur_rows.append(
+                pl.DataFrame(
+                    {
+                        "person_id": changed,
+                        "night": night,
+                        "last_name": surname[changed].astype(str),
+                    }
+                )
+            )
 
         # Deaths, rising steeply with age.
         p_die = np.clip(rates.death * np.exp(0.1 * (age - 80)), 0, 0.5)
@@ -142,22 +160,33 @@ def simulate_nights(
         log(night, dead, "death")
 
         # Births: the baby joins the mother's household and surname.
-        mothers = np.flatnonzero(alive & (sex == "F") & (age >= 18) & (age < 45)
-                                 & (rng.random(len(sex)) < rates.birth))
+        mothers = np.flatnonzero(
+            alive & (sex == "F") & (age >= 18) & (age < 45) & (rng.random(len(sex)) < rates.birth)
+        )
         k = len(mothers)
         if k:
             start = len(hh_of)
             ids = np.arange(start, start + k)
             b_sex = np.where(rng.random(k) < 0.51, "M", "F")
             b_first = _names_by(rng, vocab, naming[mothers], b_sex)
-            births.append(pl.DataFrame({
-                "person_id": ids, "first_name": b_first.astype(str), "middle_name": None,
-                "birth_surname": surname[mothers].astype(str), "sex": b_sex,
-                "dob": pl.Series(np.full(k, today - 1)).cast(pl.Date),
-                "ethnicity": ethnicity[mothers], "role": "child", "twin_of": None,
-                "nhs_number": nhs_numbers(rng, k), "ni_number": None,
-                "mother_id": mothers,
-            }).cast({"middle_name": pl.String, "twin_of": pl.Int64, "ni_number": pl.String}))
+            births.append(
+                pl.DataFrame(
+                    {
+                        "person_id": ids,
+                        "first_name": b_first.astype(str),
+                        "middle_name": None,
+                        "birth_surname": surname[mothers].astype(str),
+                        "sex": b_sex,
+                        "dob": pl.Series(np.full(k, today - 1)).cast(pl.Date),
+                        "ethnicity": ethnicity[mothers],
+                        "role": "child",
+                        "twin_of": None,
+                        "nhs_number": nhs_numbers(rng, k),
+                        "ni_number": None,
+                        "mother_id": mothers,
+                    }
+                ).cast({"middle_name": pl.String, "twin_of": pl.Int64, "ni_number": pl.String})
+            )
             hh_of = np.concatenate([hh_of, hh_of[mothers]])
             sex = np.concatenate([sex, b_sex])
             dob = np.concatenate([dob, np.full(k, today - 1)])
@@ -169,18 +198,29 @@ def simulate_nights(
             born_night = np.concatenate([born_night, np.full(k, night)])
             log(night, ids, "birth")
             moved_ids.append(ids)
-            sur_rows.append(pl.DataFrame({"person_id": ids, "night": night,
-                                          "last_name": surname[ids].astype(str)}))
+            sur_rows.append(
+                pl.DataFrame(
+                    {"person_id": ids, "night": night, "last_name": surname[ids].astype(str)}
+                )
+            )
 
         changed = np.unique(np.concatenate(moved_ids)) if moved_ids else np.array([], np.int64)
-        res_rows.append(pl.DataFrame({"person_id": changed, "night": night,
-                                      "household_id": hh_of[changed],
-                                      "address_id": addr_of_hh[hh_of[changed]]}))
+        res_rows.append(
+            pl.DataFrame(
+                {
+                    "person_id": changed,
+                    "night": night,
+                    "household_id": hh_of[changed],
+                    "address_id": addr_of_hh[hh_of[changed]],
+                }
+            )
+        )
 
     everyone = people.with_columns(pl.lit(None, pl.Int64).alias("mother_id"))
     if births:
         born = pl.concat(births).with_columns(
-            pl.lit(None, pl.Int64).alias("household_id"), pl.lit(None, pl.String).alias("last_name"),
+            pl.lit(None, pl.Int64).alias("household_id"),
+            pl.lit(None, pl.String).alias("last_name"),
             pl.lit(None, pl.String).alias("upn"),
         )
         everyone = pl.concat([everyone, born.select(everyone.columns)], how="vertical_relaxed")
@@ -188,12 +228,25 @@ def simulate_nights(
         pl.Series("born_night", born_night).replace(-1, None),
         pl.Series("died_night", died_night).replace(-1, None),
     )
-    cast = {"person_id": pl.Int64, "night": pl.Int64}
     return Timeline(
         people=everyone,
-        residence=pl.concat(res_rows).cast({**cast, "household_id": pl.Int64, "address_id": pl.Int64}),
-        surnames=pl.concat(sur_rows).cast(cast),
-        events=pl.concat(ev_rows) if ev_rows else pl.DataFrame(
-            schema={"night": pl.Int64, "person_id": pl.Int64, "kind": pl.String, "detail": pl.String}
+        residence=pl.concat(res_rows).cast(
+            {
+                "person_id": pl.Int64,
+                "night": pl.Int64,
+                "household_id": pl.Int64,
+                "address_id": pl.Int64,
+            }
+        ),
+        surnames=pl.concat(sur_rows).cast({"person_id": pl.Int64, "night": pl.Int64}),
+        events=pl.concat(ev_rows)
+        if ev_rows
+        else pl.DataFrame(
+            schema={
+                "night": pl.Int64,
+                "person_id": pl.Int64,
+                "kind": pl.String,
+                "detail": pl.String,
+            }
         ),
     )

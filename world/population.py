@@ -54,8 +54,12 @@ def _addresses(rng: np.random.Generator, vocab: Vocab, n: int) -> pl.DataFrame:
     # About 14 addresses share a postcode; a street's postcodes lie in one sector.
     postcode_seq = np.arange(n) // 14
     sector = (street_id * 7) % 10
-    unit = _UNIT_LETTERS[(postcode_seq // 20) % 20].astype(object) + _UNIT_LETTERS[postcode_seq % 20]
-    postcodes = np.char.add(np.char.add(district, " "), np.char.add(sector.astype(str), unit.astype(str)))
+    unit = (
+        _UNIT_LETTERS[(postcode_seq // 20) % 20].astype(object) + _UNIT_LETTERS[postcode_seq % 20]
+    )
+    postcodes = np.char.add(
+        np.char.add(district, " "), np.char.add(sector.astype(str), unit.astype(str))
+    )
     streets = vocab.streets
     street_name = np.char.add(
         np.char.add(streets["name"].to_numpy().astype(str)[street_pick], " "),
@@ -196,7 +200,9 @@ def build_population(cfg: WorldConfig, rng: np.random.Generator, vocab: Vocab) -
     middle = _names_by(rng, vocab, naming, sex)
     middle[rng.random(n) >= cfg.population.middle_name] = None
 
-    dob_days = (cfg.first_night - _EPOCH).days - (age * 365.25).astype(np.int64) - rng.integers(0, 365, n)
+    dob_days = (
+        (cfg.first_night - _EPOCH).days - (age * 365.25).astype(np.int64) - rng.integers(0, 365, n)
+    )
     # Twins: the second child of a family shares the first's birthday; a new first name.
     first_child = ~is_adult & (pos == adults[hh])
     twin = first_child & (children[hh] >= 2) & (rng.random(n) < cfg.population.twins)
@@ -213,7 +219,8 @@ def build_population(cfg: WorldConfig, rng: np.random.Generator, vocab: Vocab) -
         same_name = first[twin_idx + 1] == first[twin_idx]
 
     age_years = ((cfg.first_night - _EPOCH).days - dob_days) / 365.25
-    ni = np.where(age_years >= 16, ni_numbers(rng, n), None)
+    ni = np.full(n, None, dtype=object)
+    ni[age_years >= 16] = ni_numbers(rng, int((age_years >= 16).sum()))
     people = pl.DataFrame(
         {
             "person_id": np.arange(n, dtype=np.int64),

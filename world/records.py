@@ -67,7 +67,10 @@ def _night_of(days: np.ndarray, night_days: np.ndarray) -> np.ndarray:
 
 
 def memberships(
-    cfg: WorldConfig, timeline: Timeline, events: pl.DataFrame, latent: pl.DataFrame,
+    cfg: WorldConfig,
+    timeline: Timeline,
+    events: pl.DataFrame,
+    latent: pl.DataFrame,
     states: pl.DataFrame,
 ) -> dict[str, pl.DataFrame]:
     """For each register: person_id, first night, and end night (exclusive, K if never)."""
@@ -89,8 +92,10 @@ def memberships(
 
     def by_state(mask: pl.Expr) -> pl.DataFrame:
         # A run of nights for which the mask holds; a person who drops out leaves for good.
-        on = states.filter(mask).group_by("person_id").agg(
-            pl.col("night").min().alias("first_night"), pl.col("night").max().alias("last")
+        on = (
+            states.filter(mask)
+            .group_by("person_id")
+            .agg(pl.col("night").min().alias("first_night"), pl.col("night").max().alias("last"))
         )
         return on.select("person_id", "first_night", (pl.col("last") + 1).alias("end_night"))
 
@@ -107,23 +112,36 @@ def memberships(
     adults = ages.filter(pl.col("age") >= 18).with_columns(
         pl.col("person_id").rank("ordinal").over("night", "household_id").alias("adult_rank")
     )
-    ctax = adults.filter(pl.col("adult_rank") <= 2).group_by("person_id").agg(
-        pl.col("night").min().alias("first_night")
-    ).with_columns(pl.lit(k, pl.Int64).alias("end_night"))
-    housing = pl.concat([
-        by_state(pl.col("household_id").is_in(tenant_hh.implode())).with_columns(
-            pl.lit(k, pl.Int64).alias("end_night")),
-        by_events("housing", kinds=("homelessness_application",)),
-    ]).group_by("person_id").agg(pl.col("first_night").min(), pl.col("end_night").max())
+    ctax = (
+        adults.filter(pl.col("adult_rank") <= 2)
+        .group_by("person_id")
+        .agg(pl.col("night").min().alias("first_night"))
+        .with_columns(pl.lit(k, pl.Int64).alias("end_night"))
+    )
+    housing = (
+        pl.concat(
+            [
+                by_state(pl.col("household_id").is_in(tenant_hh.implode())).with_columns(
+                    pl.lit(k, pl.Int64).alias("end_night")
+                ),
+                by_events("housing", kinds=("homelessness_application",)),
+            ]
+        )
+        .group_by("person_id")
+        .agg(pl.col("first_night").min(), pl.col("end_night").max())
+    )
     births = timeline.people.filter(pl.col("born_night").is_not_null()).select(
-        "person_id", pl.col("born_night").alias("first_night"), pl.lit(k, pl.Int64).alias("end_night")
+        "person_id",
+        pl.col("born_night").alias("first_night"),
+        pl.lit(k, pl.Int64).alias("end_night"),
     )
     pupils = ages.filter((pl.col("age") >= 4) & (pl.col("age") < 16) & pl.col("alive"))
     claim_hh = latent.filter(pl.col("z_end") > 0.9)["person_id"]
-    claimants = adults.filter(
-        (pl.col("adult_rank") == 1) & pl.col("person_id").is_in(claim_hh.implode())
-    ).group_by("person_id").agg(pl.col("night").min().alias("first_night")).with_columns(
-        pl.lit(k, pl.Int64).alias("end_night")
+    claimants = (
+        adults.filter((pl.col("adult_rank") == 1) & pl.col("person_id").is_in(claim_hh.implode()))
+        .group_by("person_id")
+        .agg(pl.col("night").min().alias("first_night"))
+        .with_columns(pl.lit(k, pl.Int64).alias("end_night"))
     )
     out = {
         "csc_children": by_events("childrens_social_care"),
@@ -133,9 +151,9 @@ def memberships(
         "pupils": by_state(pl.col("person_id").is_in(pupils["person_id"].implode()))
         .join(pupils.group_by("person_id").agg(pl.col("night").min().alias("f")), on="person_id")
         .drop("f"),
-        "patients": pl.concat([by_events("health"), births]).group_by("person_id").agg(
-            pl.col("first_night").min(), pl.col("end_night").max()
-        ),
+        "patients": pl.concat([by_events("health"), births])
+        .group_by("person_id")
+        .agg(pl.col("first_night").min(), pl.col("end_night").max()),
         "ctax_parties": ctax,
         "benefit_claimants": claimants,
     }
@@ -143,33 +161,49 @@ def memberships(
 
 
 def _geometric_after(rng: np.random.Generator, start: np.ndarray, p: float, k: int) -> np.ndarray:
-    """The night after start on which an event of nightly probability p first happens (k if never)."""
+    """The night after start when something of nightly probability p first happens (k: never)."""
     if p <= 0:
         return np.full(len(start), k, dtype=np.int64)
     return np.minimum(start + rng.geometric(p, len(start)), k).astype(np.int64)
 
 
 def build_records(
-    cfg: WorldConfig, rng: np.random.Generator, vocab: Vocab, pop: Population,
-    timeline: Timeline, events: pl.DataFrame, latent: pl.DataFrame,
+    cfg: WorldConfig,
+    rng: np.random.Generator,
+    vocab: Vocab,
+    pop: Population,
+    timeline: Timeline,
+    events: pl.DataFrame,
+    latent: pl.DataFrame,
 ) -> RecordBook:
     """Draw every record of every register with its nights and its errors."""
     k = cfg.nights
     states = pl.concat(
         [
-            timeline.residence.filter(pl.col("night") <= n).sort("night").group_by("person_id").last()
+            timeline.residence.filter(pl.col("night") <= n)
+            .sort("night")
+            .group_by("person_id")
+            .last()
             .drop("night")
-            .join(timeline.surnames.filter(pl.col("night") <= n).sort("night").group_by("person_id")
-                  .last().drop("night"), on="person_id")
+            .join(
+                timeline.surnames.filter(pl.col("night") <= n)
+                .sort("night")
+                .group_by("person_id")
+                .last()
+                .drop("night"),
+                on="person_id",
+            )
             .with_columns(pl.lit(n, pl.Int64).alias("night"))
             for n in range(k)
         ]
     ).sort("night", "person_id")
     members = memberships(cfg, timeline, events, latent, states)
     people = timeline.people.drop("last_name", "household_id")
-    prev_addr = states.filter(pl.col("night") == 0).join(
-        pop.households.select("household_id", "previous_address_id"), on="household_id"
-    ).select("person_id", "previous_address_id")
+    prev_addr = (
+        states.filter(pl.col("night") == 0)
+        .join(pop.households.select("household_id", "previous_address_id"), on="household_id")
+        .select("person_id", "previous_address_id")
+    )
     people = people.join(prev_addr, on="person_id", how="left")
     rates = cfg.errors
     nightly = cfg.nightly
@@ -177,10 +211,12 @@ def build_records(
     for reg in REGISTERS:
         m = members[reg.name]
         dup = rng.random(m.height) < rates.duplicate
-        base = pl.concat([
-            m.with_columns(pl.lit(0, pl.Int64).alias("copy")),
-            m.filter(pl.Series(dup)).with_columns(pl.lit(1, pl.Int64).alias("copy")),
-        ])
+        base = pl.concat(
+            [
+                m.with_columns(pl.lit(0, pl.Int64).alias("copy")),
+                m.filter(pl.Series(dup)).with_columns(pl.lit(1, pl.Int64).alias("copy")),
+            ]
+        )
         n = base.height
         order = np.lexsort((rng.random(n), base["first_night"].to_numpy()))
         number = np.empty(n, dtype=np.int64)
@@ -188,26 +224,40 @@ def build_records(
         first = base["first_night"].to_numpy()
         u_lag = rng.random(n)
         lag = np.where(
-            u_lag < nightly.update_same_night, 0,
-            np.where(u_lag < nightly.update_same_night + nightly.update_never, -1,
-                     rng.geometric(0.5, n)),
+            u_lag < nightly.update_same_night,
+            0,
+            np.where(
+                u_lag < nightly.update_same_night + nightly.update_never, -1, rng.geometric(0.5, n)
+            ),
         )
         deleted = _geometric_after(rng, first, nightly.deletion, k)
         corrected = _geometric_after(rng, first, nightly.correction, k)
         base = base.with_columns(
-            pl.lit(reg.name).alias("register"), pl.lit(reg.partner).alias("partner"),
+            pl.lit(reg.name).alias("register"),
+            pl.lit(reg.partner).alias("partner"),
             pl.Series("number", number),
             pl.Series("lag", lag, dtype=pl.Int64),
             pl.min_horizontal(pl.col("end_night"), pl.Series(deleted)).alias("end_night"),
-            pl.Series("deleted_night", np.where(deleted < base["end_night"].to_numpy(), deleted, None).tolist(),
-                      dtype=pl.Int64),
+            pl.Series(
+                "deleted_night",
+                [
+                    int(d) if d < e else None
+                    for d, e in zip(deleted, base["end_night"].to_numpy(), strict=True)
+                ],
+                dtype=pl.Int64,
+            ),
             pl.Series("corrected_night", corrected, dtype=pl.Int64),
         )
         truth_then = base.join(
             states.select("person_id", "night", "last_name"),
-            left_on=["person_id", "first_night"], right_on=["person_id", "night"], how="left",
-        ).join(people.select("person_id", "first_name", "dob", "nhs_number", "ni_number"),
-               on="person_id", how="left")
+            left_on=["person_id", "first_night"],
+            right_on=["person_id", "night"],
+            how="left",
+        ).join(
+            people.select("person_id", "first_name", "dob", "nhs_number", "ni_number"),
+            on="person_id",
+            how="left",
+        )
         elig = eligibility(truth_then, vocab, reg.carries_dob, reg.identifier is not None)
         u = draw_errors(rng, n, rates)
         flags = {
@@ -216,18 +266,25 @@ def build_records(
         }
         flag_frame = pl.DataFrame([flags[e] for e in ALL_ERRORS])
         elig_frame = elig.rename({f"e_{e}": f"eligible_{e}" for e in ALL_ERRORS})
-        base = pl.concat([base, flag_frame, elig_frame, u.select("param_a", "param_b")], how="horizontal")
+        base = pl.concat(
+            [base, flag_frame, elig_frame, u.select("param_a", "param_b")], how="horizontal"
+        )
         any_error = pl.any_horizontal([pl.col(e) for e in ALL_ERRORS])
         base = base.with_columns(
-            pl.when(any_error).then(pl.col("corrected_night")).otherwise(None).alias("corrected_night")
+            pl.when(any_error)
+            .then(pl.col("corrected_night"))
+            .otherwise(None)
+            .alias("corrected_night")
         )
         frames.append(base)
     records = pl.concat(frames, how="vertical_relaxed")
     records = records.with_columns(
-        pl.concat_str([
-            pl.col("register").replace_strict({r.name: r.id_prefix for r in REGISTERS}),
-            (pl.col("number") + 100_001).cast(pl.String).str.zfill(7),
-        ]).alias("source_record_id")
+        pl.concat_str(
+            [
+                pl.col("register").replace_strict({r.name: r.id_prefix for r in REGISTERS}),
+                (pl.col("number") + 100_001).cast(pl.String).str.zfill(7),
+            ]
+        ).alias("source_record_id")
     ).drop("number")
     return RecordBook(records=records, states=states, people=people)
 
@@ -238,11 +295,15 @@ def render(
     """The register as the partner holds it on a night, errors and stale details included."""
     reg = next(r for r in REGISTERS if r.name == register)
     recs = book.records.filter(
-        (pl.col("register") == register) & (pl.col("first_night") <= night) & (pl.col("end_night") > night)
+        (pl.col("register") == register)
+        & (pl.col("first_night") <= night)
+        & (pl.col("end_night") > night)
     )
     known = (
-        pl.when(pl.col("lag") == 0).then(pl.lit(night))
-        .when(pl.col("lag") < 0).then(pl.col("first_night"))
+        pl.when(pl.col("lag") == 0)
+        .then(pl.lit(night))
+        .when(pl.col("lag") < 0)
+        .then(pl.col("first_night"))
         .otherwise(pl.max_horizontal(pl.col("first_night"), pl.lit(night) - pl.col("lag")))
     )
     live = pl.col("corrected_night").is_null() | (pl.col("corrected_night") > night)
@@ -251,15 +312,21 @@ def render(
         recs = recs.with_columns((pl.col(e) & pl.col("live")).alias(e))
     recs = recs.join(
         book.states.select("person_id", "night", "address_id", "household_id", "last_name"),
-        left_on=["person_id", "known_night"], right_on=["person_id", "night"], how="left",
+        left_on=["person_id", "known_night"],
+        right_on=["person_id", "night"],
+        how="left",
     ).join(book.people, on="person_id", how="left")
     recs = recs.with_columns(
         pl.when(pl.col("stale_address") & pl.col("previous_address_id").is_not_null())
-        .then(pl.col("previous_address_id")).otherwise(pl.col("address_id")).alias("address_id")
+        .then(pl.col("previous_address_id"))
+        .otherwise(pl.col("address_id"))
+        .alias("address_id")
     ).join(addresses, on="address_id", how="left")
     if reg.identifier:
         recs = recs.with_columns(
-            pl.when(pl.col("blank_identifier")).then(None).otherwise(pl.col(reg.identifier))
+            pl.when(pl.col("blank_identifier"))
+            .then(None)
+            .otherwise(pl.col(reg.identifier))
             .alias("identifier")
         )
     else:
@@ -314,14 +381,26 @@ def _apply_name_and_dob_errors(recs: pl.DataFrame, reg: Register, vocab: Vocab) 
     d = pl.col("dob")
     typo_dob = (
         pl.when(pl.col("param_a") < 0.5)
-        .then(d.dt.offset_by(pl.when(pl.col("param_b") < 0.5).then(pl.lit("-1y")).otherwise(pl.lit("1y"))))
-        .otherwise(d.dt.offset_by(pl.when(pl.col("param_b") < 0.5).then(pl.lit("-1d")).otherwise(pl.lit("1d"))))
+        .then(
+            d.dt.offset_by(
+                pl.when(pl.col("param_b") < 0.5).then(pl.lit("-1y")).otherwise(pl.lit("1y"))
+            )
+        )
+        .otherwise(
+            d.dt.offset_by(
+                pl.when(pl.col("param_b") < 0.5).then(pl.lit("-1d")).otherwise(pl.lit("1d"))
+            )
+        )
     )
     recorded = (
-        pl.when(pl.col("dob_missing") | pl.lit(not reg.carries_dob)).then(None)
-        .when(pl.col("dob_partial")).then(pl.date(d.dt.year(), 1, 1))
-        .when(pl.col("dob_day_month_swap")).then(pl.date(d.dt.year(), d.dt.day(), d.dt.month()))
-        .when(pl.col("dob_typo")).then(typo_dob)
+        pl.when(pl.col("dob_missing") | pl.lit(not reg.carries_dob))
+        .then(None)
+        .when(pl.col("dob_partial"))
+        .then(pl.date(d.dt.year(), 1, 1))
+        .when(pl.col("dob_day_month_swap"))
+        .then(pl.date(d.dt.year(), d.dt.day(), d.dt.month()))
+        .when(pl.col("dob_typo"))
+        .then(typo_dob)
         .otherwise(d)
     )
     return frame.with_columns(recorded.alias("recorded_dob"))

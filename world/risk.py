@@ -85,8 +85,14 @@ def _poisson_times(
 
 
 def _piecewise(
-    rng: np.random.Generator, per_year: np.ndarray, beta: float, z0: np.ndarray,
-    shift: np.ndarray, change: np.ndarray, start: int, end: int,
+    rng: np.random.Generator,
+    per_year: np.ndarray,
+    beta: float,
+    z0: np.ndarray,
+    shift: np.ndarray,
+    change: np.ndarray,
+    start: int,
+    end: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Event times for a rate exp(beta*z) whose z shifts once at each row's change day."""
     s = np.full(len(z0), start, dtype=float)
@@ -135,52 +141,107 @@ def simulate_risk(cfg: WorldConfig, rng: np.random.Generator, pop: Population) -
         z_then = z0[rows] + np.where(days >= change[rows], shift[rows], 0.0)
         severity = 1 + (rng.random(len(rows)) < 1 / (1 + np.exp(-(z_then - 1)))).astype(int)
         severity += (severity == 2) & (rng.random(len(rows)) < 0.3)
-        parts.append(pl.DataFrame({"person_id": rows, "source": k.source, "kind": k.kind,
-                                   "day": days, "severity": severity, "bias": False}))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "person_id": rows,
+                    "source": k.source,
+                    "kind": k.kind,
+                    "day": days,
+                    "severity": severity,
+                    "bias": False,
+                }
+            )
+        )
     biased = np.isin(ethnicity, POLICE_ASB_BIAS_GROUPS)
     rows, days = _poisson_times(
-        rng, np.where(biased, POLICE_ASB_BIAS_PER_YEAR / 365.25, 0.0),
-        np.full(n, start, float), np.full(n, last + 1, float),
+        rng,
+        np.where(biased, POLICE_ASB_BIAS_PER_YEAR / 365.25, 0.0),
+        np.full(n, start, float),
+        np.full(n, last + 1, float),
     )
     ok = (days - dob[rows]) / 365.25 >= 10
-    parts.append(pl.DataFrame({"person_id": rows[ok], "source": "police", "kind": "asb",
-                               "day": days[ok], "severity": 1, "bias": True}))
+    parts.append(
+        pl.DataFrame(
+            {
+                "person_id": rows[ok],
+                "source": "police",
+                "kind": "asb",
+                "day": days[ok],
+                "severity": 1,
+                "bias": True,
+            }
+        )
+    )
 
     s_rows, s_days = _piecewise(
         rng, np.full(n, SERIOUS_PER_YEAR), SERIOUS_BETA, z0, shift, change, start, end + 1
     )
     s_ok = s_days >= dob[s_rows]
-    serious = pl.DataFrame({"person_id": s_rows[s_ok], "day": s_days[s_ok]}).sort("person_id", "day")
+    serious = pl.DataFrame({"person_id": s_rows[s_ok], "day": s_days[s_ok]}).sort(
+        "person_id", "day"
+    )
     # Serious events before the last night were seen by someone and recorded by them.
     seen = serious.filter(pl.col("day") <= last).with_columns(
         pl.Series(rng.random(serious.filter(pl.col("day") <= last).height)).alias("u")
     )
     age_then = (seen["day"].to_numpy() - dob[seen["person_id"].to_numpy()]) / 365.25
-    seen = seen.with_columns(
-        pl.Series("source", np.where(age_then < 18, "childrens_social_care", np.where(
-            seen["u"].to_numpy() < 0.5, "adult_social_care", "police"))),
-        pl.Series("kind", np.where(age_then < 18, "child_protection_plan", np.where(
-            seen["u"].to_numpy() < 0.5, "safeguarding_enquiry", "serious_incident"))),
-        pl.lit(3).alias("severity"), pl.lit(False).alias("bias"),
-    ).filter(pl.col("u") < SERIOUS_RECORDED_SHARE / RECORDED_SHARE).drop("u")
+    seen = (
+        seen.with_columns(
+            pl.Series(
+                "source",
+                np.where(
+                    age_then < 18,
+                    "childrens_social_care",
+                    np.where(seen["u"].to_numpy() < 0.5, "adult_social_care", "police"),
+                ),
+            ),
+            pl.Series(
+                "kind",
+                np.where(
+                    age_then < 18,
+                    "child_protection_plan",
+                    np.where(
+                        seen["u"].to_numpy() < 0.5, "safeguarding_enquiry", "serious_incident"
+                    ),
+                ),
+            ),
+            pl.lit(3).alias("severity"),
+            pl.lit(False).alias("bias"),
+        )
+        .filter(pl.col("u") < SERIOUS_RECORDED_SHARE / RECORDED_SHARE)
+        .drop("u")
+    )
     parts.append(seen.select(parts[0].columns))
 
     events = pl.concat(parts, how="vertical_relaxed").with_columns(
         (pl.Series(rng.random(sum(p.height for p in parts))) < RECORDED_SHARE).alias("recorded")
     )
     events = events.sort("day", "person_id", "source", "kind").with_row_index("event_id")
-    events = events.with_columns(pl.col("event_id").cast(pl.Int64), pl.col("day").cast(pl.Int32).cast(pl.Date).alias("date")).drop("day")
+    events = events.with_columns(
+        pl.col("event_id").cast(pl.Int64), pl.col("day").cast(pl.Int32).cast(pl.Date).alias("date")
+    ).drop("day")
 
     z_end = z0 + shift
-    p_true = 1 - np.exp(-SERIOUS_PER_YEAR * np.exp(SERIOUS_BETA * z_end) * cfg.outcome_days / 365.25)
+    p_true = 1 - np.exp(
+        -SERIOUS_PER_YEAR * np.exp(SERIOUS_BETA * z_end) * cfg.outcome_days / 365.25
+    )
     window = serious.filter((pl.col("day") > last) & (pl.col("day") <= end))
     outcome = np.zeros(n, dtype=bool)
     outcome[window["person_id"].unique().to_numpy()] = True
-    latent = pl.DataFrame({
-        "person_id": np.arange(n), "z_start": z0, "z_end": z_end, "risk_shift": shift,
-        "shift_date": pl.Series(change, dtype=pl.Int32).cast(pl.Date),
-        "shifted": shifted, "social_tenant": tenant, "true_probability": p_true, "outcome": outcome,
-    })
+    latent = pl.DataFrame(
+        {
+            "person_id": np.arange(n),
+            "z_start": z0,
+            "z_end": z_end,
+            "risk_shift": shift,
+            "shift_date": pl.Series(change, dtype=pl.Int32).cast(pl.Date),
+            "shifted": shifted,
+            "social_tenant": tenant,
+            "true_probability": p_true,
+            "outcome": outcome,
+        }
+    )
     latent = latent.with_columns(
         pl.when(pl.col("shifted")).then(pl.col("shift_date")).alias("shift_date")
     ).drop("shifted")
@@ -188,7 +249,9 @@ def simulate_risk(cfg: WorldConfig, rng: np.random.Generator, pop: Population) -
     return RiskWorld(
         latent=latent,
         events=events,
-        serious=serious.with_columns(pl.col("day").cast(pl.Int32).cast(pl.Date).alias("date")).drop("day"),
+        serious=serious.with_columns(pl.col("day").cast(pl.Int32).cast(pl.Date).alias("date")).drop(
+            "day"
+        ),
         oracle_auc=auc,
         outcome_rate=float(outcome.mean()),
     )

@@ -74,11 +74,16 @@ def load_vocab() -> Vocab:
         (g, s): _weighted(part.sort("name"))
         for (g, s), part in first.group_by(["group", "sex"], maintain_order=True)
     }
-    sur_by = {g: _weighted(part.sort("name")) for (g,), part in sur.group_by(["group"], maintain_order=True)}
+    sur_by = {
+        g: _weighted(part.sort("name"))
+        for (g,), part in sur.group_by(["group"], maintain_order=True)
+    }
     return Vocab(
         first=first_by,
         surnames=sur_by,
-        double_barrelled=pl.read_csv(VOCAB_DIR / "double_barrelled.csv")["name"].to_numpy().astype(str),
+        double_barrelled=pl.read_csv(VOCAB_DIR / "double_barrelled.csv")["name"]
+        .to_numpy()
+        .astype(str),
         nicknames=_pairs(pl.read_csv(VOCAB_DIR / "nicknames.csv"), "formal", "nickname", False),
         variants=_pairs(pl.read_csv(VOCAB_DIR / "spelling_variants.csv"), "name", "variant", True),
         streets=pl.read_csv(VOCAB_DIR / "streets.csv"),

@@ -25,27 +25,41 @@ def _full_name() -> pl.Expr:
 def write(night: Night, folder: Path) -> list[Path]:
     """Write ctax_accounts.tsv and benefit_claims.tsv."""
     parties = night.registers["ctax_parties"]
-    reminders = night.events.filter(pl.col("register") == "ctax_parties").group_by(
-        "source_record_id").agg(pl.len().alias("n"), pl.col("severity").max().alias("worst"))
+    reminders = (
+        night.events.filter(pl.col("register") == "ctax_parties")
+        .group_by("source_record_id")
+        .agg(pl.len().alias("n"), pl.col("severity").max().alias("worst"))
+    )
     parties = parties.join(reminders, on="source_record_id", how="left")
     account = pl.format("CT{}", (pl.col("uprn") % 10_000_000).cast(pl.String).str.zfill(7))
-    ctax = parties.sort("source_record_id").select(
-        account.alias("ACCOUNT_REF"),
-        pl.col("source_record_id").alias("PARTY_REF"),
-        _full_name().alias("PARTY_NAME"),
-        pl.col("uprn").alias("PROPERTY_REF"),
-        pl.when(pl.col("flat") > 0).then(pl.format("FLAT {}", pl.col("flat")))
-        .otherwise(pl.format("{} {}", pl.col("house_number"), pl.col("street").str.to_uppercase()))
-        .alias("ADDR1"),
-        pl.when(pl.col("flat") > 0).then(pl.format("{} {}", pl.col("house_number"),
-                                                   pl.col("street").str.to_uppercase()))
-        .otherwise(pl.lit("")).alias("ADDR2"),
-        pl.col("locality").str.to_uppercase().alias("ADDR3"),
-        pl.col("postcode").alias("POSTCODE"),
-        (pl.col("n").fill_null(0) * 180.0 - 12.5 * pl.col("param_a")).round(2).alias("BALANCE"),
-        pl.col("worst").replace_strict({1: "REMINDER", 2: "FINAL NOTICE", 3: "LIABILITY ORDER"},
-                                       default="NONE").alias("RECOVERY_STAGE"),
-    ).sort("ACCOUNT_REF", "PARTY_REF")
+    ctax = (
+        parties.sort("source_record_id")
+        .select(
+            account.alias("ACCOUNT_REF"),
+            pl.col("source_record_id").alias("PARTY_REF"),
+            _full_name().alias("PARTY_NAME"),
+            pl.col("uprn").alias("PROPERTY_REF"),
+            pl.when(pl.col("flat") > 0)
+            .then(pl.format("FLAT {}", pl.col("flat")))
+            .otherwise(
+                pl.format("{} {}", pl.col("house_number"), pl.col("street").str.to_uppercase())
+            )
+            .alias("ADDR1"),
+            pl.when(pl.col("flat") > 0)
+            .then(pl.format("{} {}", pl.col("house_number"), pl.col("street").str.to_uppercase()))
+            .otherwise(pl.lit(""))
+            .alias("ADDR2"),
+            pl.col("locality").str.to_uppercase().alias("ADDR3"),
+            pl.col("postcode").alias("POSTCODE"),
+            (pl.col("n").fill_null(0) * 180.0 - 12.5 * pl.col("param_a")).round(2).alias("BALANCE"),
+            pl.col("worst")
+            .replace_strict(
+                {1: "REMINDER", 2: "FINAL NOTICE", 3: "LIABILITY ORDER"}, default="NONE"
+            )
+            .alias("RECOVERY_STAGE"),
+        )
+        .sort("ACCOUNT_REF", "PARTY_REF")
+    )
     claims = night.registers["benefit_claimants"]
     claim = claims.sort("source_record_id").select(
         pl.format("HB{}", pl.col("source_record_id").str.slice(2)).alias("CLAIM_REF"),

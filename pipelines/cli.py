@@ -1,0 +1,146 @@
+"""The `joinedup` command."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from pipelines import demo
+from pipelines.environment import police_token
+from world.config import WorldConfig
+from world.generate import WorldError, generate
+
+
+class UsageError(Exception):
+    """Bad options: printed as one clear message, exit status 2, nothing written."""
+
+
+def _describe(err: ValidationError, origin: str) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"])
+        given = e.get("input")
+        lines.append(f"  {origin}{where}: {e['msg']} (got {given!r})")
+    return "invalid world settings:\n" + "\n".join(lines)
+
+
+def _set_dotted(target: dict[str, Any], dotted: str, value: str) -> None:
+    keys = dotted.split(".")
+    for key in keys[:-1]:
+        target = target.setdefault(key, {})
+    target[keys[-1]] = value
+
+
+def world_config(args: argparse.Namespace) -> WorldConfig:
+    """Settings from a YAML file, then --set overrides, then the named options."""
+    raw: dict[str, Any] = {}
+    origin = ""
+    if args.config:
+        path = Path(args.config)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"cannot read world settings from {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise UsageError(f"{path}: expected a mapping of settings at the top level")
+        raw, origin = loaded, f"{path}: "
+    for item in args.set or []:
+        if "=" not in item:
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE, for example errors.typo=0.05")
+        key, value = item.split("=", 1)
+        _set_dotted(raw, key.strip(), value.strip())
+    for name in ("people", "seed", "nights", "first_night"):
+        value = getattr(args, name)
+        if value is not None:
+            raw[name] = value
+    try:
+        return WorldConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UsageError(_describe(exc, origin)) from exc
+
+
+def cmd_world(args: argparse.Namespace) -> int:
+    """joinedup world: make a synthetic world."""
+    cfg = world_config(args)
+    try:
+        report = generate(cfg, Path(args.out))
+    except WorldError as exc:
+        raise UsageError(str(exc)) from exc
+    demo.print_world(report)
+    return 0
+
+
+def cmd_police_api(args: argparse.Namespace) -> int:
+    """joinedup police-api: serve a world's police incidents on loopback."""
+    import uvicorn
+
+    from world.police_api import create_app
+
+    token = police_token() or secrets.token_urlsafe(24)
+    if not police_token():
+        print(f"JOINEDUP_POLICE_TOKEN not set; this run's token is: {token}")
+    print(f"police API on http://127.0.0.1:{args.port}/api/v1/incidents (Ctrl-C stops it)")
+    uvicorn.run(
+        create_app(Path(args.world), token), host="127.0.0.1", port=args.port, log_level="warning"
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """joinedup demo: the whole product as it stands, on the embedded default."""
+    return demo.run(people=args.people, nights=args.nights, fresh=args.fresh)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line's options."""
+    p = argparse.ArgumentParser(prog="joinedup", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    w = sub.add_parser("world", help="make a synthetic multi-agency world")
+    w.add_argument("--people", type=int, help="people on the first night (default 20000)")
+    w.add_argument("--seed", type=int, help="random seed: the same seed gives the same bytes")
+    w.add_argument("--nights", type=int, help="nightly extracts to write (default 3)")
+    w.add_argument("--first-night", dest="first_night", help="date of the first night, YYYY-MM-DD")
+    w.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier world)")
+    w.add_argument("--config", help="YAML file of settings (errors:, nightly:, population:)")
+    w.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="one setting, for example errors.typo=0.05 (repeatable)",
+    )
+    w.set_defaults(func=cmd_world)
+
+    a = sub.add_parser("police-api", help="serve a world's police incidents on 127.0.0.1")
+    a.add_argument("--world", required=True, help="world folder")
+    a.add_argument("--port", type=int, default=8765)
+    a.set_defaults(func=cmd_police_api)
+
+    d = sub.add_parser("demo", help="run the product end to end on a default world")
+    d.add_argument("--people", type=int, default=20_000)
+    d.add_argument("--nights", type=int, default=3)
+    d.add_argument("--fresh", action="store_true", help="make the world anew even if one is there")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `joinedup` console command."""
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except UsageError as exc:
+        print(f"joinedup {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Real servers for the tests, started on loopback: PostgreSQL from Debian's packages."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def free_port() -> int:
+    """A TCP port nobody is listening on, on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def pg_bin() -> str | None:
+    """The folder holding initdb and pg_ctl, newest version first, if PostgreSQL is installed."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)
+    return os.path.dirname(found[0]) if found else None
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """Start a throwaway PostgreSQL cluster; yield its SQLAlchemy URL; remove it afterwards.
+
+    initdb refuses to run as root, so as root the cluster belongs to the postgres user, in
+    a folder of its own outside any root-only folder.
+    """
+    bindir = pg_bin()
+    if bindir is None:
+        raise RuntimeError("PostgreSQL is not installed: run scripts/install-test-servers")
+    as_root = os.geteuid() == 0
+    run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
+    base = tempfile.mkdtemp(prefix="jpg")
+    data, sock = os.path.join(base, "d"), os.path.join(base, "s")
+    os.makedirs(sock)
+    os.chmod(base, 0o755)
+    if as_root:
+        shutil.chown(base, "postgres")
+        shutil.chown(sock, "postgres")
+    port = free_port()
+
+    def run(*args: str) -> None:
+        subprocess.run([*run_as, *args], check=True, capture_output=True, text=True)
+
+    try:
+        run(
+            f"{bindir}/initdb",
+            "-D",
+            data,
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {sock} -c fsync=off"
+        run(
+            f"{bindir}/pg_ctl",
+            "-D",
+            data,
+            "-o",
+            opts,
+            "-w",
+            "-l",
+            os.path.join(base, "log"),
+            "start",
+        )
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            run(f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

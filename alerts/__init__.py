@@ -1,1 +1,1 @@
-"""joinedup: alerts."""
+"""Alerts: select, route and deliver the highest-risk cases, exactly once."""

@@ -1,1 +1,1 @@
-"""joinedup: matching."""
+"""Matching: link partner records into persons and households with Splink."""

@@ -1,1 +1,1 @@
-"""joinedup: pipelines."""
+"""Pipelines: orchestration, configuration and the joinedup command."""

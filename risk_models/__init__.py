@@ -1,1 +1,1 @@
-"""joinedup: risk_models."""
+"""Risk models: features, scores and their reasons, per person per night."""

@@ -1,1 +1,1 @@
-"""joinedup: world."""
+"""The synthetic multi-agency world: partners' native extracts, nightly, with the truth apart."""

@@ -147,7 +147,7 @@ def draw_errors(rng: np.random.Generator, n: int, rates: ErrorRates) -> pl.DataF
 
 
 def eligibility(
-    frame: pl.DataFrame, vocab: Vocab, carries_dob: bool, carries_id: bool
+    frame: pl.DataFrame, vocab: Vocab, carries_dob: bool, identifier: str | None
 ) -> pl.DataFrame:
     """Which errors each record could carry, given the truth it starts from."""
     nick = list(vocab.nicknames)
@@ -173,5 +173,7 @@ def eligibility(
         pl.lit(carries_dob).alias("e_dob_typo"),
         pl.lit(True).alias("e_stale_address"),
         pl.lit(True).alias("e_postcode_typo"),
-        pl.lit(carries_id).alias("e_blank_identifier"),
+        (pl.col(identifier).is_not_null() if identifier else pl.lit(False)).alias(
+            "e_blank_identifier"
+        ),
     )

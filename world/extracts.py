@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -39,6 +40,45 @@ EVENT_REGISTER: dict[str, str] = {
     "birth_notification": "patients",
     "council_tax_reminder": "ctax_parties",
 }
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a partner's writer wrote, and who it shows working with whom."""
+
+    paths: list[Path]
+    involvements: pl.DataFrame  # see `involved`
+
+
+def involved(
+    frame: pl.DataFrame, agency: str, role: str, name: str = "name", email: str = "email"
+) -> pl.DataFrame:
+    """Allocations shown in an extract: person, their record, the professional and the role."""
+    return (
+        frame.filter(pl.col(name).is_not_null())
+        .select(
+            "person_id",
+            "source_record_id",
+            pl.col(name).alias("professional"),
+            pl.col(email).alias("email"),
+            pl.lit(agency).alias("agency"),
+            pl.lit(role).alias("role"),
+        )
+        .unique(["person_id", "source_record_id", "email"])
+        .sort("source_record_id", "email")
+    )
+
+
+NO_INVOLVEMENTS = pl.DataFrame(
+    schema={
+        "person_id": pl.Int64,
+        "source_record_id": pl.String,
+        "professional": pl.String,
+        "email": pl.String,
+        "agency": pl.String,
+        "role": pl.String,
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,7 @@ def generate(cfg: WorldConfig, out: Path) -> Report:
     )
     rows: dict[str, int] = {}
     nights_meta = []
+    involvements: list[pl.DataFrame] = []
     for n, date in enumerate(cfg.night_dates()):
         regs = {r.name: render(book, r.name, n, pop.addresses, vocab) for r in REGISTERS}
         regs["housing_people"] = regs["housing_people"].with_columns(
@@ -128,7 +129,11 @@ def generate(cfg: WorldConfig, out: Path) -> Report:
         for partner, write in WRITERS.items():
             folder = tmp / "extracts" / date.isoformat() / partner
             folder.mkdir(parents=True)
-            files[partner] = [str(p.relative_to(tmp)) for p in write(night, folder)]
+            written = write(night, folder)
+            files[partner] = [str(p.relative_to(tmp)) for p in written.paths]
+            involvements.append(
+                written.involvements.with_columns(pl.lit(n, pl.Int64).alias("night"))
+            )
         night_rows = sum(r.height for r in regs.values()) + night.events.height
         rows[date.isoformat()] = night_rows
         nights_meta.append(
@@ -143,6 +148,7 @@ def generate(cfg: WorldConfig, out: Path) -> Report:
     t = lap("extracts", t)
 
     _write_truth(tmp, pop, timeline, risk, book, events)
+    pl.concat(involvements).write_parquet(tmp / "truth" / "involvements.parquet")
     (tmp / "directory").mkdir()
     directory.teams.write_csv(tmp / "directory" / "teams.csv")
     directory.professionals.drop("slot").write_csv(tmp / "directory" / "professionals.csv")

@@ -1,7 +1,7 @@
 """Life between nights: people move, are born, die, and marry and take a new surname.
 
 The result is a set of change logs keyed by night index (0 is the first night), from
-which the truth on any night is read with `state_at`.
+which the truth on any night is read with `where_on`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ class Timeline:
     surnames: pl.DataFrame  # person_id, night, last_name
     events: pl.DataFrame  # night, person_id, kind, detail
 
-    def state_at(self, night: int) -> pl.DataFrame:
-        """Each person alive on a night, with their household, address and surname then."""
+    def where_on(self, night: int) -> pl.DataFrame:
+        """Everyone born by a night, dead or alive: household, address and surname then."""
         res = (
             self.residence.filter(pl.col("night") <= night)
             .sort("night")
@@ -43,16 +43,7 @@ class Timeline:
             .last()
             .drop("night")
         )
-        return (
-            self.people.filter(
-                (pl.col("born_night").fill_null(0) <= night)
-                & (pl.col("died_night").is_null() | (pl.col("died_night") > night))
-            )
-            .drop("last_name", "household_id")
-            .join(res, on="person_id")
-            .join(sur, on="person_id")
-            .sort("person_id")
-        )
+        return res.join(sur, on="person_id").with_columns(pl.lit(night, pl.Int64).alias("night"))
 
 
 def simulate_nights(

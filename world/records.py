@@ -62,6 +62,9 @@ class RecordBook:
     people: pl.DataFrame  # base attributes that do not change between nights
 
 
+_EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal(): Polars dates count from 1970
+
+
 def _night_of(days: np.ndarray, night_days: np.ndarray) -> np.ndarray:
     return np.searchsorted(night_days, days, side="left")
 
@@ -90,72 +93,74 @@ def memberships(
             pl.Series("first_night", night, dtype=pl.Int64), pl.lit(k, pl.Int64).alias("end_night")
         )
 
-    def by_state(mask: pl.Expr) -> pl.DataFrame:
-        # A run of nights for which the mask holds; a person who drops out leaves for good.
-        on = (
-            states.filter(mask)
-            .group_by("person_id")
-            .agg(pl.col("night").min().alias("first_night"), pl.col("night").max().alias("last"))
-        )
-        return on.select("person_id", "first_night", (pl.col("last") + 1).alias("end_night"))
-
-    ages = states.join(timeline.people.select("person_id", "dob", "died_night"), on="person_id")
     night_day = pl.col("night").replace_strict(
         list(range(k)), [int(d) for d in night_days], return_dtype=pl.Int64
     )
-    age = (night_day - pl.col("dob").cast(pl.Int64) - 719163) / 365.25
-    alive = pl.col("died_night").is_null() | (pl.col("died_night") > pl.col("night"))
-    tenant_ids = latent.filter(pl.col("social_tenant"))["person_id"]
-    first_hh = states.filter(pl.col("night") == 0).select("person_id", "household_id")
-    tenant_hh = first_hh.filter(pl.col("person_id").is_in(tenant_ids.implode()))["household_id"]
-    ages = ages.with_columns(age.alias("age"), alive.alias("alive"))
-    adults = ages.filter(pl.col("age") >= 18).with_columns(
-        pl.col("person_id").rank("ordinal").over("night", "household_id").alias("adult_rank")
-    )
-    ctax = (
-        adults.filter(pl.col("adult_rank") <= 2)
-        .group_by("person_id")
-        .agg(pl.col("night").min().alias("first_night"))
-        .with_columns(pl.lit(k, pl.Int64).alias("end_night"))
-    )
-    housing = (
-        pl.concat(
-            [
-                by_state(pl.col("household_id").is_in(tenant_hh.implode())).with_columns(
-                    pl.lit(k, pl.Int64).alias("end_night")
-                ),
-                by_events("housing", kinds=("homelessness_application",)),
-            ]
+    ages = (
+        states.join(timeline.people.select("person_id", "dob", "died_night"), on="person_id")
+        .with_columns(
+            ((night_day - pl.col("dob").cast(pl.Int64) - _EPOCH_ORDINAL) / 365.25).alias("age"),
+            (pl.col("died_night").is_null() | (pl.col("died_night") > pl.col("night"))).alias(
+                "alive"
+            ),
         )
-        .group_by("person_id")
-        .agg(pl.col("first_night").min(), pl.col("end_night").max())
+        .with_columns(
+            pl.when(pl.col("age") >= 18)
+            .then(
+                pl.col("person_id")
+                .rank("ordinal")
+                .over("night", "household_id", pl.col("age") >= 18)
+            )
+            .alias("adult_rank")
+        )
     )
+
+    def on_roll(mask: pl.Expr, leaves: bool) -> pl.DataFrame:
+        # Nights on which the mask holds; a person who drops off a roll leaves for good.
+        on = (
+            ages.filter(mask)
+            .group_by("person_id")
+            .agg(pl.col("night").min().alias("first_night"), pl.col("night").max().alias("last"))
+        )
+        end = pl.col("last") + 1 if leaves else pl.lit(k, pl.Int64)
+        return on.select("person_id", "first_night", end.alias("end_night"))
+
+    first_hh = states.filter(pl.col("night") == 0).select("person_id", "household_id")
+    tenant_hh = first_hh.join(latent.filter(pl.col("social_tenant")), on="person_id")[
+        "household_id"
+    ]
+    # Benefits: the first adult of households under financial strain (high latent risk).
+    strained = latent.filter(pl.col("z_end") > 0.9)["person_id"]
     births = timeline.people.filter(pl.col("born_night").is_not_null()).select(
         "person_id",
         pl.col("born_night").alias("first_night"),
         pl.lit(k, pl.Int64).alias("end_night"),
     )
-    pupils = ages.filter((pl.col("age") >= 4) & (pl.col("age") < 16) & pl.col("alive"))
-    claim_hh = latent.filter(pl.col("z_end") > 0.9)["person_id"]
-    claimants = (
-        adults.filter((pl.col("adult_rank") == 1) & pl.col("person_id").is_in(claim_hh.implode()))
-        .group_by("person_id")
-        .agg(pl.col("night").min().alias("first_night"))
-        .with_columns(pl.lit(k, pl.Int64).alias("end_night"))
-    )
+
+    def union(*parts: pl.DataFrame) -> pl.DataFrame:
+        return (
+            pl.concat(parts)
+            .group_by("person_id")
+            .agg(pl.col("first_night").min(), pl.col("end_night").max())
+        )
+
     out = {
         "csc_children": by_events("childrens_social_care"),
         "asc_clients": by_events("adult_social_care"),
-        "housing_people": housing,
+        "housing_people": union(
+            on_roll(pl.col("household_id").is_in(tenant_hh.implode()), leaves=False),
+            by_events("housing", kinds=("homelessness_application",)),
+        ),
         "police_nominals": by_events("police"),
-        "pupils": by_state(pl.col("person_id").is_in(pupils["person_id"].implode()))
-        .join(pupils.group_by("person_id").agg(pl.col("night").min().alias("f")), on="person_id")
-        .drop("f"),
-        "patients": pl.concat([by_events("health"), births])
-        .group_by("person_id")
-        .agg(pl.col("first_night").min(), pl.col("end_night").max()),
-        "ctax_parties": ctax,
-        "benefit_claimants": claimants,
+        "pupils": on_roll(
+            (pl.col("age") >= 4) & (pl.col("age") < 16) & pl.col("alive"), leaves=True
+        ),
+        "patients": union(by_events("health"), births),
+        "ctax_parties": on_roll(pl.col("adult_rank") <= 2, leaves=False),
+        "benefit_claimants": on_roll(
+            (pl.col("adult_rank") == 1) & pl.col("person_id").is_in(strained.implode()),
+            leaves=False,
+        ),
     }
     return {name: m.sort("person_id") for name, m in out.items()}
 
@@ -178,25 +183,7 @@ def build_records(
 ) -> RecordBook:
     """Draw every record of every register with its nights and its errors."""
     k = cfg.nights
-    states = pl.concat(
-        [
-            timeline.residence.filter(pl.col("night") <= n)
-            .sort("night")
-            .group_by("person_id")
-            .last()
-            .drop("night")
-            .join(
-                timeline.surnames.filter(pl.col("night") <= n)
-                .sort("night")
-                .group_by("person_id")
-                .last()
-                .drop("night"),
-                on="person_id",
-            )
-            .with_columns(pl.lit(n, pl.Int64).alias("night"))
-            for n in range(k)
-        ]
-    ).sort("night", "person_id")
+    states = pl.concat([timeline.where_on(n) for n in range(k)]).sort("night", "person_id")
     members = memberships(cfg, timeline, events, latent, states)
     people = timeline.people.drop("last_name", "household_id")
     prev_addr = (
@@ -254,11 +241,11 @@ def build_records(
             right_on=["person_id", "night"],
             how="left",
         ).join(
-            people.select("person_id", "first_name", "dob", "nhs_number", "ni_number"),
+            people.select("person_id", "first_name", "dob", "nhs_number", "ni_number", "upn"),
             on="person_id",
             how="left",
         )
-        elig = eligibility(truth_then, vocab, reg.carries_dob, reg.identifier is not None)
+        elig = eligibility(truth_then, vocab, reg.carries_dob, reg.identifier)
         u = draw_errors(rng, n, rates)
         flags = {
             name: (elig[f"e_{name}"] & (u[f"u_{name}"] < getattr(rates, name))).alias(name)

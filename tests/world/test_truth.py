@@ -218,3 +218,35 @@ def test_no_event_is_dated_after_its_night(world: Path, truth: Truth) -> None:
     )
     assert (recorded["seen_night"].to_numpy() == night_of).all()
     assert dt.date(2000, 1, 1) < recorded["date"].min()
+
+
+def test_involvements_name_real_staff_and_match_the_extracts(world: Path) -> None:
+    inv = pl.read_parquet(world / "truth" / "involvements.parquet")
+    staff = set(pl.read_csv(world / "directory" / "professionals.csv")["email"])
+    staff |= set(pl.read_csv(world / "directory" / "schools.csv")["dsl_email"])
+    assert set(inv["email"]) <= staff
+    assert set(inv["agency"]) == {
+        "childrens_social_care",
+        "adult_social_care",
+        "housing",
+        "police",
+        "education",
+        "health",
+    }
+    csc = pl.read_csv(
+        extract(world, 0, "childrens_social_care", "referrals.csv"), infer_schema=False
+    )
+    shown = (
+        csc.filter(pl.col("Allocated Social Worker").is_not_null())
+        .select(
+            pl.col("Child ID").alias("source_record_id"),
+            pl.col("Allocated Social Worker").alias("professional"),
+        )
+        .unique()
+    )
+    truth = (
+        inv.filter((pl.col("night") == 0) & (pl.col("agency") == "childrens_social_care"))
+        .select("source_record_id", "professional")
+        .unique()
+    )
+    assert shown.sort("source_record_id").equals(truth.sort("source_record_id"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from world.extracts import Night
+from world.extracts import Night, Written
 from world.partners import (
     adult_social_care,
     childrens_social_care,
@@ -16,7 +16,7 @@ from world.partners import (
     revenues_benefits,
 )
 
-WRITERS: dict[str, Callable[[Night, Path], list[Path]]] = {
+WRITERS: dict[str, Callable[[Night, Path], Written]] = {
     childrens_social_care.PARTNER: childrens_social_care.write,
     adult_social_care.PARTNER: adult_social_care.write,
     housing.PARTNER: housing.write,

@@ -9,7 +9,7 @@ import polars as pl
 import xlsxwriter
 
 from world.agencies import allocate
-from world.extracts import ETHNICITY_TEXT, Night, address_line, pick
+from world.extracts import ETHNICITY_TEXT, Night, Written, address_line, involved, pick
 
 PARTNER = "adult_social_care"
 # A fixed creation date keeps the workbook byte-identical from one run to the next.
@@ -23,7 +23,7 @@ def title(sex: pl.Expr, u: pl.Expr) -> pl.Expr:
     )
 
 
-def write(night: Night, folder: Path) -> list[Path]:
+def write(night: Night, folder: Path) -> Written:
     """Write asc_export.xlsx as the adults' case system exports it."""
     clients = night.registers["asc_clients"]
     staff = allocate(
@@ -89,4 +89,4 @@ def write(night: Night, folder: Path) -> list[Path]:
         sheet_activity.write_excel(
             wb, worksheet="Activity", dtype_formats={pl.Date: "dd/mm/yyyy"}, autofit=False
         )
-    return [path]
+    return Written([path], involved(clients, PARTNER, "Care Manager"))

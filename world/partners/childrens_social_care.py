@@ -7,12 +7,21 @@ from pathlib import Path
 import polars as pl
 
 from world.agencies import allocate
-from world.extracts import ETHNICITY_DFE, Night, address_line, blank_empty, date_text, pick
+from world.extracts import (
+    ETHNICITY_DFE,
+    Night,
+    Written,
+    address_line,
+    blank_empty,
+    date_text,
+    involved,
+    pick,
+)
 
 PARTNER = "childrens_social_care"
 
 
-def write(night: Night, folder: Path) -> list[Path]:
+def write(night: Night, folder: Path) -> Written:
     """Write referrals.csv as the case-management system exports it."""
     kids = night.registers["csc_children"]
     staff = allocate(
@@ -23,7 +32,9 @@ def write(night: Night, folder: Path) -> list[Path]:
         kind_index=pl.col("person_id"),
     )
     kids = kids.join(
-        staff.select("person_id", "name", "team_id").unique("person_id"), on="person_id", how="left"
+        staff.select("person_id", "name", "email", "team_id").unique("person_id"),
+        on="person_id",
+        how="left",
     )
     teams = night.directory.teams.select("team_id", "team")
     ev = night.events.filter(pl.col("register") == "csc_children")
@@ -74,4 +85,5 @@ def write(night: Night, folder: Path) -> list[Path]:
     )
     path = folder / "referrals.csv"
     blank_empty(out).write_csv(path)
-    return [path]
+    allocated = rows.filter(pl.col("severity") >= 2)
+    return Written([path], involved(allocated, PARTNER, "Social Worker"))

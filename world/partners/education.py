@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from world.extracts import ETHNICITY_DFE, Night, address_line, blank_empty, pick
+from world.extracts import ETHNICITY_DFE, Night, Written, address_line, blank_empty, involved, pick
 
 PARTNER = "education"
 
@@ -54,7 +54,7 @@ def school_of(pupils: pl.DataFrame, schools: pl.DataFrame, on: dt.date) -> pl.Da
     )
 
 
-def write(night: Night, folder: Path) -> list[Path]:
+def write(night: Night, folder: Path) -> Written:
     """Write pupils.csv and suspensions.csv."""
     pupils = school_of(night.registers["pupils"], night.directory.schools, night.date)
     pupils = pupils.join(night.latent.select("person_id", "z_end"), on="person_id", how="left")
@@ -98,4 +98,5 @@ def write(night: Night, folder: Path) -> list[Path]:
     paths = [folder / "pupils.csv", folder / "suspensions.csv"]
     blank_empty(out).write_csv(paths[0])
     blank_empty(susp).write_csv(paths[1])
-    return paths
+    leads = involved(pupils, PARTNER, "Designated Safeguarding Lead", "dsl_name", "dsl_email")
+    return Written(paths, leads)

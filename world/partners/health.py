@@ -7,12 +7,12 @@ from pathlib import Path
 import polars as pl
 
 from world.agencies import allocate
-from world.extracts import ETHNICITY_NHS, Night, address_line, blank_empty, pick
+from world.extracts import ETHNICITY_NHS, Night, Written, address_line, blank_empty, involved, pick
 
 PARTNER = "health"
 
 
-def write(night: Night, folder: Path) -> list[Path]:
+def write(night: Night, folder: Path) -> Written:
     """Write attendances.csv: one row an attendance, with the patient's details on each."""
     patients = night.registers["patients"]
     coord = allocate(
@@ -83,4 +83,5 @@ def write(night: Night, folder: Path) -> list[Path]:
     )
     path = folder / "attendances.csv"
     blank_empty(out).write_csv(path)
-    return [path]
+    coordinated = ev.filter(mh)
+    return Written([path], involved(coordinated, PARTNER, "Care Coordinator"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from world.agencies import allocate
-from world.extracts import Night, address_line, pick
+from world.extracts import Night, Written, address_line, involved, pick
 
 PARTNER = "housing"
 
@@ -61,7 +61,7 @@ def _insert(con: sqlite3.Connection, table: str, frame: pl.DataFrame) -> None:
     )
 
 
-def write(night: Night, folder: Path) -> list[Path]:
+def write(night: Night, folder: Path) -> Written:
     """Write housing.sqlite with the night's tenancies, people and cases."""
     people = night.registers["housing_people"]
     # A tenancy is the household at the address the system holds for its lead member.
@@ -224,7 +224,10 @@ def write(night: Night, folder: Path) -> list[Path]:
         con.commit()
     finally:
         con.close()
-    return [path]
+    by_officer = members.join(
+        officers.select(pl.col("person_id").alias("tenancy_key"), "name", "email"), on="tenancy_key"
+    )
+    return Written([path], involved(by_officer, PARTNER, "Housing Officer"))
 
 
 def copy_to(sqlite_path: Path, url: str) -> dict[str, int]:

@@ -13,7 +13,7 @@ import polars as pl
 
 from world.agencies import allocate
 from world.errors import plain
-from world.extracts import ETHNICITY_POLICE, Night, address_line
+from world.extracts import ETHNICITY_POLICE, Night, Written, address_line, involved
 
 PARTNER = "police"
 CATEGORY = {
@@ -25,7 +25,7 @@ CATEGORY = {
 }
 
 
-def write(night: Night, folder: Path) -> list[Path]:
+def write(night: Night, folder: Path) -> Written:
     """Write incidents.json: the incidents the API will serve for this night."""
     noms = night.registers["police_nominals"]
     ev = night.events.filter(pl.col("register") == "police_nominals").join(
@@ -116,4 +116,4 @@ def write(night: Night, folder: Path) -> list[Path]:
         ),
         encoding="utf-8",
     )
-    return [path]
+    return Written([path], involved(ev, PARTNER, "Officer in Charge"))

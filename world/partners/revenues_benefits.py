@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from world.extracts import Night, blank_empty, pick
+from world.extracts import NO_INVOLVEMENTS, Night, Written, blank_empty, pick
 
 PARTNER = "revenues_benefits"
 
@@ -22,7 +22,7 @@ def _full_name() -> pl.Expr:
     return pl.format("{}, {}", pl.col("last_name").str.to_uppercase(), forenames)
 
 
-def write(night: Night, folder: Path) -> list[Path]:
+def write(night: Night, folder: Path) -> Written:
     """Write ctax_accounts.tsv and benefit_claims.tsv."""
     parties = night.registers["ctax_parties"]
     reminders = (
@@ -75,4 +75,4 @@ def write(night: Night, folder: Path) -> list[Path]:
     paths = [folder / "ctax_accounts.tsv", folder / "benefit_claims.tsv"]
     _write_tsv(ctax, paths[0])
     _write_tsv(claim, paths[1])
-    return paths
+    return Written(paths, NO_INVOLVEMENTS)

@@ -16,6 +16,7 @@ _UPN_VALUE = {c: i for i, c in enumerate(_UPN_LETTERS)}
 _NI_FIRST = np.array(list("ABCEGHJKLMNOPRSTWXYZ"))
 _NI_SECOND = np.array(list("ABCEGHJKLMNPRSTWXYZ"))
 _NI_SUFFIX = np.array(list("ABCD"))
+_NI_NEVER = np.array(["BG", "GB", "NK", "KN", "TN", "NT", "ZZ"])
 
 
 def nhs_check_digit(nine_digits: np.ndarray) -> np.ndarray:
@@ -87,6 +88,13 @@ def ni_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     """Draw n National Insurance numbers in the issued pattern (two letters, six digits, A-D)."""
     first = rng.choice(_NI_FIRST, n)
     second = rng.choice(_NI_SECOND, n)
+    # Prefixes never issued: BG, GB, NK, KN, TN, NT, ZZ.
+    for _ in range(20):
+        pairs = np.char.add(first, second)
+        bad = np.isin(pairs, _NI_NEVER)
+        if not bad.any():
+            break
+        second[bad] = rng.choice(_NI_SECOND, int(bad.sum()))
     digits = rng.integers(0, 1_000_000, n)
     suffix = rng.choice(_NI_SUFFIX, n)
     return np.array(

@@ -28,7 +28,11 @@ def write(night: Night, folder: Path) -> Written:
     reminders = (
         night.events.filter(pl.col("register") == "ctax_parties")
         .group_by("source_record_id")
-        .agg(pl.len().alias("n"), pl.col("severity").max().alias("worst"))
+        .agg(
+            pl.len().alias("n"),
+            pl.col("severity").max().alias("worst"),
+            pl.col("date").max().alias("last_notice"),
+        )
     )
     parties = parties.join(reminders, on="source_record_id", how="left")
     account = pl.format("CT{}", (pl.col("uprn") % 10_000_000).cast(pl.String).str.zfill(7))
@@ -57,6 +61,7 @@ def write(night: Night, folder: Path) -> Written:
                 {1: "REMINDER", 2: "FINAL NOTICE", 3: "LIABILITY ORDER"}, default="NONE"
             )
             .alias("RECOVERY_STAGE"),
+            pl.col("last_notice").dt.strftime("%Y%m%d").alias("STAGE_DATE"),
         )
         .sort("ACCOUNT_REF", "PARTY_REF")
     )

@@ -1,0 +1,284 @@
+"""Sources as configuration: one entry a partner, validated before anything is read.
+
+A partner's extract is taken in by writing YAML, not Python: where its files (or database,
+or API) are, how they are encoded, and how their columns map onto our contracts
+(`person_records`, `events`, `involvements`), with value mappings and date formats.
+`load_sources` reads the file, puts `${VARIABLE}` secrets in from the environment, and
+stops with the file, the key and what was expected if anything is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONTRACTS = ("person_records", "events", "involvements")
+
+# The fields each contract has, and those a row cannot do without.
+CONTRACT_FIELDS: dict[str, tuple[str, ...]] = {
+    "person_records": (
+        "source_record_id",
+        "first_name",
+        "middle_name",
+        "last_name",
+        "dob",
+        "sex",
+        "address",
+        "postcode",
+        "uprn",
+        "nhs_number",
+        "upn",
+        "ni_number",
+        "phone",
+        "email",
+        "ethnicity",
+    ),
+    "events": ("event_id", "source_record_id", "type", "date", "severity", "attributes"),
+    "involvements": (
+        "source_record_id",
+        "professional",
+        "email",
+        "team",
+        "role",
+        "from_date",
+        "to_date",
+    ),
+}
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "person_records": ("source_record_id",),
+    "events": ("event_id", "source_record_id", "type", "date"),
+    "involvements": ("source_record_id", "role"),
+}
+DATE_FIELDS = frozenset({"dob", "date", "from_date", "to_date"})
+NAME_LAYOUTS = ("first middle", "last, first middle", "first middle last")
+
+
+class ConfigError(ValueError):
+    """A sources file is wrong; the message names the file, the key and what was expected."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Strict):
+    """How one contract field is read from a partner's columns.
+
+    Exactly one of `column`, `columns` or `value` says where the value comes from.
+    """
+
+    column: str | None = None
+    columns: list[str] | None = Field(None, description="joined with ', ', blanks left out")
+    value: str | None = Field(None, description="a constant, for fields the extract implies")
+    format: str | None = Field(None, description="strftime format of a date, e.g. %d/%m/%Y")
+    map: dict[str, str | None] | None = Field(
+        None, description="partner code to our code; the key '' says what a blank means"
+    )
+    default: str | None = Field(None, description="for codes not in the map; unset: quarantine")
+    part: Literal["first", "middle", "last"] | None = None
+    layout: Literal["first middle", "last, first middle", "first middle last"] = "first middle"
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> FieldSpec:
+        given = [k for k in ("column", "columns", "value") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of column, columns or value (got {given or 'none'})"
+            )
+        return self
+
+    def source_columns(self) -> list[str]:
+        """The partner's columns this field reads."""
+        if self.column is not None:
+            return [self.column]
+        return list(self.columns or [])
+
+
+def _as_spec(value: Any) -> Any:
+    return {"column": value} if isinstance(value, str) else value
+
+
+class TableMapping(_Strict):
+    """One table of a partner's extract (a file, a sheet, a query, an endpoint) and its mapping."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    file: str | None = Field(None, description="file name or glob inside the source's folder")
+    sheet: str | None = Field(None, description="worksheet, for xlsx")
+    table: str | None = Field(None, description="table name, for sql")
+    query: str | None = Field(None, description="a SELECT, for sql")
+    endpoint: str | None = Field(None, description="path under the API's base URL, for rest")
+    params: dict[str, str] = Field(default_factory=dict, description="query parameters, for rest")
+    items: str = Field("items", description="field of a page holding the records, for rest")
+    next: str = Field("next", description="field of a page holding the next page's URL")
+    explode: str | None = Field(None, description="a list field: one row for each element")
+    person_records: dict[str, FieldSpec] | None = None
+    events: dict[str, FieldSpec] | None = None
+    involvements: dict[str, FieldSpec] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        # `first_name: Forename` is short for `first_name: {column: Forename}`.
+        if isinstance(data, dict):
+            for contract in CONTRACTS:
+                if isinstance(data.get(contract), dict):
+                    data = {**data, contract: {k: _as_spec(v) for k, v in data[contract].items()}}
+        return data
+
+    @model_validator(mode="after")
+    def _fields_known(self) -> TableMapping:
+        mapped = [c for c in CONTRACTS if getattr(self, c)]
+        if not mapped:
+            raise ValueError("map the table onto at least one of " + ", ".join(CONTRACTS))
+        for contract in mapped:
+            fields: dict[str, FieldSpec] = getattr(self, contract)
+            unknown = sorted(set(fields) - set(CONTRACT_FIELDS[contract]))
+            if unknown:
+                raise ValueError(
+                    f"{contract}: unknown fields {unknown}; "
+                    f"known: {', '.join(CONTRACT_FIELDS[contract])}"
+                )
+            missing = [f for f in REQUIRED_FIELDS[contract] if f not in fields]
+            if missing:
+                raise ValueError(f"{contract}: required fields not mapped: {missing}")
+        return self
+
+    def mappings(self) -> dict[str, dict[str, FieldSpec]]:
+        """The contracts this table feeds, with their field specs."""
+        return {c: getattr(self, c) for c in CONTRACTS if getattr(self, c)}
+
+    def source_columns(self) -> list[str]:
+        """Every partner column the mapping reads: the extract must have them all."""
+        cols: list[str] = []
+        for fields in self.mappings().values():
+            for spec in fields.values():
+                cols.extend(c for c in spec.source_columns() if c not in cols)
+        return cols
+
+
+class Retry(_Strict):
+    """How a flaky database or API is retried."""
+
+    attempts: int = Field(4, ge=1, le=20)
+    backoff_seconds: float = Field(0.5, ge=0, le=60, description="doubles after each try")
+    timeout_seconds: float = Field(30, gt=0, le=600)
+
+
+class Source(_Strict):
+    """One partner system and how to take its extract."""
+
+    agency: str
+    kind: Literal["csv", "xlsx", "parquet", "sql", "rest"]
+    location: str = Field(
+        description="folder (files), database URL (sql) or base URL (rest); "
+        "{date} is the night, ${VAR} comes from the environment"
+    )
+    encoding: str = "utf-8"
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    quote: str = Field('"', min_length=1, max_length=1)
+    token: str | None = Field(None, description="bearer token, for rest: use ${VARIABLE}")
+    page_size: int = Field(500, ge=1, le=100_000)
+    retry: Retry = Retry()
+    row_count_tolerance: float = Field(
+        0.2, ge=0, le=10, description="largest change in rows from the last load, as a share"
+    )
+    tables: list[TableMapping] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _kind_fits(self) -> Source:
+        for t in self.tables:
+            where = {
+                "csv": t.file,
+                "parquet": t.file,
+                "xlsx": t.file,
+                "sql": t.table or t.query,
+                "rest": t.endpoint,
+            }[self.kind]
+            if not where:
+                need = {
+                    "csv": "file",
+                    "parquet": "file",
+                    "xlsx": "file",
+                    "sql": "table or query",
+                    "rest": "endpoint",
+                }[self.kind]
+                raise ValueError(f"table {t.name}: a {self.kind} source needs `{need}`")
+            if self.kind == "xlsx" and not t.sheet:
+                raise ValueError(f"table {t.name}: an xlsx table needs `sheet`")
+        try:
+            "".encode(self.encoding)
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {self.encoding!r}") from exc
+        return self
+
+
+class SourcesFile(_Strict):
+    """The whole sources file."""
+
+    sources: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Source]
+
+
+_SECRET = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(value: Any, path: str, missing: list[str]) -> Any:
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            found = os.environ.get(m.group(1))
+            if found is None:
+                missing.append(f"{path}: environment variable {m.group(1)} is not set")
+                return ""
+            return found
+
+        return _SECRET.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{path}.{k}" if path else str(k), missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, f"{path}[{i}]", missing) for i, v in enumerate(value)]
+    return value
+
+
+def load_sources(path: Path, only: list[str] | None = None) -> dict[str, Source]:
+    """Read and validate a sources file; secrets come from the environment.
+
+    Args:
+        path: the YAML file.
+        only: names of the sources to keep (all if None); secrets of the others are not needed.
+
+    Raises:
+        ConfigError: naming the file, the key and what was expected.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("sources"), dict):
+        raise ConfigError(f"{path}: expected a top-level `sources:` mapping of partner names")
+    if only is not None:
+        unknown = sorted(set(only) - set(raw["sources"]))
+        if unknown:
+            raise ConfigError(
+                f"{path}: no source named {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(raw['sources']))}"
+            )
+        raw = {**raw, "sources": {k: v for k, v in raw["sources"].items() if k in only}}
+    missing: list[str] = []
+    expanded = _expand(raw, "", missing)
+    if missing:
+        raise ConfigError(f"{path}: " + "; ".join(missing))
+    try:
+        return dict(SourcesFile.model_validate(expanded).sources)
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+        raise ConfigError(f"{path}: invalid sources:\n" + "\n".join(lines)) from exc

@@ -226,16 +226,27 @@ def _sql_table(name: str, source: Source, table: TableMapping, night: dt.date) -
             f"database unreachable after {source.retry.attempts} "
             f"tries: {str(getattr(last, 'orig', last)).strip()}",
         )
-    frame = pl.DataFrame(
-        [[None if v is None else str(v) for v in r] for r in rows],
-        schema=dict.fromkeys(columns, pl.String),
-        orient="row",
-    )
+    frame = _text_frame(list(rows), columns)
     digest = hashlib.sha256(frame.write_csv().encode()).hexdigest()
     frame = frame.with_row_index("_row", offset=1).with_columns(
         pl.col("_row").cast(pl.Int64), pl.lit(table.table or table.name).alias("_file")
     )
     return RawTable(table.name, frame, [], digest)
+
+
+def _text_frame(rows: list[Any], columns: list[str]) -> pl.DataFrame:
+    """Database rows as text columns: typed by Polars where it can, one by one where not."""
+    try:
+        typed = pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
+        return typed.with_columns(pl.all().cast(pl.String))
+    except (pl.exceptions.PolarsError, TypeError, ValueError):
+        # SQLite lets a column hold text in one row and a number in the next.
+        pass
+    return pl.DataFrame(
+        [[None if v is None else str(v) for v in r] for r in rows],
+        schema=dict.fromkeys(columns, pl.String),
+        orient="row",
+    )
 
 
 def _connect_args(url: str, source: Source) -> dict[str, Any]:

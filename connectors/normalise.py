@@ -102,10 +102,10 @@ def clean_name(expr: pl.Expr) -> pl.Expr:
     (Ł → L, Ø → O, ß → SS, also Đ, Æ, Œ, Þ), apostrophes and full stops go (O'Brien → OBRIEN),
     and hyphens, dashes, commas and whitespace runs become one space.
     """
+    # Marks go before upper-casing: some lower-case letters (ǰ) have no precomposed capital and
+    # would upper-case to a letter plus a combining mark. Checked over every code point, the
+    # upper-cased result then has no marks and NFKD leaves it alone, so one pass is idempotent.
     folded = _strip_marks(expr).str.replace_many(_FOLD_LETTERS).str.to_uppercase()
-    # Upper-casing can itself produce decomposable characters (ǰ → J̌), so strip marks again:
-    # without this, clean_name would not be idempotent.
-    folded = _strip_marks(folded)
     spaced = folded.str.replace_all(_APOSTROPHES_AND_STOPS, "").str.replace_all(_SEPARATORS, " ")
     return blank_to_null(spaced)
 

@@ -90,8 +90,8 @@ def _name_part(text: pl.Expr, spec: FieldSpec) -> pl.Expr:
     return nz.blank_to_null(chosen)
 
 
-def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """Value, quarantine reason (or null) and soft issue (or null) of one field."""
+def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
+    """Value, quarantine reason (null where none) and soft issue (None if it cannot have one)."""
     origin = spec.column or (", ".join(spec.columns) if spec.columns else "constant")
     text = _text(spec, night)
     reason: pl.Expr = pl.lit(None, pl.String)
@@ -110,7 +110,7 @@ def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr
                 )
             )
         text = mapped
-    issue: pl.Expr = pl.lit(None, pl.String)
+    issue: pl.Expr | None = None
     value: pl.Expr
     if name in ("dob", "date", "from_date", "to_date"):
         fmt = spec.format or "%Y-%m-%d"
@@ -124,13 +124,12 @@ def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr
         )
         reason = pl.coalesce(reason, pl.when(text.is_not_null() & value.is_null()).then(bad))
         if name == "dob":
+            # A birth date after the extract is a slip, not a reason to lose the person.
             future = value > pl.lit(night)
-            reason = pl.coalesce(
-                reason,
-                pl.when(future).then(
-                    pl.lit(f"field dob: column '{origin}' holds a date after the extract")
-                ),
+            issue = pl.when(future).then(
+                pl.lit(f"dob in column '{origin}' is after the extract; left empty")
             )
+            value = pl.when(~future).then(value)
     elif name in NAMES:
         value = nz.clean_name(text)
     elif name == "sex":
@@ -177,37 +176,47 @@ def _skips(contract: str, fields: dict[str, FieldSpec], night: dt.date) -> pl.Ex
     return skip
 
 
-def _raw_json() -> pl.Expr:
-    return pl.struct(pl.exclude("^_.*$")).struct.json_encode()
-
-
 def standardise(raw: RawTable, table: TableMapping, night: dt.date) -> Standardised:
     """Map a raw table onto its contracts; quarantine rows that cannot be, with reasons."""
     frame = raw.frame
-    values: dict[str, list[pl.Expr]] = {}
-    reasons: list[pl.Expr] = []
-    issues: list[tuple[str, pl.Expr]] = []
+    computed: list[pl.Expr] = []  # every value, reason, issue and skip: worked out in one pass
+    reasons: list[str] = []
+    issues: list[str] = []
+    outputs: dict[str, list[str]] = {}
     for contract, fields in table.mappings().items():
-        values[contract] = []
+        skip = f"_skip.{contract}"
+        computed.append(_skips(contract, fields, night).alias(skip))
+        outputs[contract] = []
         for name, spec in fields.items():
             value, reason, issue = _field(name, spec, night)
-            values[contract].append(value)
-            reasons.append(reason)
-            issues.append((name, issue))
+            column = f"_{contract}.{name}"
+            outputs[contract].append(column)
+            computed += [value.alias(column), reason.alias(f"_why.{column}")]
+            reasons.append(f"_why.{column}")
+            if issue is not None:
+                computed.append(issue.alias(f"_issue.{name}"))
+                issues.append(name)
             if name in REQUIRED_FIELDS[contract]:
                 origin = spec.column or ", ".join(spec.source_columns()) or "constant"
-                skipped = _skips(contract, fields, night)
-                reasons.append(
-                    pl.when(value.is_null() & ~skipped).then(
-                        pl.lit(f"field {name} ({contract}): column '{origin}' is blank")
-                    )
+                blank = f"field {name} ({contract}): column '{origin}' is blank"
+                computed.append(
+                    pl.when(value.is_null() & ~pl.col(skip))
+                    .then(pl.lit(blank))
+                    .alias(f"_blank.{column}")
                 )
-    checked = frame.with_columns(
-        pl.concat_list(reasons)
-        .list.drop_nulls()
-        .list.unique(maintain_order=True)
-        .alias("_reasons"),
-        *[_skips(c, f, night).alias(f"_skip_{c}") for c, f in table.mappings().items()],
+                reasons.append(f"_blank.{column}")
+    # Lazily, so Polars works out each shared sub-expression once.
+    checked = (
+        frame.lazy()
+        .with_columns([e for e in computed if e.meta.output_name().startswith("_skip.")])
+        .with_columns([e for e in computed if not e.meta.output_name().startswith("_skip.")])
+        .with_columns(
+            pl.concat_list(reasons)
+            .list.drop_nulls()
+            .list.unique(maintain_order=True)
+            .alias("_reasons")
+        )
+        .collect()
     )
     bad_rows = checked.filter(pl.col("_reasons").list.len() > 0)
     good = checked.filter(pl.col("_reasons").list.len() == 0)
@@ -218,7 +227,7 @@ def standardise(raw: RawTable, table: TableMapping, night: dt.date) -> Standardi
                 pl.col("_file").alias("file"),
                 pl.col("_row").alias("row"),
                 pl.col("_reasons").list.join("; ").alias("reasons"),
-                _raw_json().alias("raw"),
+                pl.struct(frame.drop("_file", "_row").columns).struct.json_encode().alias("raw"),
             ),
             pl.DataFrame(
                 [(table.name, b.file, b.row, b.reason, b.text) for b in raw.bad_lines],
@@ -228,14 +237,14 @@ def standardise(raw: RawTable, table: TableMapping, night: dt.date) -> Standardi
         ]
     ).cast(QUARANTINE_SCHEMA)
     issue_frames = [
-        good.filter(expr.is_not_null()).select(
+        good.filter(pl.col(f"_issue.{name}").is_not_null()).select(
             pl.lit(table.name).alias("table"),
             pl.col("_file").alias("file"),
             pl.col("_row").alias("row"),
             pl.lit(name).alias("field"),
-            expr.alias("issue"),
+            pl.col(f"_issue.{name}").alias("issue"),
         )
-        for name, expr in issues
+        for name in issues
     ]
     field_issues = (
         pl.concat(issue_frames).cast(ISSUE_SCHEMA)
@@ -243,19 +252,17 @@ def standardise(raw: RawTable, table: TableMapping, night: dt.date) -> Standardi
         else pl.DataFrame(schema=ISSUE_SCHEMA)
     )
     contracts: dict[str, pl.DataFrame] = {}
-    for contract, exprs in values.items():
-        out = good.filter(~pl.col(f"_skip_{contract}")).select(
-            *exprs,
+    for contract, columns in outputs.items():
+        out = good.filter(~pl.col(f"_skip.{contract}")).select(
+            *[pl.col(c).alias(c.split(".", 1)[1]) for c in columns],
             pl.lit(table.name).alias("table"),
             pl.col("_file").alias("file"),
             pl.col("_row").alias("row"),
         )
         # One row a record (or event, or allocation), even where an extract repeats it.
-        key = {"person_records": ["source_record_id"], "events": ["event_id"]}.get(
-            contract, [e.meta.output_name() for e in exprs]
-        )
-        out = out.unique(subset=key, keep="first", maintain_order=True)
-        contracts[contract] = out
+        names = [c.split(".", 1)[1] for c in columns]
+        key = {"person_records": ["source_record_id"], "events": ["event_id"]}.get(contract, names)
+        contracts[contract] = out.unique(subset=key, keep="first", maintain_order=True)
     return Standardised(
         contracts=contracts,
         quarantine=quarantine,

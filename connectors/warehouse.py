@@ -124,7 +124,11 @@ class Warehouse:
         except BaseException:
             self.run("ROLLBACK")
             raise
-        self.run("COMMIT")
+        try:
+            self.run("COMMIT")
+        except BaseException:
+            self.con.rollback()
+            raise
 
     def last_load(
         self, source: str, statuses: tuple[str, ...] = ("complete", "unchanged")
@@ -143,7 +147,15 @@ class Warehouse:
     ) -> None:
         """Append a raw snapshot: every column as text, with load id and a row hash."""
         name = f'raw."{source}__{table}"'
-        data = frame.select(pl.all().cast(pl.String))
+        values = [c for c in frame.columns if not c.startswith("_")]
+        # Polars' row hash: fast, and stable for a given Polars version, which is all a raw
+        # snapshot needs to spot identical rows within and between nearby loads.
+        data = frame.select(pl.all().cast(pl.String)).with_columns(
+            pl.concat_str([pl.col(c).fill_null("\x00") for c in values], separator="\x1f")
+            .hash(seed=20_261_101)
+            .cast(pl.String)
+            .alias("_row_hash")
+        )
         self.con.register("_raw", data)
         try:
             self.run(
@@ -161,17 +173,8 @@ class Warehouse:
             for col in data.columns:
                 if col not in have:
                     self.run(f'ALTER TABLE {name} ADD COLUMN "{col}" VARCHAR')
-            values = [c for c in data.columns if not c.startswith("_")]
-            digest = (
-                "md5(concat_ws(chr(31), "
-                + ", ".join(f'coalesce("{c}", chr(0))' for c in values)
-                + "))"
-                if values
-                else "md5('')"
-            )
             self.run(
-                f"INSERT INTO {name} BY NAME SELECT *, ? AS _load_id, ? AS _extracted_at, "
-                f"{digest} AS _row_hash FROM _raw",
+                f"INSERT INTO {name} BY NAME SELECT *, ? AS _load_id, ? AS _extracted_at FROM _raw",
                 [load_id, extracted_at],
             )
         finally:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from connectors.ingest import LoadReport
+from connectors.warehouse import Warehouse
 from world.config import NightlyRates, WorldConfig
 
 # Busier nights than the default so that a few nights give enough changes to measure.
@@ -84,3 +90,38 @@ def load_truth(world: Path) -> Truth:
         event_records=pl.read_parquet(t / "event_records.parquet"),
         manifest=json.loads((world / "world.json").read_text()),
     )
+
+
+@dataclass
+class Loaded:
+    """A warehouse holding every night of the test world, and what each night's load said."""
+
+    warehouse: Warehouse
+    reports: dict[dt.date, list[LoadReport]]
+
+
+SOURCES_FILE = Path(__file__).parent.parent / "pipelines" / "config" / "sources.yaml"
+
+
+@contextmanager
+def partner_environment(world: Path, police_url: str, token: str) -> Iterator[None]:
+    """The environment the world's sources file reads: world folder, police URL and token."""
+    saved = {k: os.environ.get(k) for k in ENV_KEYS}
+    os.environ.update(
+        {
+            "JOINEDUP_WORLD": str(world),
+            "JOINEDUP_POLICE_URL": police_url,
+            "JOINEDUP_POLICE_TOKEN": token,
+        }
+    )
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+ENV_KEYS = ("JOINEDUP_WORLD", "JOINEDUP_POLICE_URL", "JOINEDUP_POLICE_TOKEN")

@@ -10,24 +10,42 @@ import json
 import secrets
 import threading
 import time
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 MAX_PAGE_SIZE = 1000
 
 
-def create_app(world: Path, token: str) -> FastAPI:
+@dataclass
+class Faults:
+    """Ways the force's API misbehaves, for testing the connector against them."""
+
+    fail_from_page: int | None = None  # pages from this one on answer 500
+    fail_times: int | None = None  # ...only this many times, then recover (None: for ever)
+    token_expires_after: int | None = None  # requests answered before the token is refused
+    rate_limit_first: int = 0  # requests answered 429 with Retry-After before any is served
+    requests: int = field(default=0, init=False)
+    failures: int = field(default=0, init=False)
+
+
+def create_app(world: Path, token: str, faults: Faults | None = None) -> FastAPI:
     """An app serving the police incidents of every night in the world folder."""
+    faults = faults or Faults()
     app = FastAPI(title="Police partner API (synthetic)", docs_url=None, redoc_url=None)
     bearer = HTTPBearer(auto_error=False)
 
     def authorised(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        if creds is None or not secrets.compare_digest(creds.credentials, token):
+        faults.requests += 1
+        expired = faults.token_expires_after is not None and (
+            faults.requests > faults.token_expires_after
+        )
+        if creds is None or expired or not secrets.compare_digest(creds.credentials, token):
             raise HTTPException(
                 status_code=401,
                 detail="missing or invalid bearer token",
@@ -55,7 +73,16 @@ def create_app(world: Path, token: str) -> FastAPI:
         extract_date: str | None = Query(None, alias="extractDate"),
         page: int = Query(1, ge=1),
         page_size: int = Query(500, ge=1, le=MAX_PAGE_SIZE, alias="pageSize"),
-    ) -> dict[str, Any]:
+    ) -> Response:
+        if faults.requests <= faults.rate_limit_first:
+            raise HTTPException(status_code=429, detail="slow down", headers={"Retry-After": "1"})
+        if (
+            faults.fail_from_page is not None
+            and page >= faults.fail_from_page
+            and (faults.fail_times is None or faults.failures < faults.fail_times)
+        ):
+            faults.failures += 1
+            raise HTTPException(status_code=500, detail="internal error")
         date = extract_date or dates()[-1]
         items = night(date)
         total_pages = max(1, -(-len(items) // page_size))
@@ -65,7 +92,7 @@ def create_app(world: Path, token: str) -> FastAPI:
         nxt = None
         if page < total_pages:
             nxt = str(request.url.include_query_params(page=page + 1))
-        return {
+        page_body = {
             "extractDate": date,
             "page": page,
             "pageSize": page_size,
@@ -74,6 +101,8 @@ def create_app(world: Path, token: str) -> FastAPI:
             "items": chunk,
             "next": nxt,
         }
+        # Serialised here: the incidents are plain JSON already, no model to validate.
+        return Response(json.dumps(page_body, ensure_ascii=False), media_type="application/json")
 
     return app
 
@@ -81,9 +110,12 @@ def create_app(world: Path, token: str) -> FastAPI:
 class BackgroundServer:
     """Serve the police API on 127.0.0.1 in a thread, for the demo and the tests."""
 
-    def __init__(self, world: Path, token: str, port: int = 0) -> None:
+    def __init__(
+        self, world: Path, token: str, port: int = 0, faults: Faults | None = None
+    ) -> None:
+        self.faults = faults or Faults()
         config = uvicorn.Config(
-            create_app(world, token),
+            create_app(world, token, self.faults),
             host="127.0.0.1",
             port=port,
             log_level="warning",

@@ -65,9 +65,23 @@ ALL_NORMALISERS: list[Normaliser] = [
     phone,
     sex,
 ]
+NORMALISER_IDS = [
+    "blank_to_null",
+    "clean_name",
+    "postcode",
+    "postcode_is_valid",
+    "parse_date_two_digit",
+    "parse_date_iso",
+    "nhs_number",
+    "nhs_number_is_valid",
+    "ni_number",
+    "upn",
+    "phone",
+    "sex",
+]
 
 
-@pytest.mark.parametrize("f", ALL_NORMALISERS)
+@pytest.mark.parametrize("f", ALL_NORMALISERS, ids=NORMALISER_IDS)
 def test_keeps_the_column_name_and_nulls(f: Normaliser) -> None:
     frame = pl.DataFrame({"dob": ["x", None, "  "]})
     out = frame.select(f(pl.col("dob")))
@@ -75,7 +89,7 @@ def test_keeps_the_column_name_and_nulls(f: Normaliser) -> None:
     assert out["dob"].to_list()[1:] == [None, None]
 
 
-@pytest.mark.parametrize("f", ALL_NORMALISERS)
+@pytest.mark.parametrize("f", ALL_NORMALISERS, ids=NORMALISER_IDS)
 def test_works_on_literals(f: Normaliser) -> None:
     assert pl.select(f(pl.lit("  "))).to_series().to_list() == [None]
 

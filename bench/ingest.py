@@ -1,0 +1,167 @@
+"""Benchmark: extract and standardise a council-size night, then load it again unchanged.
+
+Makes (or reuses) a world, serves its police API on loopback from a separate process (as
+the force's server would be), and in each run loads the
+first night into a new warehouse, then loads the same night again (the unchanged case).
+Prints rows per second end to end, the ratio of the reload to the first load, and peak
+memory. Each run is a fresh process.
+
+    .venv/bin/python bench/ingest.py --world /tmp/w300 --people 300000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RUN_ONE = """
+import datetime as dt, json, os, resource, sys, time
+from pathlib import Path
+from connectors.config import load_sources
+from connectors.ingest import ingest_night
+from connectors.warehouse import Warehouse
+world, night, warehouse = Path(sys.argv[1]), dt.date.fromisoformat(sys.argv[2]), Path(sys.argv[3])
+os.environ["JOINEDUP_WORLD"] = str(world)
+sources = load_sources(Path("pipelines/config/sources.yaml"))
+wh = Warehouse(warehouse)
+t0 = time.perf_counter()
+first = ingest_night(wh, sources, night)
+t1 = time.perf_counter()
+again = ingest_night(wh, sources, night)
+t2 = time.perf_counter()
+wh.close()
+failed = [r.line() for r in first + again if r.status == "failed"]
+print(json.dumps({
+    "first_s": t1 - t0, "again_s": t2 - t1, "rows": sum(r.rows_in for r in first),
+    "quarantined": sum(r.rows_quarantined for r in first), "failed": failed,
+    "per_source": {r.source: round(r.seconds, 2) for r in first},
+    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def main() -> None:
+    """Run the ingest benchmark several times and print medians."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--world", type=Path, default=Path("/tmp/jbench-world"))
+    p.add_argument("--people", type=int, default=300_000)
+    p.add_argument("--runs", type=int, default=3)
+    args = p.parse_args()
+    if not (args.world / "world.json").is_file():
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipelines.cli",
+                "world",
+                "--people",
+                str(args.people),
+                "--nights",
+                "2",
+                "--out",
+                str(args.world),
+            ],
+            check=True,
+        )
+    manifest = json.loads((args.world / "world.json").read_text())
+    night = manifest["nights"][0]["date"]
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"world: {manifest['people_first_night']:,} people, night {night}")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "JOINEDUP_POLICE_TOKEN": "bench",
+        "JOINEDUP_POLICE_URL": f"http://127.0.0.1:{port}",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "police-api",
+            "--world",
+            str(args.world),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(port)
+        results = _runs(args, night, env)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    first = statistics.median(r["first_s"] for r in results)
+    again = statistics.median(r["again_s"] for r in results)
+    rows = results[0]["rows"]
+    print(
+        f"median of {args.runs}: {rows:,} rows in {first:.1f} s = {rows / first:,.0f} rows/s; "
+        f"unchanged reload {again:.2f} s = {again / first:.1%} of the first load; "
+        f"peak {max(r['peak_mb'] for r in results):,.0f} MB"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_for(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the police API did not start")
+
+
+def _runs(args: argparse.Namespace, night: str, env: dict[str, str]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    for i in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="jbench") as tmp:
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    RUN_ONE,
+                    str(args.world),
+                    night,
+                    str(Path(tmp) / "w.duckdb"),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        results.append(r)
+        print(
+            f"run {i + 1}: {r['rows']:,} source rows; first load {r['first_s']:.1f} s "
+            f"({r['rows'] / r['first_s']:,.0f} rows/s); unchanged reload {r['again_s']:.2f} s "
+            f"({r['again_s'] / r['first_s']:.1%}); peak {r['peak_mb']:,.0f} MB; "
+            f"quarantined {r['quarantined']}; failed {r['failed']}"
+        )
+        print(f"       seconds per source: {r['per_source']}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

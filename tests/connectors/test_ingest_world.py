@@ -71,7 +71,8 @@ def test_every_source_loads_every_night_and_reconciles(loaded: Loaded) -> None:
             assert r.status == "complete", f"{night} {r.line()}"
             assert r.reconciles and r.rows_in > 0
     counted = loaded.warehouse.run(
-        "SELECT count(*) FROM loads WHERE status = 'complete' AND rows_in = rows_staged + rows_quarantined"
+        "SELECT count(*) FROM loads WHERE status = 'complete'"
+        " AND rows_in = rows_staged + rows_quarantined"
     )
     assert counted[0][0] == len(NIGHTS) * 7
 

@@ -282,3 +282,12 @@ def load_sources(path: Path, only: list[str] | None = None) -> dict[str, Source]
             for e in exc.errors()
         ]
         raise ConfigError(f"{path}: invalid sources:\n" + "\n".join(lines)) from exc
+
+
+def source_names(path: Path) -> dict[str, str]:
+    """Each source's name and agency, read without secrets: for building the pipeline's graph."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return {name: str(entry.get("agency", name)) for name, entry in raw["sources"].items()}
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path}: cannot list its sources: {exc}") from exc

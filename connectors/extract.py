@@ -105,7 +105,10 @@ def _csv_slow(path: Path, text: str, source: Source) -> tuple[pl.DataFrame, list
         except StopIteration:
             break
         except csv.Error as exc:
-            bad.append(BadLine(path.name, record + 1, f"cannot split line {start_line}: {exc}", ""))
+            # Nothing after this point can be split reliably: keep all of it, as text.
+            rest = "\n".join(text.splitlines()[start_line - 1 :])
+            reason = f"cannot split line {start_line} or anything after it: {exc}"
+            bad.append(BadLine(path.name, record + 1, reason, rest))
             break
         if not header:
             header = values

@@ -121,14 +121,22 @@ def ingest_source(wh: Warehouse, name: str, source: Source, night: dt.date) -> L
     started = dt.datetime.now()
     report = LoadReport(name, night, f"{name}:{night.isoformat()}:{uuid.uuid4().hex[:8]}", "failed")
     last = wh.last_load(name)
-    if last and last["night"] > night:
+    this = wh.night_load(name, night)  # this night, loaded before
+
+    def refuse_older() -> LoadReport:
+        assert last is not None
         report.error = (
-            f"night {night} is older than the last night loaded, {last['night']}; "
-            "nights load in order"
+            f"night {night} is older than the last night loaded, {last['night']}, and is not "
+            "what was loaded for it then; nights load in order"
         )
         _record(wh, report, started, None)
         return report
+
     fingerprint = _file_fingerprint(source, night)
+    if this and fingerprint and fingerprint == this["content_hash"]:
+        return _unchanged(wh, report, this, started, t0)
+    if last and last["night"] > night and fingerprint:
+        return refuse_older()
     if last and fingerprint and fingerprint == last["content_hash"]:
         return _unchanged(wh, report, last, started, t0)
     try:
@@ -141,6 +149,10 @@ def ingest_source(wh: Warehouse, name: str, source: Source, night: dt.date) -> L
     content_hash = (
         fingerprint or hashlib.sha256("".join(r.content_hash for r in raws).encode()).hexdigest()
     )
+    if this and content_hash == this["content_hash"]:
+        return _unchanged(wh, report, this, started, t0)
+    if last and last["night"] > night:
+        return refuse_older()
     if last and content_hash == last["content_hash"]:
         return _unchanged(wh, report, last, started, t0)
     try:
@@ -148,8 +160,8 @@ def ingest_source(wh: Warehouse, name: str, source: Source, night: dt.date) -> L
             standardise(raw, table, night) for raw, table in zip(raws, source.tables, strict=True)
         ]
         with wh.transaction():
-            if last and last["night"] == night:
-                wh.undo(str(last["load_id"]))
+            if this:
+                wh.undo(str(this["load_id"]))
             _write(wh, name, report, raws, results, night, started)
             if not report.reconciles:
                 raise RuntimeError(

@@ -142,6 +142,15 @@ class Warehouse:
         )
         return found.row(0, named=True) if found.height else None
 
+    def night_load(self, source: str, night: dt.date) -> dict[str, Any] | None:
+        """The load that holds a source's data for a night, if one does."""
+        found = self.frame(
+            "SELECT * FROM loads WHERE source = ? AND night = ? AND status IN"
+            " ('complete', 'unchanged') ORDER BY finished_at DESC LIMIT 1",
+            [source, night],
+        )
+        return found.row(0, named=True) if found.height else None
+
     def write_raw(
         self, source: str, table: str, frame: pl.DataFrame, load_id: str, extracted_at: dt.datetime
     ) -> None:

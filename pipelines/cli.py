@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import secrets
 import sys
 from collections.abc import Sequence
@@ -93,6 +94,34 @@ def cmd_police_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """joinedup run: the nightly job in this process, night by night."""
+    from pipelines.environment import world_dir
+    from pipelines.nightly import run_night
+
+    if args.all:
+        root = world_dir() / "extracts"
+        nights = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        if not nights:
+            raise UsageError(f"--all: no nights found in {root}")
+    else:
+        nights = args.night or []
+        if not nights:
+            raise UsageError("name a night with --night YYYY-MM-DD, or --all")
+    try:
+        dates = [dt.date.fromisoformat(n) for n in nights]
+    except ValueError as exc:
+        raise UsageError(f"--night: {exc}; expected YYYY-MM-DD") from exc
+    ok = True
+    for night in dates:
+        success, lines = run_night(night, args.source)
+        print(f"night {night}: {'complete' if success else 'finished with failures'}")
+        for line in lines:
+            print(f"  {line}")
+        ok = ok and success
+    return 0 if ok else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """joinedup demo: the whole product as it stands, on the embedded default."""
     return demo.run(people=args.people, nights=args.nights, fresh=args.fresh)
@@ -122,6 +151,12 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--world", required=True, help="world folder")
     a.add_argument("--port", type=int, default=8765)
     a.set_defaults(func=cmd_police_api)
+
+    r = sub.add_parser("run", help="run the nightly job in this process (no Dagster server)")
+    r.add_argument("--night", action="append", help="night to load, YYYY-MM-DD (repeatable)")
+    r.add_argument("--all", action="store_true", help="every night in the world, oldest first")
+    r.add_argument("--source", action="append", help="only these sources (repeatable)")
+    r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="run the product end to end on a default world")
     d.add_argument("--people", type=int, default=20_000)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from pathlib import Path
 
 import httpx
 
-from pipelines.environment import data_dir
+from connectors.warehouse import Warehouse
+from pipelines.environment import data_dir, warehouse_path
+from pipelines.nightly import run_night
 from world.config import WorldConfig
 from world.generate import MANIFEST, Report, generate, load_config
 from world.police_api import BackgroundServer
 
 NOT_YET_BUILT = (
-    "ingest the extracts into the warehouse (issue 3)",
     "link records into persons and households (issue 4)",
     "score risk (issue 5)",
     "select, route and deliver alerts (issue 6)",
@@ -43,21 +45,13 @@ def _summarise_manifest(world: Path) -> None:
     manifest = json.loads((world / MANIFEST).read_text())
     last = manifest["nights"][-1]
     print(f"extracts for {len(manifest['nights'])} nights; the last, {last['date']}:")
-    for register, count in last["person_records"].items():
-        print(f"  {register:<18} {count:>8,} person records")
-    print(f"  {'events':<18} {last['events']:>8,} rows")
     for partner, files in last["files"].items():
         print(f"  {partner:<22} {', '.join(Path(f).name for f in files)}")
 
 
-def _police_pages(world: Path) -> None:
-    token = secrets.token_urlsafe(16)
-    with (
-        BackgroundServer(world, token) as server,
-        httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
-        ) as client,
-    ):
+def _police_pages(server: BackgroundServer, token: str) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=server.url, headers=auth, timeout=10) as client:
         refused = client.get("/api/v1/incidents", headers={"Authorization": "Bearer wrong"})
         url: str | None = "/api/v1/incidents?pageSize=1000"
         pages = items = 0
@@ -66,10 +60,41 @@ def _police_pages(world: Path) -> None:
             pages += 1
             items += len(body["items"])
             url = body["next"]
-        print(
-            f"police API on {server.url}: {items:,} incidents in {pages} pages with the token; "
-            f"a wrong token gets {refused.status_code}"
-        )
+    print(
+        f"police API on {server.url}: {items:,} incidents in {pages} pages with the token; "
+        f"a wrong token gets {refused.status_code}"
+    )
+
+
+def _ingest(cfg: WorldConfig) -> bool:
+    print(f"ingest: the nightly job, night by night, into {warehouse_path()}")
+    ok = True
+    for night in cfg.night_dates():
+        success, lines = run_night(night)
+        print(f"  night {night}: {'complete' if success else 'FINISHED WITH FAILURES'}")
+        for line in lines:
+            print(f"    {line}")
+        ok = ok and success
+    return ok
+
+
+def _summarise_warehouse() -> None:
+    wh = Warehouse(warehouse_path())
+    try:
+        counts = wh.run(
+            "SELECT (SELECT count(*) FROM person_records WHERE valid_to IS NULL),"
+            " (SELECT count(*) FROM events WHERE valid_to IS NULL),"
+            " (SELECT count(*) FROM involvements WHERE valid_to IS NULL),"
+            " (SELECT count(*) FROM quarantine), (SELECT count(*) FROM field_issues),"
+            " (SELECT count(*) FROM changes)"
+        )[0]
+    finally:
+        wh.close()
+    print(
+        f"warehouse: {counts[0]:,} person records, {counts[1]:,} events and {counts[2]:,} "
+        f"involvements current; {counts[3]:,} rows in quarantine, {counts[4]:,} field issues, "
+        f"{counts[5]:,} changes recorded"
+    )
 
 
 def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
@@ -82,10 +107,17 @@ def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
         print(f"world: reusing {world} ({people:,} people, {nights} nights); --fresh remakes it")
     else:
         print_world(generate(cfg, world))
+        warehouse_path().unlink(missing_ok=True)  # a new world starts a new warehouse
     _summarise_manifest(world)
-    _police_pages(world)
+    token = secrets.token_urlsafe(16)
+    os.environ.update({"JOINEDUP_WORLD": str(world), "JOINEDUP_POLICE_TOKEN": token})
+    with BackgroundServer(world, token) as server:
+        os.environ["JOINEDUP_POLICE_URL"] = server.url
+        _police_pages(server, token)
+        ok = _ingest(cfg)
+    _summarise_warehouse()
     print("still to come:")
     for stage in NOT_YET_BUILT:
         print(f"  - {stage}")
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
-    return 0
+    return 0 if ok else 1

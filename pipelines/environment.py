@@ -1,9 +1,12 @@
-"""Where joinedup keeps its data on this machine: read from the environment in one place."""
+"""Where joinedup keeps things on this machine: read from the environment in one place."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
+
+PACKAGE = Path(__file__).parent
 
 
 def data_dir() -> Path:
@@ -11,6 +14,36 @@ def data_dir() -> Path:
     return Path(os.environ.get("JOINEDUP_DATA", "data")).resolve()
 
 
+def world_dir() -> Path:
+    """The world whose extracts the partners' config reads: $JOINEDUP_WORLD, else data/world."""
+    return Path(os.environ.get("JOINEDUP_WORLD", str(data_dir() / "world"))).resolve()
+
+
+def warehouse_path() -> Path:
+    """The DuckDB warehouse: $JOINEDUP_WAREHOUSE, else data/warehouse.duckdb."""
+    return Path(os.environ.get("JOINEDUP_WAREHOUSE", str(data_dir() / "warehouse.duckdb")))
+
+
+def sources_file() -> Path:
+    """The partners' config: $JOINEDUP_SOURCES, else the one shipped in pipelines/config."""
+    return Path(os.environ.get("JOINEDUP_SOURCES", str(PACKAGE / "config" / "sources.yaml")))
+
+
+def first_night() -> dt.date:
+    """The first night the pipeline's partitions start from: $JOINEDUP_FIRST_NIGHT."""
+    return dt.date.fromisoformat(os.environ.get("JOINEDUP_FIRST_NIGHT", "2026-11-01"))
+
+
+def dagster_home() -> Path:
+    """Dagster's instance folder, with telemetry off: $DAGSTER_HOME, else pipelines/dagster_home."""
+    return Path(os.environ.get("DAGSTER_HOME", str(PACKAGE / "dagster_home")))
+
+
 def police_token() -> str | None:
     """The bearer token for the police partner's API, if one is set."""
     return os.environ.get("JOINEDUP_POLICE_TOKEN")
+
+
+def set_world_defaults() -> None:
+    """Point the partners' config at the local world if nothing else is set."""
+    os.environ.setdefault("JOINEDUP_WORLD", str(world_dir()))

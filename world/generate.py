@@ -32,7 +32,7 @@ from world.risk import RiskWorld, simulate_risk
 from world.vocab import load_vocab
 
 MANIFEST = "world.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # raise when the files a world holds change shape
 
 
 class WorldError(ValueError):
@@ -217,7 +217,9 @@ def _write_truth(
     )
 
 
-def load_config(out: Path) -> WorldConfig:
-    """The settings an existing world was made with."""
+def load_config(out: Path) -> WorldConfig | None:
+    """The settings an existing world was made with; None if it was made by an older format."""
     manifest = json.loads((out / MANIFEST).read_text())
+    if manifest.get("format_version") != FORMAT_VERSION:
+        return None
     return WorldConfig.model_validate(manifest["config"])

@@ -1,0 +1,238 @@
+"""Ingest: one Dagster asset per partner, made from the sources config, partitioned by night.
+
+No partner has Python of its own here: adding a source to the YAML adds its asset, its
+checks and its place in the nightly job. (No `from __future__ import annotations` here:
+Dagster reads the asset function's annotations at run time.)
+"""
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+from connectors.config import REQUIRED_FIELDS, Source, load_sources, source_names
+from connectors.ingest import LoadReport, ingest_source
+from connectors.warehouse import CONTRACT_COLUMNS, Warehouse
+from pipelines.environment import first_night, sources_file, world_dir
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
+GROUP = "ingest"
+TIMEZONE = "Europe/London"
+
+
+class WarehouseResource(dg.ConfigurableResource):  # type: ignore[misc, type-arg]
+    """The DuckDB warehouse file."""
+
+    path: str
+
+    @contextmanager
+    def open(self) -> Iterator[Warehouse]:
+        """The warehouse, open for one step and closed after it."""
+        wh = Warehouse(Path(self.path))
+        try:
+            yield wh
+        finally:
+            wh.close()
+
+
+class SourcesResource(dg.ConfigurableResource):  # type: ignore[misc, type-arg]
+    """The partners' config file; its secrets come from the environment when a step runs."""
+
+    file: str
+
+    def source(self, name: str) -> Source:
+        """One source, validated, with its secrets in."""
+        return load_sources(Path(self.file), only=[name])[name]
+
+
+def nightly_partitions() -> dg.DailyPartitionsDefinition:
+    """One partition a night, the night's date in Europe/London; tonight's exists from 00:00."""
+    return dg.DailyPartitionsDefinition(
+        start_date=first_night().isoformat(), timezone=TIMEZONE, end_offset=1
+    )
+
+
+def _previous(wh: Warehouse, name: str, load_id: str) -> dict[str, Any] | None:
+    rows = wh.frame(
+        "SELECT rows_in FROM loads WHERE source = ? AND status IN ('complete', 'unchanged')"
+        " AND load_id <> ? AND night < (SELECT night FROM loads WHERE load_id = ?)"
+        " ORDER BY night DESC LIMIT 1",
+        [name, load_id, load_id],
+    )
+    return rows.row(0, named=True) if rows.height else None
+
+
+def _schema_problems(wh: Warehouse, name: str) -> list[str]:
+    """Contract columns missing from the warehouse, or required fields left empty."""
+    problems = []
+    for contract, columns in CONTRACT_COLUMNS.items():
+        have = {
+            r[0]
+            for r in wh.run(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                [contract],
+            )
+        }
+        problems += [f"{contract}.{c} is missing" for c in columns if c not in have]
+        for field in REQUIRED_FIELDS[contract]:
+            blank = wh.run(
+                f"SELECT count(*) FROM {contract} WHERE source = ? AND valid_to IS NULL"
+                f' AND "{field}" IS NULL',
+                [name],
+            )[0][0]
+            if blank:
+                problems.append(f"{contract}.{field} is empty in {blank} current rows")
+    return problems
+
+
+def _checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            "reconciles", asset=key, description="rows in = rows staged + rows quarantined"
+        ),
+        dg.AssetCheckSpec(
+            "row_count_within_tolerance",
+            asset=key,
+            description="rows in within the source's tolerance of the last load",
+        ),
+        dg.AssetCheckSpec(
+            "contract_schema",
+            asset=key,
+            description="contract columns present; required fields filled",
+        ),
+    ]
+
+
+def _results(
+    wh: Warehouse, name: str, source: Source, report: LoadReport
+) -> list[dg.AssetCheckResult]:
+    previous = _previous(wh, name, report.load_id)
+    if previous and previous["rows_in"]:
+        change = abs(report.rows_in - previous["rows_in"]) / previous["rows_in"]
+        count_ok = change <= source.row_count_tolerance
+        count_meta: dict[str, Any] = {
+            "previous_rows_in": previous["rows_in"],
+            "change": round(change, 4),
+            "tolerance": source.row_count_tolerance,
+        }
+    else:
+        count_ok, count_meta = True, {"previous_rows_in": "none: first load"}
+    problems = _schema_problems(wh, name)
+    return [
+        dg.AssetCheckResult(
+            check_name="reconciles",
+            passed=report.reconciles,
+            metadata={
+                "rows_in": report.rows_in,
+                "rows_staged": report.rows_staged,
+                "rows_quarantined": report.rows_quarantined,
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name="row_count_within_tolerance",
+            passed=count_ok,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata=count_meta,
+        ),
+        dg.AssetCheckResult(
+            check_name="contract_schema",
+            passed=not problems,
+            metadata={"problems": "; ".join(problems) or "none"},
+        ),
+    ]
+
+
+def ingest_asset(
+    name: str, agency: str, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    """The asset that loads one source's extract for a night."""
+    key = dg.AssetKey([GROUP, name])
+
+    @dg.asset(
+        key=key,
+        group_name=GROUP,
+        partitions_def=partitions,
+        check_specs=_checks(key),
+        kinds={"duckdb", "polars"},
+        owners=[f"team:{agency.replace('_', '-')}"] if re.fullmatch(r"[a-z_]+", agency) else None,
+        description=f"{name}: tonight's extract, standardised into the contract tables, with "
+        "raw snapshot, quarantine and changes since the last load.",
+    )
+    def _ingest(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
+    ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        night = dt.date.fromisoformat(context.partition_key)
+        source = sources.source(name)
+        with warehouse.open() as wh:
+            report = ingest_source(wh, name, source, night)
+            if report.status == "failed":
+                raise dg.Failure(
+                    description=report.error or "load failed", metadata={"load_id": report.load_id}
+                )
+            checks = _results(wh, name, source, report)
+        context.log.info(report.line())
+        return dg.MaterializeResult(
+            metadata={
+                "load_id": report.load_id,
+                "status": report.status,
+                "rows_in": report.rows_in,
+                "rows_staged": report.rows_staged,
+                "rows_quarantined": report.rows_quarantined,
+                "new": report.new,
+                "changed": report.changed,
+                "deleted": report.deleted,
+                "seconds": round(report.seconds, 2),
+            },
+            check_results=checks,
+        )
+
+    return _ingest
+
+
+def ingest_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """One asset per source in the sources file."""
+    return [ingest_asset(n, a, partitions) for n, a in source_names(sources_file()).items()]
+
+
+def arrival_sensor(job: "UnresolvedAssetJobDefinition") -> dg.SensorDefinition:
+    """Start the night's run when a new night's extracts folder has arrived."""
+
+    @dg.sensor(
+        job=job,
+        minimum_interval_seconds=60,
+        name="extracts_arrived",
+        description="Watches the partners' drop folder for a new night's extracts.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
+        root = world_dir() / "extracts"
+        nights = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        new = [n for n in nights if n > (context.cursor or "")]
+        if not new:
+            yield dg.SkipReason(f"no new night in {root}")
+            return
+        for night in new:
+            yield dg.RunRequest(run_key=night, partition_key=night)
+        context.update_cursor(new[-1])
+
+    return _sensor
+
+
+def nightly_schedule(job: "UnresolvedAssetJobDefinition") -> dg.ScheduleDefinition:
+    """Every night at 02:00 in London, load that night's extracts."""
+
+    @dg.schedule(
+        cron_schedule="0 2 * * *", execution_timezone=TIMEZONE, job=job, name="nightly_at_two"
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        night = context.scheduled_execution_time.date().isoformat()
+        return dg.RunRequest(run_key=night, partition_key=night)
+
+    return _schedule

@@ -1,0 +1,251 @@
+"""Bad input: each gets a clear error naming source, file, row and field; other sources
+still load; nothing already loaded is lost; a partial load is never marked complete; and a
+re-run picks up cleanly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servers import free_port
+from worldfiles import SOURCES_FILE, partner_environment
+
+from connectors.config import Retry, Source, load_sources
+from connectors.ingest import LoadReport, ingest_night, ingest_source
+from connectors.warehouse import Warehouse
+from world.config import WorldConfig
+from world.generate import generate
+from world.police_api import BackgroundServer, Faults
+
+SMALL = WorldConfig(people=1_500, seed=3, nights=2)
+NIGHT0, NIGHT1 = SMALL.night_dates()
+FAST_RETRY = Retry(attempts=2, backoff_seconds=0.0, timeout_seconds=5)
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate(SMALL, tmp_path_factory.mktemp("small") / "w").out
+
+
+@pytest.fixture
+def world(small_world: Path, tmp_path: Path) -> Path:
+    """A copy of the small world that a test may damage."""
+    return Path(shutil.copytree(small_world, tmp_path / "w"))
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Iterator[Warehouse]:
+    warehouse = Warehouse(tmp_path / "wh.duckdb")
+    yield warehouse
+    warehouse.close()
+
+
+@pytest.fixture
+def police(world: Path) -> Iterator[BackgroundServer]:
+    with BackgroundServer(world, "tok") as server, partner_environment(world, server.url, "tok"):
+        yield server
+
+
+def sources() -> dict[str, Source]:
+    return {
+        n: s.model_copy(update={"retry": FAST_RETRY}) for n, s in load_sources(SOURCES_FILE).items()
+    }
+
+
+def by_source(reports: list[LoadReport]) -> dict[str, LoadReport]:
+    return {r.source: r for r in reports}
+
+
+def night_file(world: Path, night: dt.date, partner: str, name: str) -> Path:
+    return world / "extracts" / night.isoformat() / partner / name
+
+
+def current_ids(wh: Warehouse, source: str) -> set[str]:
+    rows = wh.run(
+        "SELECT source_record_id FROM person_records WHERE source = ? AND valid_to IS NULL",
+        [source],
+    )
+    return {r[0] for r in rows}
+
+
+def test_malformed_lines_are_quarantined_and_the_rest_loads(
+    world: Path, wh: Warehouse, police: BackgroundServer
+) -> None:
+    path = night_file(world, NIGHT0, "education", "pupils.csv")
+    good_rows = len(path.read_text().splitlines()) - 1
+    with path.open("a", encoding="utf-8") as f:
+        f.write("X1,only,three\n")
+        f.write('X2,,"Unclosed,Quote,2015-01-01\n')
+    r = by_source(ingest_night(wh, sources(), NIGHT0))
+    edu = r["education"]
+    assert edu.status == "complete"
+    assert edu.rows_in == edu.rows_staged + edu.rows_quarantined
+    assert edu.tables["pupils"] == (good_rows + 2, good_rows, 2)
+    reasons = wh.run(
+        "SELECT file, row, reasons, raw FROM quarantine WHERE source = 'education' ORDER BY row"
+    )
+    assert reasons[0][0] == "pupils.csv" and reasons[0][1] == good_rows + 1
+    assert "has 3 fields, the header has 16" in reasons[0][2]
+    assert "cannot split line" in reasons[1][2] and "Unclosed" in reasons[1][3]
+    assert all(x.status == "complete" for x in r.values())
+
+
+def test_a_missing_column_fails_that_source_only_and_keeps_last_night(
+    world: Path, wh: Warehouse, police: BackgroundServer
+) -> None:
+    first = by_source(ingest_night(wh, sources(), NIGHT0))
+    assert first["childrens_social_care"].status == "complete"
+    kept = current_ids(wh, "childrens_social_care")
+    path = night_file(world, NIGHT1, "childrens_social_care", "referrals.csv")
+    lines = path.read_text().splitlines()
+    cut = lines[0].split(",").index("Surname")
+    path.write_text(
+        "\n".join(",".join(v for i, v in enumerate(line.split(",")) if i != cut) for line in lines)
+        + "\n"
+    )
+    second = by_source(ingest_night(wh, sources(), NIGHT1))
+    csc = second["childrens_social_care"]
+    assert csc.status == "failed"
+    assert "referrals.csv" in (csc.error or "") and "missing column(s) ['Surname']" in (
+        csc.error or ""
+    )
+    assert all(r.status == "complete" for n, r in second.items() if n != "childrens_social_care")
+    assert current_ids(wh, "childrens_social_care") == kept
+    loads = wh.run(
+        "SELECT status, error FROM loads WHERE source = 'childrens_social_care' ORDER BY started_at"
+    )
+    assert [s for s, _ in loads] == ["complete", "failed"]
+    # Put the column back: the same night loads cleanly.
+    path.write_text("\n".join(lines) + "\n")
+    again = ingest_source(wh, "childrens_social_care", sources()["childrens_social_care"], NIGHT1)
+    # The night's file may equal last night's: then the load is unchanged, which is right.
+    assert again.status in ("complete", "unchanged")
+    shown = {line.split(",")[0] for line in lines[1:]}
+    assert current_ids(wh, "childrens_social_care") == shown
+
+
+def test_a_wrong_encoding_names_the_file_and_line(
+    world: Path, wh: Warehouse, police: BackgroundServer
+) -> None:
+    path = night_file(world, NIGHT0, "health", "attendances.csv")
+    lines = path.read_bytes().split(b"\n")
+    lines[5] = lines[5].replace(b",", b",Zo\xeb", 1)  # Windows-1252 bytes in a UTF-8 file
+    path.write_bytes(b"\n".join(lines))
+    r = by_source(ingest_night(wh, sources(), NIGHT0))
+    assert r["health"].status == "failed"
+    assert "health: attendances.csv line 6" in (r["health"].error or "")
+    assert "not valid utf-8" in (r["health"].error or "")
+    assert current_ids(wh, "health") == set()
+    assert r["education"].status == "complete"
+
+
+def test_dates_that_do_not_parse_quarantine_their_rows(
+    world: Path, wh: Warehouse, police: BackgroundServer
+) -> None:
+    path = night_file(world, NIGHT0, "childrens_social_care", "referrals.csv")
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    dob, ref = header.index("Date of Birth"), header.index("Referral Date")
+    row3 = lines[3].split(",")
+    row3[dob] = "31/02/2015"
+    lines[3] = ",".join(row3)
+    row7 = lines[7].split(",")
+    row7[ref] = "yesterday"
+    lines[7] = ",".join(row7)
+    path.write_text("\n".join(lines) + "\n")
+    r = by_source(ingest_night(wh, sources(), NIGHT0))["childrens_social_care"]
+    assert r.status == "complete" and r.rows_quarantined == 2
+    assert r.rows_staged == len(lines) - 1 - 2
+    rows = wh.run("SELECT file, row, reasons FROM quarantine ORDER BY row")
+    assert rows[0][:2] == ("referrals.csv", 3)
+    assert (
+        "field dob: its value in column 'Date of Birth' is not a date like %d/%m/%Y" in rows[0][2]
+    )
+    assert "31/02/2015" not in rows[0][2]  # dates of birth stay out of messages
+    assert rows[1][:2] == ("referrals.csv", 7)
+    assert "field date: yesterday in column 'Referral Date'" in rows[1][2]
+
+
+def test_an_unreachable_database_fails_with_its_address_and_no_password(
+    world: Path, wh: Warehouse, police: BackgroundServer
+) -> None:
+    srcs = sources()
+    port = free_port()
+    srcs["housing"] = srcs["housing"].model_copy(
+        update={"location": f"postgresql+psycopg://housing:sekret@127.0.0.1:{port}/housing"}
+    )
+    r = by_source(ingest_night(wh, srcs, NIGHT0))
+    assert r["housing"].status == "failed"
+    error = r["housing"].error or ""
+    assert f"127.0.0.1:{port}" in error and "unreachable after 2 tries" in error
+    assert "sekret" not in error
+    assert r["police"].status == "complete" and r["health"].status == "complete"
+
+
+def test_an_api_failing_half_way_loads_nothing_then_recovers(world: Path, wh: Warehouse) -> None:
+    faults = Faults(fail_from_page=3)
+    with (
+        BackgroundServer(world, "tok", faults=faults) as server,
+        partner_environment(world, server.url, "tok"),
+    ):
+        src = sources()["police"].model_copy(update={"page_size": 100})
+        src = src.model_copy(
+            update={
+                "tables": [
+                    src.tables[0].model_copy(
+                        update={"params": {"extractDate": "{date}", "pageSize": "50"}}
+                    )
+                ]
+            }
+        )
+        failed = ingest_source(wh, "police", src, NIGHT0)
+        assert failed.status == "failed"
+        assert "page 3" in (failed.error or "") and "server error 500 after 2 tries" in (
+            failed.error or ""
+        )
+        assert wh.run("SELECT count(*) FROM person_records WHERE source = 'police'")[0][0] == 0
+        assert (
+            wh.run("SELECT count(*) FROM loads WHERE source = 'police' AND status = 'complete'")[0][
+                0
+            ]
+            == 0
+        )
+        faults.fail_from_page = None
+        again = ingest_source(wh, "police", src, NIGHT0)
+    assert again.status == "complete" and again.rows_staged > 0
+
+
+def test_an_expired_token_fails_at_once(world: Path, wh: Warehouse) -> None:
+    faults = Faults(token_expires_after=2)
+    with (
+        BackgroundServer(world, "tok", faults=faults) as server,
+        partner_environment(world, server.url, "tok"),
+    ):
+        src = sources()["police"]
+        src = src.model_copy(
+            update={
+                "tables": [
+                    src.tables[0].model_copy(
+                        update={"params": {"extractDate": "{date}", "pageSize": "50"}}
+                    )
+                ]
+            }
+        )
+        r = ingest_source(wh, "police", src, NIGHT0)
+    assert r.status == "failed"
+    assert "page 3" in (r.error or "") and "refused the token (401)" in (r.error or "")
+    assert faults.requests == 3  # no retries against a refused token
+
+
+def test_a_rate_limit_is_waited_out(world: Path, wh: Warehouse) -> None:
+    faults = Faults(rate_limit_first=1)
+    with (
+        BackgroundServer(world, "tok", faults=faults) as server,
+        partner_environment(world, server.url, "tok"),
+    ):
+        r = ingest_source(wh, "police", sources()["police"], NIGHT0)
+    assert r.status == "complete"
+    assert faults.requests >= 2

@@ -214,6 +214,14 @@ def _write(
         report.deleted += counts["deleted"]
 
 
+def record_failure(wh: Warehouse, name: str, night: dt.date, error: str) -> LoadReport:
+    """Record a load that could not even start (its config could not be read, say)."""
+    report = LoadReport(name, night, f"{name}:{night.isoformat()}:{uuid.uuid4().hex[:8]}", "failed")
+    report.error = error
+    _record(wh, report, dt.datetime.now(), None)
+    return report
+
+
 def ingest_night(wh: Warehouse, sources: dict[str, Source], night: dt.date) -> list[LoadReport]:
     """Load every source for a night; one failing does not stop the others."""
     return [ingest_source(wh, name, source, night) for name, source in sources.items()]

@@ -26,7 +26,6 @@ def build() -> dg.Definitions:
     nightly = dg.define_asset_job(
         NIGHTLY,
         selection=dg.AssetSelection.groups(GROUP),
-        partitions_def=partitions,
         description="Take in every partner's extract for a night.",
     )
     return dg.Definitions(

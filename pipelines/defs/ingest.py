@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from connectors.config import REQUIRED_FIELDS, Source, load_sources, source_names
-from connectors.ingest import LoadReport, ingest_source
+from connectors.config import REQUIRED_FIELDS, ConfigError, Source, load_sources, source_names
+from connectors.ingest import LoadReport, ingest_source, record_failure
 from connectors.warehouse import CONTRACT_COLUMNS, Warehouse
 from pipelines.environment import first_night, sources_file, world_dir
 
@@ -170,8 +170,12 @@ def ingest_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         night = dt.date.fromisoformat(context.partition_key)
-        source = sources.source(name)
         with warehouse.open() as wh:
+            try:
+                source = sources.source(name)
+            except ConfigError as exc:
+                report = record_failure(wh, name, night, str(exc))
+                raise dg.Failure(description=report.error) from exc
             report = ingest_source(wh, name, source, night)
             if report.status == "failed":
                 raise dg.Failure(

@@ -278,7 +278,8 @@ def load_sources(path: Path, only: list[str] | None = None) -> dict[str, Source]
         return dict(SourcesFile.model_validate(expanded).sources)
     except ValidationError as exc:
         lines = [
-            f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            f"  {'.'.join(str(p) for p in e['loc']).replace('.[key]', ' (as a name)')}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors()
         ]
         raise ConfigError(f"{path}: invalid sources:\n" + "\n".join(lines)) from exc

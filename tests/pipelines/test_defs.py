@@ -89,6 +89,7 @@ def test_dagster_loads_the_definitions() -> None:
             "-m",
             "pipelines.definitions",
         ],
+        check=False,
         capture_output=True,
         text=True,
         env=env,

@@ -230,7 +230,7 @@ def _sql_table(name: str, source: Source, table: TableMapping, night: dt.date) -
             f"tries: {str(getattr(last, 'orig', last)).strip()}",
         )
     frame = _text_frame(list(rows), columns)
-    digest = hashlib.sha256(frame.write_csv().encode()).hexdigest()
+    digest = _frame_hash(frame)
     frame = frame.with_row_index("_row", offset=1).with_columns(
         pl.col("_row").cast(pl.Int64), pl.lit(table.table or table.name).alias("_file")
     )
@@ -322,35 +322,33 @@ def _get_page(
     raise ExtractError(name, where, f"{problem} after {source.retry.attempts} tries")
 
 
-def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        elif not isinstance(value, list):
-            out[f"{prefix}{key}"] = None if value is None else str(value)
-    return out
-
-
 def _rest_table(name: str, source: Source, table: TableMapping, night: dt.date) -> RawTable:
-    rows: list[dict[str, Any]] = []
-    digest = hashlib.sha256()
-    for items in _pages(name, source, table, night):
-        digest.update(json.dumps(items, sort_keys=True).encode())
-        for item in items:
-            parent = _flatten(item)
-            if table.explode:
-                for child in item.get(table.explode) or []:
-                    rows.append({**parent, **_flatten(child, f"{table.explode}.")})
-            else:
-                rows.append(parent)
-    # An empty night has no keys to go by: it has every column the mapping reads.
-    columns = sorted({k for r in rows for k in r} if rows else set(table.source_columns()))
-    frame = pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.String))
+    items: list[Any] = []
+    for page in _pages(name, source, table, night):
+        items.extend(page)
+    if items:
+        frame = pl.DataFrame(items, infer_schema_length=None)
+        if table.explode:
+            frame = frame.explode(table.explode)
+        # Nested objects become `parent.child` columns, however deep.
+        while structs := [c for c, t in frame.schema.items() if isinstance(t, pl.Struct)]:
+            frame = frame.unnest(structs, separator=".")
+        lists = [c for c, t in frame.schema.items() if isinstance(t, pl.List)]
+        frame = frame.drop(lists).select(pl.all().cast(pl.String))
+        frame = frame.select(sorted(frame.columns))
+    else:
+        # An empty night has no keys to go by: it has every column the mapping reads.
+        frame = pl.DataFrame(schema=dict.fromkeys(sorted(table.source_columns()), pl.String))
     frame = frame.with_row_index("_row", offset=1).with_columns(
         pl.col("_row").cast(pl.Int64), pl.lit(table.endpoint).alias("_file")
     )
-    return RawTable(table.name, frame, [], digest.hexdigest())
+    return RawTable(table.name, frame, [], _frame_hash(frame))
+
+
+def _frame_hash(frame: pl.DataFrame) -> str:
+    """A fingerprint of a frame's values (not of the page links or the order of keys)."""
+    values = frame.select(sorted(c for c in frame.columns if not c.startswith("_")))
+    return hashlib.sha256(values.hash_rows(seed=7).to_numpy().tobytes()).hexdigest()
 
 
 def extract_table(name: str, source: Source, table: TableMapping, night: dt.date) -> RawTable:

@@ -13,6 +13,7 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -59,12 +60,20 @@ class LoadReport:
 
 
 def _file_fingerprint(source: Source, night: dt.date) -> str | None:
-    """A hash of the night's files, read without parsing them; None for databases and APIs."""
+    """A hash of the night's files, read without parsing them; None for servers and APIs.
+
+    A SQLite database is a file too: it is fingerprinted the same way.
+    """
+    location = resolve(source.location, night)
+    if source.kind == "sql":
+        prefix = "sqlite:///"
+        path = Path(location.removeprefix(prefix))
+        if not location.startswith(prefix) or not path.is_file():
+            return None
+        return hashlib.sha256(hashlib.sha256(path.read_bytes()).hexdigest().encode()).hexdigest()
     if source.kind not in ("csv", "xlsx", "parquet"):
         return None
-    from pathlib import Path
-
-    folder = Path(resolve(source.location, night))
+    folder = Path(location)
     digest = hashlib.sha256()
     for table in source.tables:
         assert table.file is not None

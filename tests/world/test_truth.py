@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from worldfiles import TEST_WORLD, Truth, extract, read_tsv
 
-from world.errors import ALL_ERRORS
+from world.errors import ALL_ERRORS, NAME_ERRORS
 from world.vocab import load_vocab
 
 
@@ -64,20 +64,7 @@ def _pupils_against_truth(world: Path, truth: Truth) -> pl.DataFrame:
 def test_error_flags_show_in_the_extract(world: Path, truth: Truth) -> None:
     df = _pupils_against_truth(world, truth)
     dob = pl.col("dob")
-    name_errs = [
-        e
-        for e in ALL_ERRORS
-        if e
-        in (
-            "nickname",
-            "spelling_variant",
-            "typo",
-            "transposition",
-            "name_swap",
-            "surname_part",
-            "accent_dropped",
-        )
-    ]
+    name_errs = list(NAME_ERRORS)
     clean = df.filter(~pl.any_horizontal([pl.col(e) for e in ALL_ERRORS]))
     assert clean.height > 500
     assert (clean["LegalForename"] == clean["first_name"]).all()
@@ -250,3 +237,18 @@ def test_involvements_name_real_staff_and_match_the_extracts(world: Path) -> Non
         .unique()
     )
     assert shown.sort("source_record_id").equals(truth.sort("source_record_id"))
+
+
+def test_the_audit_reports_what_the_truth_holds(world: Path, truth: Truth) -> None:
+    from world.audit import error_rates, nightly_changes, partner_sizes
+
+    rates = error_rates(world)
+    typo = rates.filter(pl.col("error") == "typo").row(0, named=True)
+    assert typo["eligible"] == truth.records.filter(pl.col("eligible_typo")).height
+    assert typo["carried"] == int(truth.records["typo"].sum())
+    changes = nightly_changes(world)
+    assert changes.height == TEST_WORLD.nights - 1
+    births = truth.life_events.filter(pl.col("kind") == "birth").height
+    assert int(changes["born"].sum()) == births
+    sizes = partner_sizes(world)
+    assert sizes.height == TEST_WORLD.nights and "pupils" in sizes.columns

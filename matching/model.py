@@ -1,0 +1,144 @@
+"""The linkage model: comparisons for UK council records, and the blocking rules.
+
+Each comparison is one piece of evidence, and evidence that is not independent is one
+comparison: a shared property reference and a shared postcode are one `address`
+comparison, so a family at one address is not counted as matching twice. Names carry
+levels for nicknames (by name group), first and last name swapped, and surname parts (a
+double-barrelled surname kept as one part). Dates of birth carry a day/month swap and a
+one-character slip. National identifiers are strong where both records have one, and
+neutral where either is blank.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import SettingsCreator, block_on
+
+NULL_DOB = "dob_l IS NULL OR dob_r IS NULL"
+
+
+def comparisons() -> list[Any]:
+    """The comparisons, most telling first."""
+    first = cl.CustomComparison(
+        output_column_name="first_name",
+        comparison_levels=[
+            cll.NullLevel("first_name"),
+            cll.ExactMatchLevel("first_name").configure(tf_adjustment_column="first_name"),
+            cll.ExactMatchLevel("first_name_group").configure(
+                label_for_charts="Same name group (nickname or spelling)"
+            ),
+            cll.JaroWinklerLevel("first_name", 0.92),
+            cll.ColumnsReversedLevel("first_name", "last_name").configure(
+                label_for_charts="First and last names swapped"
+            ),
+            cll.JaroWinklerLevel("first_name", 0.80),
+            cll.ElseLevel(),
+        ],
+    )
+    last = cl.CustomComparison(
+        output_column_name="last_name",
+        comparison_levels=[
+            cll.NullLevel("last_name"),
+            cll.ExactMatchLevel("last_name").configure(tf_adjustment_column="last_name"),
+            cll.JaroWinklerLevel("last_name", 0.92),
+            cll.ArrayIntersectLevel("surname_parts", 1).configure(
+                label_for_charts="Share a part of a double-barrelled surname"
+            ),
+            cll.ColumnsReversedLevel("last_name", "first_name").configure(
+                label_for_charts="First and last names swapped"
+            ),
+            cll.JaroWinklerLevel("last_name", 0.80),
+            cll.ElseLevel(),
+        ],
+    )
+    middle = cl.CustomComparison(
+        output_column_name="middle_name",
+        comparison_levels=[
+            cll.NullLevel("middle_name"),
+            cll.ExactMatchLevel("middle_name"),
+            cll.CustomLevel(
+                "substr(middle_name_l, 1, 1) = substr(middle_name_r, 1, 1)", "Same initial"
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+    dob = cl.CustomComparison(
+        output_column_name="dob",
+        comparison_levels=[
+            cll.CustomLevel(NULL_DOB, "Date of birth missing").configure(is_null_level=True),
+            cll.ExactMatchLevel("dob"),
+            cll.CustomLevel(
+                "substr(dob_l, 1, 4) = substr(dob_r, 1, 4)"
+                " AND substr(dob_l, 6, 2) = substr(dob_r, 9, 2)"
+                " AND substr(dob_l, 9, 2) = substr(dob_r, 6, 2)",
+                "Day and month swapped",
+            ),
+            cll.DamerauLevenshteinLevel("dob", 1).configure(
+                label_for_charts="One character different"
+            ),
+            cll.CustomLevel(
+                "substr(dob_l, 1, 4) = substr(dob_r, 1, 4)"
+                " AND (substr(dob_l, 6, 5) = '01-01' OR substr(dob_r, 6, 5) = '01-01')",
+                "Same year, one known only to the year",
+            ),
+            cll.AbsoluteDateDifferenceLevel(
+                "dob", input_is_string=True, threshold=1, metric="year"
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+    address = cl.CustomComparison(
+        output_column_name="address",
+        comparison_levels=[
+            cll.CustomLevel(
+                "(uprn_l IS NULL OR uprn_r IS NULL) AND (postcode_l IS NULL OR postcode_r IS NULL)",
+                "No address on one side",
+            ).configure(is_null_level=True),
+            cll.ExactMatchLevel("uprn").configure(label_for_charts="Same property"),
+            cll.ExactMatchLevel("postcode").configure(tf_adjustment_column="postcode"),
+            cll.ExactMatchLevel("postcode_sector"),
+            cll.ExactMatchLevel("postcode_district"),
+            cll.ElseLevel(),
+        ],
+    )
+    return [
+        first,
+        last,
+        middle,
+        dob,
+        cl.ExactMatch("sex"),
+        address,
+        cl.ExactMatch("nhs_number"),
+        cl.ExactMatch("upn"),
+        cl.ExactMatch("ni_number"),
+    ]
+
+
+def blocking_rules() -> list[Any]:
+    """Pairs scored: every rule's pairs, once. None leans on address alone."""
+    return [
+        block_on("nhs_number"),
+        block_on("upn"),
+        block_on("ni_number"),
+        block_on("dob", "substr(first_name, 1, 1)"),
+        block_on("dob", "substr(last_name, 1, 2)"),
+        block_on("first_name_group", "last_name", "substr(dob, 1, 4)"),
+        block_on("first_name_group", "last_name", "postcode_district"),
+        block_on("first_name", "postcode"),
+        block_on("last_name", "first_name"),
+    ]
+
+
+def settings() -> SettingsCreator:
+    """An untrained model: dedupe across the concatenation of every source's records."""
+    return SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=comparisons(),
+        blocking_rules_to_generate_predictions=blocking_rules(),
+        retain_intermediate_calculation_columns=False,
+        additional_columns_to_retain=["source"],
+        probability_two_random_records_match=1 / 50_000,
+    )

@@ -1,0 +1,68 @@
+"""Person records made ready for linkage: one row a record, with the columns the model compares.
+
+Input is the `person_records` contract (already standardised by the connectors). Output
+adds what comparisons need: a unique id per record, the date of birth as text, postcode
+sector and district, surname parts, and each given name's group (Bob, Robert, Rob are one
+group; Mohammed, Muhammad are one group).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import polars as pl
+
+REFERENCE = Path(__file__).parent / "reference"
+LINKAGE_COLUMNS = (
+    "unique_id",
+    "source",
+    "source_record_id",
+    "first_name",
+    "first_name_group",
+    "middle_name",
+    "last_name",
+    "surname_parts",
+    "dob",
+    "sex",
+    "postcode",
+    "postcode_sector",
+    "postcode_district",
+    "uprn",
+    "nhs_number",
+    "upn",
+    "ni_number",
+)
+
+
+@cache
+def name_groups(path: Path = REFERENCE / "name_groups.csv") -> pl.DataFrame:
+    """Given name (as standardised) to the id of its group of nicknames and spellings."""
+    return pl.read_csv(path, schema={"name": pl.String, "group_id": pl.Int64})
+
+
+def prepare(records: pl.DataFrame) -> pl.DataFrame:
+    """Add the comparison columns to standardised person records."""
+    groups = name_groups()
+    out = records.with_columns(
+        pl.concat_str([pl.col("source"), pl.col("source_record_id")], separator=":").alias(
+            "unique_id"
+        ),
+        pl.col("dob").cast(pl.String).alias("dob"),
+        pl.col("postcode")
+        .str.slice(0, pl.col("postcode").str.len_chars() - 2)
+        .alias("postcode_sector"),
+        pl.col("postcode").str.split(" ").list.first().alias("postcode_district"),
+        pl.col("last_name").str.split(" ").alias("surname_parts"),
+        pl.col("uprn").cast(pl.String),
+    ).join(
+        groups.rename({"name": "first_name", "group_id": "first_name_group"}),
+        on="first_name",
+        how="left",
+    )
+    return out.with_columns(
+        # A name in no group is its own group.
+        pl.coalesce(pl.col("first_name_group").cast(pl.String), pl.col("first_name")).alias(
+            "first_name_group"
+        )
+    ).select(LINKAGE_COLUMNS)

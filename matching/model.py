@@ -129,6 +129,10 @@ def blocking_rules() -> list[Any]:
         block_on("first_name_group", "last_name", "postcode_district"),
         block_on("first_name", "postcode"),
         block_on("last_name", "first_name"),
+        block_on("last_name", "postcode"),
+        block_on("uprn", "substr(first_name, 1, 1)"),
+        block_on("uprn", "substr(last_name, 1, 1)"),
+        block_on("first_name_group", "postcode_sector", "substr(last_name, 1, 1)"),
     ]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 from splink import DuckDBAPI, Linker, block_on
 
+from matching.cluster import constrained_clusters
 from matching.model import settings
 from matching.prepare import prepare
 
@@ -37,6 +38,16 @@ def _linker(prepared: pl.DataFrame, model: Any) -> Linker:
 def train(records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6) -> dict[str, Any]:
     """Estimate the model's parameters from standardised person records; return its JSON."""
     linker = _linker(prepare(records), settings())
+    # The prior: pairs that national identifiers or full name and birth date link for sure.
+    linker.training.estimate_probability_two_random_records_match(
+        [
+            block_on("nhs_number"),
+            block_on("ni_number"),
+            block_on("upn"),
+            block_on("first_name", "last_name", "dob"),
+        ],
+        recall=0.7,
+    )
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
     linker.training.estimate_parameters_using_expectation_maximisation(
@@ -55,18 +66,13 @@ def link(records: pl.DataFrame, model: dict[str, Any], threshold: float) -> Link
     linker = _linker(prepared, model)
     predictions = linker.inference.predict(threshold_match_probability=min(threshold, 0.01))
     t1 = time.perf_counter()
-    clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        predictions, threshold_match_probability=threshold
-    )
-    t2 = time.perf_counter()
     pairs = (
         predictions.as_duckdbpyrelation()
         .pl()
         .select("unique_id_l", "unique_id_r", "match_probability", "match_weight")
     )
-    clusters = (
-        clustered.as_duckdbpyrelation()
-        .pl()
-        .select("unique_id", "cluster_id", "source", "source_record_id")
+    clusters = constrained_clusters(prepared, pairs, threshold).join(
+        prepared.select("unique_id", "source", "source_record_id"), on="unique_id"
     )
+    t2 = time.perf_counter()
     return Linked(pairs, clusters, {"predict": t1 - t0, "cluster": t2 - t1})

@@ -99,6 +99,9 @@ def comparisons() -> list[Any]:
             ).configure(is_null_level=True),
             cll.ExactMatchLevel("uprn").configure(label_for_charts="Same property"),
             cll.ExactMatchLevel("postcode").configure(tf_adjustment_column="postcode"),
+            cll.DamerauLevenshteinLevel("postcode", 1).configure(
+                label_for_charts="Postcode one character out"
+            ),
             cll.ExactMatchLevel("postcode_sector"),
             cll.ExactMatchLevel("postcode_district"),
             cll.ElseLevel(),

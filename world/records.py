@@ -39,17 +39,20 @@ class Register:
     id_prefix: str
     carries_dob: bool
     identifier: str | None  # the national identifier it records, if any
+    # A register kept by property (council tax, benefits, tenancies) holds the address it
+    # bills or lets: it is never stale, though its names may be.
+    address_is_the_service: bool = False
 
 
 REGISTERS: tuple[Register, ...] = (
     Register("csc_children", "childrens_social_care", "CS", True, "nhs_number"),
     Register("asc_clients", "adult_social_care", "AC", True, "nhs_number"),
-    Register("housing_people", "housing", "HP", True, "ni_number"),
+    Register("housing_people", "housing", "HP", True, "ni_number", address_is_the_service=True),
     Register("police_nominals", "police", "NOM", True, None),
     Register("pupils", "education", "", True, "upn"),
     Register("patients", "health", "LP", True, "nhs_number"),
-    Register("ctax_parties", "revenues_benefits", "CTP", False, None),
-    Register("benefit_claimants", "revenues_benefits", "BC", True, "ni_number"),
+    Register("ctax_parties", "revenues_benefits", "CTP", False, None, True),
+    Register("benefit_claimants", "revenues_benefits", "BC", True, "ni_number", True),
 )
 
 
@@ -211,10 +214,16 @@ def build_records(
         first = base["first_night"].to_numpy()
         u_lag = rng.random(n)
         lag = np.where(
-            u_lag < nightly.update_same_night,
+            reg.address_is_the_service,
             0,
             np.where(
-                u_lag < nightly.update_same_night + nightly.update_never, -1, rng.geometric(0.5, n)
+                u_lag < nightly.update_same_night,
+                0,
+                np.where(
+                    u_lag < nightly.update_same_night + nightly.update_never,
+                    -1,
+                    rng.geometric(0.5, n),
+                ),
             ),
         )
         deleted = _geometric_after(rng, first, nightly.deletion, k)
@@ -246,6 +255,8 @@ def build_records(
             how="left",
         )
         elig = eligibility(truth_then, vocab, reg.carries_dob, reg.identifier)
+        if reg.address_is_the_service:
+            elig = elig.with_columns(pl.lit(False).alias("e_stale_address"))
         u = draw_errors(rng, n, rates)
         flags = {
             name: (elig[f"e_{name}"] & (u[f"u_{name}"] < getattr(rates, name))).alias(name)

@@ -75,6 +75,11 @@ def test_extract_shows_added_and_deleted_records(world: Path, truth: Truth) -> N
         assert after - before == new
 
 
+def test_property_registers_follow_a_move_at_once(world: Path, truth: Truth) -> None:
+    ctax = truth.records.filter(pl.col("register") == "ctax_parties")
+    assert (ctax["lag"] == 0).all() and not ctax["stale_address"].any()
+
+
 def test_extract_shows_corrections(world: Path, truth: Truth) -> None:
     typos = truth.records.filter((pl.col("register") == "ctax_parties") & pl.col("typo"))
     seen = 0
@@ -111,7 +116,7 @@ def test_movers_addresses_update_with_their_lag(world: Path, truth: Truth) -> No
     was = truth.state(night - 1).select("person_id", pl.col("postcode").alias("old"))
     recs = (
         truth.records.filter(
-            (pl.col("register") == "ctax_parties")
+            (pl.col("register") == "pupils")
             & (pl.col("first_night") < night)
             & (pl.col("end_night") > night)
             & ~pl.col("stale_address")
@@ -121,9 +126,9 @@ def test_movers_addresses_update_with_their_lag(world: Path, truth: Truth) -> No
         .join(now, on="person_id")
         .join(was, on="person_id")
     )
-    shown = read_tsv(extract(world, night, "revenues_benefits", "ctax_accounts.tsv")).select(
-        "PARTY_REF", "POSTCODE"
-    )
+    shown = pl.read_csv(
+        extract(world, night, "education", "pupils.csv"), infer_schema=False
+    ).select(pl.col("PupilID").alias("PARTY_REF"), pl.col("Postcode").alias("POSTCODE"))
     df = recs.join(shown, left_on="source_record_id", right_on="PARTY_REF").filter(
         pl.col("new") != pl.col("old")
     )

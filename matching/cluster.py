@@ -1,0 +1,104 @@
+"""Clusters that never join records which cannot be one person.
+
+Connected components chain: a weak link between a mother's and her daughter's records
+pulls both families of records into one "person". Here links are taken strongest first,
+and two groups are joined only if no record of one conflicts with a record of the other:
+different NHS numbers (or UPNs, or NI numbers), dates of birth that no slip explains, or
+first names that no nickname, spelling or swap explains. So twins (one birthday, one
+address, one surname, two first names) stay two people, and so do a parent and child who
+share a first name but not a birthday.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+
+IDENTIFIERS = ("nhs_number", "upn", "ni_number")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a record says about who its person is, for conflict checks."""
+
+    ids: tuple[str | None, ...]
+    dob: str | None
+    first: str | None
+    first_group: str | None
+    last: str | None
+
+
+def _dob_fits(a: str, b: str) -> bool:
+    if a == b or DamerauLevenshtein.distance(a, b) <= 1:
+        return True
+    if a[:4] == b[:4] and (a[5:] == "01-01" or b[5:] == "01-01"):
+        return True  # one of them knows only the year
+    return a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]  # day and month swapped
+
+
+def _first_fits(x: Facts, y: Facts) -> bool:
+    a, b = x.first, y.first
+    if a is None or b is None or a == b or x.first_group == y.first_group:
+        return True
+    if a == y.last or b == x.last:
+        return True  # first and last name swapped on one record
+    return bool(JaroWinkler.similarity(a, b) >= 0.8)
+
+
+def conflict(x: Facts, y: Facts) -> bool:
+    """True when two records cannot be the same person."""
+    for a, b in zip(x.ids, y.ids, strict=True):
+        if a is not None and b is not None and a != b:
+            return True
+    if x.dob is not None and y.dob is not None and not _dob_fits(x.dob, y.dob):
+        return True
+    return not _first_fits(x, y)
+
+
+def constrained_clusters(
+    prepared: pl.DataFrame, pairs: pl.DataFrame, threshold: float
+) -> pl.DataFrame:
+    """Cluster records by links at or above the threshold, strongest first, without conflicts.
+
+    Args:
+        prepared: the linkage input (`matching.prepare.prepare`).
+        pairs: `unique_id_l`, `unique_id_r`, `match_probability`.
+        threshold: links below it are not used.
+
+    Returns:
+        `unique_id`, `cluster_id` for every record; a cluster's id is its smallest record id.
+    """
+    facts = {
+        row[0]: Facts(tuple(row[1:4]), row[4], row[5], row[6], row[7])
+        for row in prepared.select(
+            "unique_id", *IDENTIFIERS, "dob", "first_name", "first_name_group", "last_name"
+        ).iter_rows()
+    }
+    parent = {uid: uid for uid in facts}
+    members = {uid: [uid] for uid in facts}
+
+    def find(u: str) -> str:
+        while parent[u] != u:
+            parent[u] = parent[parent[u]]
+            u = parent[u]
+        return u
+
+    edges = pairs.filter(pl.col("match_probability") >= threshold).sort(
+        ["match_probability", "unique_id_l", "unique_id_r"], descending=[True, False, False]
+    )
+    for left, right in edges.select("unique_id_l", "unique_id_r").iter_rows():
+        a, b = find(left), find(right)
+        if a == b:
+            continue
+        if any(conflict(facts[x], facts[y]) for x in members[a] for y in members[b]):
+            continue
+        if len(members[a]) < len(members[b]):
+            a, b = b, a
+        parent[b] = a
+        members[a].extend(members.pop(b))
+    rows = [(uid, min(members[root])) for root in members for uid in members[root]]
+    return pl.DataFrame(
+        rows, schema={"unique_id": pl.String, "cluster_id": pl.String}, orient="row"
+    )

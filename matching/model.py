@@ -30,6 +30,9 @@ def comparisons() -> list[Any]:
             cll.ExactMatchLevel("first_name_group").configure(
                 label_for_charts="Same name group (nickname or spelling)"
             ),
+            cll.DamerauLevenshteinLevel("first_name", 1).configure(
+                label_for_charts="One slip of the keyboard"
+            ),
             cll.JaroWinklerLevel("first_name", 0.92),
             cll.ColumnsReversedLevel("first_name", "last_name").configure(
                 label_for_charts="First and last names swapped"
@@ -43,6 +46,9 @@ def comparisons() -> list[Any]:
         comparison_levels=[
             cll.NullLevel("last_name"),
             cll.ExactMatchLevel("last_name").configure(tf_adjustment_column="last_name"),
+            cll.DamerauLevenshteinLevel("last_name", 1).configure(
+                label_for_charts="One slip of the keyboard"
+            ),
             cll.JaroWinklerLevel("last_name", 0.92),
             cll.ArrayIntersectLevel("surname_parts", 1).configure(
                 label_for_charts="Share a part of a double-barrelled surname"

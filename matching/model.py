@@ -57,6 +57,10 @@ def comparisons() -> list[Any]:
                 label_for_charts="First and last names swapped"
             ),
             cll.JaroWinklerLevel("last_name", 0.80),
+            cll.CustomLevel(
+                "first_name_l = first_name_r AND dob_l = dob_r",
+                "New surname, same first name and date of birth",
+            ).configure(m_probability=0.01),  # too rare for EM to see; set from the world's rates
             cll.ElseLevel(),
         ],
     )
@@ -106,7 +110,7 @@ def comparisons() -> list[Any]:
             cll.ExactMatchLevel("uprn").configure(label_for_charts="Same property"),
             cll.ExactMatchLevel("postcode").configure(tf_adjustment_column="postcode"),
             cll.DamerauLevenshteinLevel("postcode", 1).configure(
-                label_for_charts="Postcode one character out"
+                label_for_charts="Postcode one character out", m_probability=0.02
             ),
             cll.ExactMatchLevel("postcode_sector"),
             cll.ExactMatchLevel("postcode_district"),

@@ -122,6 +122,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_link(args: argparse.Namespace) -> int:
+    """joinedup link: train the linkage model, or link nights into persons."""
+    from pipelines.environment import warehouse_path, world_dir
+    from pipelines.linkage import latest_model, link_night, matching_config, train_model
+
+    warehouse = warehouse_path()
+    if not warehouse.is_file():
+        raise UsageError(f"no warehouse at {warehouse}: load some nights first (joinedup run)")
+    if args.action == "train":
+        try:
+            path = train_model(warehouse)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        print(f"trained {path}")
+        return 0
+    try:
+        threshold = args.threshold if args.threshold is not None else matching_config().threshold
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if not 0.0 < threshold < 1.0:
+        raise UsageError(f"--threshold must be between 0 and 1, got {threshold}")
+    model = latest_model()
+    if model is None:
+        raise UsageError("no trained model: run `joinedup link train` first")
+    if args.all:
+        root = world_dir() / "extracts"
+        nights = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    else:
+        nights = args.night or []
+    if not nights:
+        raise UsageError("name a night with --night YYYY-MM-DD, or --all")
+    for night in nights:
+        report = link_night(warehouse, dt.date.fromisoformat(night), model, threshold)
+        print(f"night {night}: {report.line()}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """joinedup demo: the whole product as it stands, on the embedded default."""
     return demo.run(people=args.people, nights=args.nights, fresh=args.fresh)
@@ -157,6 +194,13 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--all", action="store_true", help="every night in the world, oldest first")
     r.add_argument("--source", action="append", help="only these sources (repeatable)")
     r.set_defaults(func=cmd_run)
+
+    lk = sub.add_parser("link", help="train the linkage model, or link nights into persons")
+    lk.add_argument("action", choices=["train", "run"])
+    lk.add_argument("--night", action="append", help="night to link, YYYY-MM-DD (repeatable)")
+    lk.add_argument("--all", action="store_true", help="every night in the world, oldest first")
+    lk.add_argument("--threshold", type=float, help="override pipelines/config/matching.yaml")
+    lk.set_defaults(func=cmd_link)
 
     d = sub.add_parser("demo", help="run the product end to end on a default world")
     d.add_argument("--people", type=int, default=20_000)

@@ -5,20 +5,25 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import time
 from pathlib import Path
 
+import duckdb
 import httpx
+import polars as pl
 
 from connectors.warehouse import Warehouse
+from matching.evaluate import cluster_scores
 from pipelines.environment import data_dir, warehouse_path
+from pipelines.linkage import latest_model, link_night, matching_config, train_model
 from pipelines.nightly import run_night
 from world.config import WorldConfig
 from world.generate import MANIFEST, Report, generate, load_config
 from world.police_api import BackgroundServer
 
 NOT_YET_BUILT = (
-    "link records into persons and households (issue 4)",
+    "households, incremental linkage and the analyst's notebook (issue 4)",
     "score risk (issue 5)",
     "select, route and deliver alerts (issue 6)",
     "the inbox (issue 7)",
@@ -97,6 +102,33 @@ def _summarise_warehouse() -> None:
     )
 
 
+def _link(cfg: WorldConfig, world: Path) -> None:
+    model = latest_model()
+    if model is None:
+        print("linkage: training the model on the warehouse's current records")
+        model = train_model(warehouse_path())
+    print(f"linkage: {model.name}, threshold {matching_config().threshold}")
+    for night in cfg.night_dates():
+        report = link_night(warehouse_path(), night, model, matching_config().threshold)
+        print(f"  night {night}: {report.line()}")
+    # The demo's world has a truth, so the demo can say how good the persons are.
+    con = duckdb.connect(str(warehouse_path()), read_only=True)
+    try:
+        persons = con.sql(
+            "SELECT unique_id, source_record_id, person_id AS cluster_id"
+            " FROM persons WHERE valid_to IS NULL"
+        ).pl()
+    finally:
+        con.close()
+    truth = persons.join(
+        pl.read_parquet(world / "truth" / "records.parquet").select(
+            "source_record_id", "person_id"
+        ),
+        on="source_record_id",
+    )
+    print(f"  persons against the world's truth: {cluster_scores(persons, truth).line()}")
+
+
 def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
     """Make the default world if none is there, then run each stage that exists."""
     started = time.perf_counter()
@@ -108,6 +140,7 @@ def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
     else:
         print_world(generate(cfg, world))
         warehouse_path().unlink(missing_ok=True)  # a new world starts a new warehouse
+        shutil.rmtree(data_dir() / "models", ignore_errors=True)  # ...and a new model
     _summarise_manifest(world)
     token = secrets.token_urlsafe(16)
     os.environ.update({"JOINEDUP_WORLD": str(world), "JOINEDUP_POLICE_TOKEN": token})
@@ -116,6 +149,7 @@ def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
         _police_pages(server, token)
         ok = _ingest(cfg)
     _summarise_warehouse()
+    _link(cfg, world)
     print("still to come:")
     for stage in NOT_YET_BUILT:
         print(f"  - {stage}")

@@ -1,0 +1,228 @@
+"""Linkage in the pipeline: train the model (on request), and link a night into persons.
+
+The model is an artifact: `linkage-vN.json` under the models folder, with when and on
+what it was trained. Each night's persons are kept in the warehouse with history, like
+the contracts: `persons` (record to person, valid from a night until a night) and
+`person_history` (new persons, merges and splits).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from matching.link import link, train
+from matching.persons import assign
+from pipelines.environment import PACKAGE, data_dir
+
+PERSONS_DDL = """
+CREATE TABLE IF NOT EXISTS persons (
+    unique_id VARCHAR NOT NULL, source VARCHAR NOT NULL, source_record_id VARCHAR NOT NULL,
+    person_id VARCHAR NOT NULL, valid_from DATE NOT NULL, valid_to DATE
+);
+CREATE TABLE IF NOT EXISTS person_history (
+    night DATE NOT NULL, change VARCHAR NOT NULL, person_id VARCHAR NOT NULL,
+    other_id VARCHAR, records BIGINT
+);
+CREATE TABLE IF NOT EXISTS linkage_runs (
+    night DATE NOT NULL, model VARCHAR NOT NULL, threshold DOUBLE NOT NULL,
+    records BIGINT, persons BIGINT, pairs BIGINT, seconds DOUBLE, finished_at TIMESTAMP
+);
+"""
+
+
+class MatchingConfig(BaseModel):
+    """The analyst's settings for linkage."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: float = Field(0.9, gt=0.0, lt=1.0, description="match probability to link at")
+
+
+def matching_config(path: Path | None = None) -> MatchingConfig:
+    """Read `pipelines/config/matching.yaml` (or another file); errors name file and key."""
+    path = path or PACKAGE / "config" / "matching.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return MatchingConfig.model_validate(raw)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read matching settings: {exc}") from exc
+    except ValidationError as exc:
+        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{path}: {where}") from exc
+
+
+def models_dir() -> Path:
+    """Where trained linkage models are kept."""
+    return data_dir() / "models"
+
+
+def latest_model() -> Path | None:
+    """The newest trained model, if any."""
+    found = sorted(models_dir().glob("linkage-v*.json"), key=lambda p: int(p.stem.split("-v")[1]))
+    return found[-1] if found else None
+
+
+def _current_records(con: duckdb.DuckDBPyConnection, night: dt.date | None) -> pl.DataFrame:
+    if night is None:
+        current: pl.DataFrame = con.sql("SELECT * FROM person_records WHERE valid_to IS NULL").pl()
+        return current
+    found: pl.DataFrame = con.sql(
+        "SELECT * FROM person_records WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)",
+        params=[night, night],
+    ).pl()
+    return found
+
+
+def train_model(warehouse: Path, seed: int = 1) -> Path:
+    """Train on the warehouse's current person records; save and return the new version."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        records = _current_records(con, None)
+    finally:
+        con.close()
+    if records.height < 1000:
+        raise ValueError(
+            f"only {records.height} person records to train on; load some nights first"
+        )
+    t0 = time.perf_counter()
+    model = train(records, seed=seed)
+    previous = latest_model()
+    version = int(previous.stem.split("-v")[1]) + 1 if previous else 1
+    path = models_dir() / f"linkage-v{version}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    artifact: dict[str, Any] = {
+        "version": version,
+        "trained_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "training_records": records.height,
+        "training_records_by_source": dict(records["source"].value_counts().iter_rows()),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "splink_model": model,
+    }
+    path.write_text(json.dumps(artifact, indent=1, default=str))
+    return path
+
+
+@dataclass
+class LinkReport:
+    """What a night's linkage did."""
+
+    night: dt.date
+    records: int
+    persons: int
+    pairs: int
+    new: int
+    merges: int
+    splits: int
+    seconds: float
+    status: str = "linked"
+
+    def line(self) -> str:
+        """One line for the run's report."""
+        if self.status != "linked":
+            return f"{self.status}: {self.records:,} records -> {self.persons:,} persons"
+        return (
+            f"{self.records:,} records -> {self.persons:,} persons ({self.pairs:,} pairs "
+            f"scored); {self.new:,} new persons, {self.merges} merges, {self.splits} splits; "
+            f"{self.seconds:.1f} s"
+        )
+
+
+def link_night(warehouse: Path, night: dt.date, model_path: Path, threshold: float) -> LinkReport:
+    """Link the records as of a night and give each a stable person id in the warehouse."""
+    artifact = json.loads(model_path.read_text())
+    t0 = time.perf_counter()
+    con = duckdb.connect(str(warehouse))
+    in_transaction = False
+    try:
+        con.execute(PERSONS_DDL).fetchall()
+        done = con.execute(
+            "SELECT records, persons, pairs FROM linkage_runs WHERE night = ? AND model = ?"
+            " AND threshold = ? ORDER BY finished_at DESC LIMIT 1",
+            [night, model_path.name, threshold],
+        ).fetchall()
+        later = con.execute("SELECT max(night) FROM linkage_runs WHERE night > ?", [night])
+        newest = later.fetchall()[0][0]
+        if done and newest is None:
+            pass  # the newest night, linked again: replaced below, with the same result
+        elif done:
+            r, p, n = done[0]
+            return LinkReport(night, r, p, n, 0, 0, 0, 0.0, status="already linked")
+        elif newest is not None:
+            raise ValueError(
+                f"night {night} is older than the last night linked, {newest}; nights link in order"
+            )
+        records = _current_records(con, night)
+        linked = link(records, artifact["splink_model"], threshold)
+        con.execute("BEGIN TRANSACTION").fetchall()
+        in_transaction = True
+        # Running a night again replaces what that night wrote.
+        con.execute("DELETE FROM persons WHERE valid_from = ?", [night]).fetchall()
+        con.execute("UPDATE persons SET valid_to = NULL WHERE valid_to = ?", [night]).fetchall()
+        con.execute("DELETE FROM person_history WHERE night = ?", [night]).fetchall()
+        previous = con.sql("SELECT unique_id, person_id FROM persons WHERE valid_to IS NULL").pl()
+        numbers = con.execute(
+            "SELECT max(CAST(substr(person_id, 2) AS BIGINT)) FROM persons"
+        ).fetchall()[0][0]
+        result = assign(linked.clusters, previous, (numbers or 0) + 1)
+        tonight = result.persons.join(
+            linked.clusters.select("unique_id", "source", "source_record_id"), on="unique_id"
+        )
+        con.register("_tonight", tonight)
+        con.execute(
+            """UPDATE persons SET valid_to = ? WHERE valid_to IS NULL AND unique_id NOT IN (
+                   SELECT t.unique_id FROM _tonight t
+                   JOIN persons p USING (unique_id, person_id) WHERE p.valid_to IS NULL)""",
+            [night],
+        ).fetchall()
+        con.execute(
+            """INSERT INTO persons SELECT t.unique_id, t.source, t.source_record_id,
+                       t.person_id, ?, NULL FROM _tonight t
+                       WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.valid_to IS NULL
+                       AND p.unique_id = t.unique_id AND p.person_id = t.person_id)""",
+            [night],
+        ).fetchall()
+        con.register("_history", result.history)
+        con.execute("INSERT INTO person_history SELECT ?, * FROM _history", [night]).fetchall()
+        seconds = time.perf_counter() - t0
+        persons = tonight["person_id"].n_unique()
+        con.execute(
+            "INSERT INTO linkage_runs VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+            [
+                night,
+                model_path.name,
+                threshold,
+                records.height,
+                persons,
+                linked.pairs.height,
+                seconds,
+            ],
+        ).fetchall()
+        con.execute("COMMIT").fetchall()
+    except BaseException:
+        if in_transaction:
+            con.rollback()
+        raise
+    finally:
+        con.close()
+    changes = result.history["change"].value_counts()
+    count = dict(changes.iter_rows()) if changes.height else {}
+    return LinkReport(
+        night,
+        records.height,
+        persons,
+        linked.pairs.height,
+        count.get("new", 0),
+        count.get("merge", 0),
+        count.get("split", 0),
+        seconds,
+    )

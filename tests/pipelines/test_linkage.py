@@ -1,0 +1,150 @@
+"""Linkage in the pipeline: the hard cases the design names, and ids that stay put."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.linkage import link_night, train_model
+from pipelines.nightly import run_night
+from world.config import NightlyRates, WorldConfig
+from world.generate import generate
+from world.police_api import BackgroundServer
+
+WORLD = WorldConfig(
+    people=6_000, seed=21, nights=3, nightly=NightlyRates(move=0.01, marriage=0.05, birth=0.003)
+)
+NIGHTS = WORLD.night_dates()
+
+
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """A world ingested and linked night by night: (world folder, warehouse file)."""
+    root = tmp_path_factory.mktemp("linked")
+    world = generate(WORLD, root / "world").out
+    patch = pytest.MonkeyPatch()
+    patch.setenv("JOINEDUP_DATA", str(root))
+    patch.setenv("JOINEDUP_WORLD", str(world))
+    patch.setenv("JOINEDUP_POLICE_TOKEN", "tok")
+    try:
+        with BackgroundServer(world, "tok") as server:
+            patch.setenv("JOINEDUP_POLICE_URL", server.url)
+            for night in NIGHTS:
+                ok, lines = run_night(night)
+                assert ok, lines
+        warehouse = root / "warehouse.duckdb"
+        model = train_model(warehouse)
+        for night in NIGHTS:
+            link_night(warehouse, night, model, 0.9)
+        yield world, warehouse
+    finally:
+        patch.undo()
+
+
+def _persons(warehouse: Path, night: dt.date | None = None) -> pl.DataFrame:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        if night is None:
+            found = con.sql("SELECT * FROM persons WHERE valid_to IS NULL").pl()
+        else:
+            found = con.sql(
+                "SELECT * FROM persons WHERE valid_from <= ? AND"
+                " (valid_to IS NULL OR valid_to > ?)",
+                params=[night, night],
+            ).pl()
+    finally:
+        con.close()
+    return found
+
+
+def _with_truth(world: Path, persons: pl.DataFrame) -> pl.DataFrame:
+    truth = pl.read_parquet(world / "truth" / "records.parquet").select(
+        "source_record_id", pl.col("person_id").alias("true_id")
+    )
+    people = pl.read_parquet(world / "truth" / "persons.parquet").select(
+        pl.col("person_id").alias("true_id"), "first_name", "birth_surname", "dob", "twin_of"
+    )
+    return persons.join(truth, on="source_record_id").join(people, on="true_id")
+
+
+def test_twins_at_one_address_stay_two_people(linked: tuple[Path, Path]) -> None:
+    world, warehouse = linked
+    df = _with_truth(world, _persons(warehouse))
+    twins = df.filter(pl.col("twin_of").is_not_null())
+    assert twins["true_id"].n_unique() >= 10
+    shared = twins.join(twins, left_on=["person_id", "twin_of"], right_on=["person_id", "true_id"])
+    assert shared.is_empty(), shared.head()
+
+
+def test_namesakes_with_different_birthdays_stay_apart(linked: tuple[Path, Path]) -> None:
+    world, warehouse = linked
+    df = _with_truth(world, _persons(warehouse))
+    namesakes = df.group_by("first_name", "birth_surname").agg(
+        pl.col("true_id").n_unique().alias("people"), pl.col("person_id").n_unique().alias("ids")
+    )
+    common = namesakes.filter(pl.col("people") > 1)
+    assert common.height > 5  # the world has its John Smiths
+    # Records that carry a birth date: namesakes among them are never one person.
+    con = duckdb.connect(str(warehouse), read_only=True)
+    dated = con.sql(
+        "SELECT source, source_record_id FROM person_records"
+        " WHERE valid_to IS NULL AND dob IS NOT NULL"
+    ).pl()
+    con.close()
+    merged = df.join(
+        common.select("first_name", "birth_surname"), on=["first_name", "birth_surname"]
+    ).join(dated, on=["source", "source_record_id"])
+    per_id = merged.group_by("person_id").agg(pl.col("dob").n_unique().alias("birthdays"))
+    assert per_id.filter(pl.col("birthdays") > 1).is_empty()
+
+
+def test_a_woman_who_married_and_moved_is_one_person(linked: tuple[Path, Path]) -> None:
+    world, warehouse = linked
+    life = pl.read_parquet(world / "truth" / "life_events.parquet")
+    names = pl.col("detail").str.split(" > ")
+    married = life.filter(
+        (pl.col("kind") == "marriage") & (names.list.first() != names.list.last())
+    )["person_id"]
+    # Her records that carry a date of birth: council tax holds none, so a council-tax
+    # record under her new name at her new address has nothing to tie it to her past.
+    con = duckdb.connect(str(warehouse), read_only=True)
+    dated = con.sql(
+        "SELECT source, source_record_id FROM person_records"
+        " WHERE valid_to IS NULL AND dob IS NOT NULL"
+    ).pl()
+    con.close()
+    df = (
+        _with_truth(world, _persons(warehouse))
+        .filter(pl.col("true_id").is_in(married.implode()))
+        .join(dated, on=["source", "source_record_id"])
+    )
+    assert df["true_id"].n_unique() >= 10
+    per_person = df.group_by("true_id").agg(pl.col("person_id").n_unique().alias("ids"))
+    assert (per_person["ids"] == 1).all(), per_person.filter(pl.col("ids") > 1)
+
+
+def test_ids_are_stable_across_a_rerun_and_a_new_night(linked: tuple[Path, Path]) -> None:
+    _, warehouse = linked
+    before = _persons(warehouse).select("unique_id", "person_id").sort("unique_id")
+    model = sorted((warehouse.parent / "models").glob("*.json"))[-1]
+    again = link_night(warehouse, NIGHTS[-1], model, 0.9)
+    assert again.status == "linked"
+    after = _persons(warehouse).select("unique_id", "person_id").sort("unique_id")
+    assert before.equals(after)
+    first = _persons(warehouse, NIGHTS[-2]).select("unique_id", "person_id")
+    last = _persons(warehouse, NIGHTS[-1]).select("unique_id", "person_id")
+    kept = first.join(last, on="unique_id", suffix="_next")
+    assert (kept["person_id"] == kept["person_id_next"]).mean() >= 0.995
+
+
+def test_an_older_night_is_not_relinked_over_newer_ones(linked: tuple[Path, Path]) -> None:
+    _, warehouse = linked
+    model = sorted((warehouse.parent / "models").glob("*.json"))[-1]
+    assert link_night(warehouse, NIGHTS[0], model, 0.9).status == "already linked"
+    with pytest.raises(ValueError, match="nights link in order"):
+        link_night(warehouse, NIGHTS[0], model, 0.8)

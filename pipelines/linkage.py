@@ -20,6 +20,7 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from matching.households import households
 from matching.link import link, train
 from matching.persons import assign
 from pipelines.environment import PACKAGE, data_dir
@@ -32,6 +33,10 @@ CREATE TABLE IF NOT EXISTS persons (
 CREATE TABLE IF NOT EXISTS person_history (
     night DATE NOT NULL, change VARCHAR NOT NULL, person_id VARCHAR NOT NULL,
     other_id VARCHAR, records BIGINT
+);
+CREATE TABLE IF NOT EXISTS households (
+    night DATE NOT NULL, person_id VARCHAR NOT NULL, household_id VARCHAR NOT NULL,
+    basis VARCHAR NOT NULL, address_key VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS linkage_runs (
     night DATE NOT NULL, model VARCHAR NOT NULL, threshold DOUBLE NOT NULL,
@@ -125,6 +130,7 @@ class LinkReport:
     splits: int
     seconds: float
     status: str = "linked"
+    households: int = 0
 
     def line(self) -> str:
         """One line for the run's report."""
@@ -133,7 +139,7 @@ class LinkReport:
         return (
             f"{self.records:,} records -> {self.persons:,} persons ({self.pairs:,} pairs "
             f"scored); {self.new:,} new persons, {self.merges} merges, {self.splits} splits; "
-            f"{self.seconds:.1f} s"
+            f"{self.households:,} households; {self.seconds:.1f} s"
         )
 
 
@@ -191,6 +197,15 @@ def link_night(warehouse: Path, night: dt.date, model_path: Path, threshold: flo
                        AND p.unique_id = t.unique_id AND p.person_id = t.person_id)""",
             [night],
         ).fetchall()
+        homes = households(
+            result.persons,
+            records.with_columns(
+                pl.concat_str(["source", "source_record_id"], separator=":").alias("unique_id")
+            ),
+        )
+        con.execute("DELETE FROM households WHERE night = ?", [night]).fetchall()
+        con.register("_homes", homes)
+        con.execute("INSERT INTO households SELECT ?, * FROM _homes", [night]).fetchall()
         con.register("_history", result.history)
         con.execute("INSERT INTO person_history SELECT ?, * FROM _history", [night]).fetchall()
         seconds = time.perf_counter() - t0
@@ -225,4 +240,5 @@ def link_night(warehouse: Path, night: dt.date, model_path: Path, threshold: flo
         count.get("merge", 0),
         count.get("split", 0),
         seconds,
+        households=homes["household_id"].n_unique(),
     )

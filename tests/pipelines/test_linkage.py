@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from matching.evaluate import cluster_scores
 from pipelines.linkage import link_night, train_model
 from pipelines.nightly import run_night
 from world.config import NightlyRates, WorldConfig
@@ -148,3 +149,40 @@ def test_an_older_night_is_not_relinked_over_newer_ones(linked: tuple[Path, Path
     assert link_night(warehouse, NIGHTS[0], model, 0.9).status == "already linked"
     with pytest.raises(ValueError, match="nights link in order"):
         link_night(warehouse, NIGHTS[0], model, 0.8)
+
+
+def test_households_group_the_people_at_one_address(linked: tuple[Path, Path]) -> None:
+    world, warehouse = linked
+    con = duckdb.connect(str(warehouse), read_only=True)
+    homes = con.sql("SELECT * FROM households WHERE night = ?", params=[NIGHTS[-1]]).pl()
+    con.close()
+    persons = _with_truth(world, _persons(warehouse))
+    # Each predicted person stands for the true person most of its records belong to.
+    majority = (
+        persons.group_by("person_id", "true_id")
+        .len()
+        .sort("len", descending=True)
+        .group_by("person_id")
+        .first()
+        .select("person_id", "true_id")
+    )
+    residence = pl.read_parquet(world / "truth" / "residence.parquet")
+    true_home = (
+        residence.sort("night")
+        .group_by("person_id")
+        .last()
+        .select(
+            pl.col("person_id").alias("true_id"), pl.col("household_id").alias("true_household")
+        )
+    )
+    df = homes.join(majority, on="person_id").join(true_home, on="true_id")
+    scores = cluster_scores(
+        df.select(
+            pl.col("person_id").alias("unique_id"), pl.col("household_id").alias("cluster_id")
+        ),
+        df.select(
+            pl.col("person_id").alias("unique_id"), pl.col("true_household").alias("person_id")
+        ),
+    )
+    assert scores.precision >= 0.9 and scores.recall >= 0.85, scores.line()
+    assert set(homes["basis"]) <= {"uprn", "address"}

@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS households (
     night DATE NOT NULL, person_id VARCHAR NOT NULL, household_id VARCHAR NOT NULL,
     basis VARCHAR NOT NULL, address_key VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS linkage_pairs (
+    night DATE NOT NULL, unique_id_l VARCHAR NOT NULL, unique_id_r VARCHAR NOT NULL,
+    match_probability DOUBLE NOT NULL, match_weight DOUBLE NOT NULL
+);
 CREATE TABLE IF NOT EXISTS linkage_runs (
     night DATE NOT NULL, model VARCHAR NOT NULL, threshold DOUBLE NOT NULL,
     records BIGINT, persons BIGINT, pairs BIGINT, seconds DOUBLE, finished_at TIMESTAMP
@@ -206,6 +210,10 @@ def link_night(warehouse: Path, night: dt.date, model_path: Path, threshold: flo
         con.execute("DELETE FROM households WHERE night = ?", [night]).fetchall()
         con.register("_homes", homes)
         con.execute("INSERT INTO households SELECT ?, * FROM _homes", [night]).fetchall()
+        # The newest night's scored pairs, for the analyst's review of the threshold.
+        con.execute("DELETE FROM linkage_pairs").fetchall()
+        con.register("_pairs", linked.pairs)
+        con.execute("INSERT INTO linkage_pairs SELECT ?, * FROM _pairs", [night]).fetchall()
         con.register("_history", result.history)
         con.execute("INSERT INTO person_history SELECT ?, * FROM _history", [night]).fetchall()
         seconds = time.perf_counter() - t0

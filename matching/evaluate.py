@@ -103,3 +103,70 @@ def sweep(pairs: pl.DataFrame, truth: pl.DataFrame, thresholds: list[float]) -> 
             }
         )
     return pl.DataFrame(rows)
+
+
+class LabelsError(ValueError):
+    """A clerical labels file that cannot be used; the message says where and why."""
+
+
+def read_labels(path: str, known: set[str]) -> pl.DataFrame:
+    """An analyst's clerical labels: `unique_id_l`, `unique_id_r`, `label` (match/non-match).
+
+    Every id must name a record that exists; otherwise nothing is scored and the error
+    lists the rows that are wrong.
+    """
+    try:
+        labels = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise LabelsError(f"{path}: cannot read the labels: {exc}") from exc
+    missing = {"unique_id_l", "unique_id_r", "label"} - set(labels.columns)
+    if missing:
+        raise LabelsError(
+            f"{path}: missing column(s) {sorted(missing)}; expected unique_id_l, unique_id_r, label"
+        )
+    labels = labels.with_row_index("row", offset=2).with_columns(
+        pl.col("label").str.to_lowercase().str.strip_chars()
+    )
+    bad_label = labels.filter(~pl.col("label").is_in(["match", "non-match"]))
+    if bad_label.height:
+        rows = ", ".join(str(r) for r in bad_label["row"].head(5))
+        raise LabelsError(f"{path}: rows {rows}: label must be 'match' or 'non-match'")
+    unknown = labels.filter(
+        ~pl.col("unique_id_l").is_in(list(known)) | ~pl.col("unique_id_r").is_in(list(known))
+    )
+    if unknown.height:
+        shown = "; ".join(
+            f"row {r}: {a} / {b}"
+            for r, a, b in unknown.select("row", "unique_id_l", "unique_id_r").head(5).iter_rows()
+        )
+        raise LabelsError(
+            f"{path}: {unknown.height} row(s) name records the warehouse does not "
+            f"hold ({shown}); ids are source:source_record_id"
+        )
+    return labels.drop("row")
+
+
+def label_scores(pairs: pl.DataFrame, labels: pl.DataFrame, threshold: float) -> Scores:
+    """Scored pairs at a threshold against clerical labels (labelled pairs only)."""
+    linked = (
+        pairs.filter(pl.col("match_probability") >= threshold)
+        .select(
+            pl.min_horizontal("unique_id_l", "unique_id_r").alias("a"),
+            pl.max_horizontal("unique_id_l", "unique_id_r").alias("b"),
+        )
+        .with_columns(pl.lit(True).alias("linked"))
+    )
+    judged = (
+        labels.select(
+            pl.min_horizontal("unique_id_l", "unique_id_r").alias("a"),
+            pl.max_horizontal("unique_id_l", "unique_id_r").alias("b"),
+            (pl.col("label") == "match").alias("match"),
+        )
+        .join(linked, on=["a", "b"], how="left")
+        .with_columns(pl.col("linked").fill_null(False))
+    )
+    return Scores(
+        true_positives=int((judged["match"] & judged["linked"]).sum()),
+        predicted=int(judged["linked"].sum()),
+        actual=int(judged["match"].sum()),
+    )

@@ -137,6 +137,8 @@ def cmd_link(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from exc
         print(f"trained {path}")
         return 0
+    if args.action == "evaluate":
+        return _evaluate(warehouse, args)
     try:
         threshold = args.threshold if args.threshold is not None else matching_config().threshold
     except ValueError as exc:
@@ -156,6 +158,38 @@ def cmd_link(args: argparse.Namespace) -> int:
     for night in nights:
         report = link_night(warehouse, dt.date.fromisoformat(night), model, threshold)
         print(f"night {night}: {report.line()}")
+    return 0
+
+
+def _evaluate(warehouse: Path, args: argparse.Namespace) -> int:
+    """Score the newest night's pairs against clerical labels, across thresholds."""
+    import duckdb
+
+    from matching.evaluate import LabelsError, label_scores, read_labels
+
+    if not args.labels:
+        raise UsageError("evaluate needs --labels FILE: a CSV of unique_id_l, unique_id_r, label")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        known = {
+            r[0]
+            for r in con.execute(
+                "SELECT source || ':' || source_record_id FROM person_records"
+                " WHERE valid_to IS NULL"
+            ).fetchall()
+        }
+        pairs = con.sql("SELECT * FROM linkage_pairs").pl()
+    except duckdb.CatalogException as exc:
+        raise UsageError("no linked night to evaluate: run `joinedup link run` first") from exc
+    finally:
+        con.close()
+    try:
+        labels = read_labels(args.labels, known)
+    except LabelsError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"{labels.height:,} labelled pairs; newest night's {pairs.height:,} scored pairs")
+    for threshold in (0.5, 0.8, 0.9, 0.95, 0.99):
+        print(f"  at {threshold}: {label_scores(pairs, labels, threshold).line()}")
     return 0
 
 
@@ -196,7 +230,8 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     lk = sub.add_parser("link", help="train the linkage model, or link nights into persons")
-    lk.add_argument("action", choices=["train", "run"])
+    lk.add_argument("action", choices=["train", "run", "evaluate"])
+    lk.add_argument("--labels", help="evaluate: CSV of unique_id_l, unique_id_r, label")
     lk.add_argument("--night", action="append", help="night to link, YYYY-MM-DD (repeatable)")
     lk.add_argument("--all", action="store_true", help="every night in the world, oldest first")
     lk.add_argument("--threshold", type=float, help="override pipelines/config/matching.yaml")

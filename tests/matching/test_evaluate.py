@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
-from matching.evaluate import cluster_scores, pair_scores, sweep
+from matching.evaluate import (
+    LabelsError,
+    cluster_scores,
+    label_scores,
+    pair_scores,
+    read_labels,
+    sweep,
+)
 
 TRUTH = pl.DataFrame(
     {"unique_id": ["a1", "a2", "a3", "b1", "b2", "c1"], "person_id": [1, 1, 1, 2, 2, 3]}
@@ -50,3 +59,42 @@ def test_pair_scores_and_sweep() -> None:
     table = sweep(pairs, TRUTH, [0.5, 0.9])
     assert table["predicted"].to_list() == [4, 2]
     assert table["recall"].to_list() == [0.75, 0.5]
+
+
+def test_clerical_labels(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "unique_id_l,unique_id_r,label\na2,a1,match\nb1,b2,Match\na3,c1,non-match\na1,a3,match\n"
+    )
+    labels = read_labels(str(path), {"a1", "a2", "a3", "b1", "b2", "c1"})
+    pairs = pl.DataFrame(
+        {
+            "unique_id_l": ["a1", "b1", "a3"],
+            "unique_id_r": ["a2", "b2", "c1"],
+            "match_probability": [0.99, 0.95, 0.92],
+        }
+    )
+    s = label_scores(pairs, labels, 0.9)
+    assert (s.true_positives, s.predicted, s.actual) == (2, 3, 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "unique_id_l,unique_id_r,label\na1,zz9,match\n",
+            "name records the warehouse does not hold (row 2: a1 / zz9)",
+        ),
+        (
+            "unique_id_l,unique_id_r,label\na1,a2,maybe\n",
+            "rows 2: label must be 'match' or 'non-match'",
+        ),
+        ("left,right,label\na1,a2,match\n", "missing column(s) ['unique_id_l', 'unique_id_r']"),
+    ],
+)
+def test_bad_labels_are_named(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text(text)
+    with pytest.raises(LabelsError) as err:
+        read_labels(str(path), {"a1", "a2"})
+    assert message in str(err.value) and str(path) in str(err.value)

@@ -41,3 +41,22 @@ def test_too_few_records_to_train(data: Path, capsys: pytest.CaptureFixture[str]
     assert main(["link", "train"]) == 2
     assert "only 0 person records to train on" in capsys.readouterr().err
     assert not (data / "models").exists()
+
+
+def test_evaluate_refuses_labels_for_unknown_records(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import duckdb
+
+    from pipelines.linkage import PERSONS_DDL
+
+    Warehouse(data / "warehouse.duckdb").close()
+    assert main(["link", "evaluate", "--labels", "x.csv"]) == 2
+    assert "run `joinedup link run` first" in capsys.readouterr().err
+    con = duckdb.connect(str(data / "warehouse.duckdb"))
+    con.execute(PERSONS_DDL).fetchall()
+    con.close()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("unique_id_l,unique_id_r,label\nhealth:LP1,health:LP2,match\n")
+    assert main(["link", "evaluate", "--labels", str(labels)]) == 2
+    assert "1 row(s) name records the warehouse does not hold" in capsys.readouterr().err

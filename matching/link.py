@@ -76,3 +76,52 @@ def link(records: pl.DataFrame, model: dict[str, Any], threshold: float) -> Link
     )
     t2 = time.perf_counter()
     return Linked(pairs, clusters, {"predict": t1 - t0, "cluster": t2 - t1})
+
+
+def score_changes(
+    records: pl.DataFrame, model: dict[str, Any], changed: set[str], previous_pairs: pl.DataFrame
+) -> pl.DataFrame:
+    """Tonight's scored pairs, scoring only what changed.
+
+    New and changed records are scored among themselves and against every other record;
+    last night's pairs between records that did not change are kept as they were. Term
+    frequencies still come from all of tonight's records.
+
+    Args:
+        records: tonight's standardised person records (all of them).
+        model: the trained model's JSON.
+        changed: unique ids of records that are new or changed since the pairs were scored.
+        previous_pairs: `unique_id_l`, `unique_id_r`, `match_probability`, `match_weight`.
+    """
+    prepared = prepare(records)
+    db = DuckDBAPI()
+    everyone = db.register(prepared.to_arrow(), dataset_display_name="person_records")
+    linker = Linker(everyone, model, log_level=logging.WARNING)
+    for column in ("first_name", "last_name", "postcode"):
+        linker.table_management.compute_tf_table(column)
+    is_changed = pl.col("unique_id").is_in(list(changed))
+    fresh = db.register(prepared.filter(is_changed).to_arrow(), dataset_display_name="changed")
+    rest = db.register(prepared.filter(~is_changed).to_arrow(), dataset_display_name="unchanged")
+    columns = ["unique_id_l", "unique_id_r", "match_probability", "match_weight"]
+    scored = [
+        linker.inference.predict_within(fresh, threshold_match_probability=0.01),
+        linker.inference.predict_between(fresh, rest, threshold_match_probability=0.01),
+    ]
+    new_pairs = pl.concat([s.as_duckdbpyrelation().pl().select(columns) for s in scored])
+    current = set(prepared["unique_id"].to_list())
+    kept = previous_pairs.select(columns).filter(
+        ~pl.col("unique_id_l").is_in(list(changed))
+        & ~pl.col("unique_id_r").is_in(list(changed))
+        & pl.col("unique_id_l").is_in(list(current))
+        & pl.col("unique_id_r").is_in(list(current))
+    )
+    ordered = new_pairs.select(
+        pl.min_horizontal("unique_id_l", "unique_id_r").alias("unique_id_l"),
+        pl.max_horizontal("unique_id_l", "unique_id_r").alias("unique_id_r"),
+        "match_probability",
+        "match_weight",
+    )
+    tonight: pl.DataFrame = pl.concat([kept, ordered]).unique(
+        ["unique_id_l", "unique_id_r"], keep="last"
+    )
+    return tonight

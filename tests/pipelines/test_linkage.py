@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import polars as pl
 import pytest
 
 from matching.evaluate import cluster_scores
+from matching.link import link, score_changes
 from pipelines.linkage import link_night, train_model
 from pipelines.nightly import run_night
 from world.config import NightlyRates, WorldConfig
@@ -206,3 +208,33 @@ def test_the_tuning_notebook_runs_headless(linked: tuple[Path, Path]) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "At 0.9: precision" in done.stdout
     assert "set in pipelines/config/matching.yaml:\n  threshold: 0.9" in done.stdout
+
+
+def test_scoring_only_changes_finds_the_same_pairs(linked: tuple[Path, Path]) -> None:
+    _, warehouse = linked
+    model = json.loads(sorted((warehouse.parent / "models").glob("*.json"))[-1].read_text())
+    con = duckdb.connect(str(warehouse), read_only=True)
+    at = "SELECT * FROM person_records WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+    before = con.sql(at, params=[NIGHTS[-2], NIGHTS[-2]]).pl()
+    after = con.sql(at, params=[NIGHTS[-1], NIGHTS[-1]]).pl()
+    changed = {
+        r[0]
+        for r in con.execute(
+            "SELECT c.source || ':' || c.record_key FROM changes c JOIN loads l USING (load_id)"
+            " WHERE l.night = ? AND c.contract = 'person_records'"
+            " AND c.change IN ('new', 'changed')",
+            [NIGHTS[-1]],
+        ).fetchall()
+    }
+    con.close()
+    assert changed
+    previous = link(before, model["splink_model"], 0.9).pairs
+    full = link(after, model["splink_model"], 0.9).pairs
+    incremental = score_changes(after, model["splink_model"], changed, previous)
+
+    def keys(frame: pl.DataFrame) -> set[tuple[str, str]]:
+        return {tuple(sorted(p)) for p in frame.select("unique_id_l", "unique_id_r").iter_rows()}
+
+    both = keys(full) & keys(incremental)
+    assert len(both) >= 0.995 * len(keys(full))
+    assert len(both) >= 0.995 * len(keys(incremental))

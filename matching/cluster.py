@@ -102,3 +102,55 @@ def constrained_clusters(
     return pl.DataFrame(
         rows, schema={"unique_id": pl.String, "cluster_id": pl.String}, orient="row"
     )
+
+
+def recluster_changes(
+    prepared: pl.DataFrame,
+    pairs: pl.DataFrame,
+    previous: pl.DataFrame,
+    changed: set[str],
+    threshold: float,
+) -> pl.DataFrame:
+    """Clusters for tonight, re-working only the persons that what changed can touch.
+
+    A person is re-clustered when one of their records changed or went, or when a
+    changed record now links to one of their records; everyone else keeps last night's
+    cluster as it was.
+
+    Args:
+        prepared: tonight's linkage input.
+        pairs: tonight's scored pairs (`unique_id_l`, `unique_id_r`, `match_probability`).
+        previous: last night's `unique_id`, `person_id`.
+        changed: unique ids of new and changed records.
+        threshold: links below it are not used.
+    """
+    current = prepared.select("unique_id")
+    gone = previous.join(current, on="unique_id", how="anti")["unique_id"]
+    strong = pairs.filter(pl.col("match_probability") >= threshold)
+    reached = strong.filter(
+        pl.col("unique_id_l").is_in(list(changed)) | pl.col("unique_id_r").is_in(list(changed))
+    )
+    touched = (
+        set(changed)
+        | set(gone.to_list())
+        | set(reached["unique_id_l"].to_list())
+        | set(reached["unique_id_r"].to_list())
+    )
+    affected = previous.filter(pl.col("unique_id").is_in(list(touched)))["person_id"].unique()
+    redo_ids = (
+        set(previous.filter(pl.col("person_id").is_in(affected.implode()))["unique_id"].to_list())
+        | touched
+    )
+    redo = prepared.filter(pl.col("unique_id").is_in(list(redo_ids)))
+    redo_pairs = strong.filter(
+        pl.col("unique_id_l").is_in(list(redo_ids)) & pl.col("unique_id_r").is_in(list(redo_ids))
+    )
+    fresh = constrained_clusters(redo, redo_pairs, threshold)
+    kept = (
+        previous.join(current, on="unique_id")
+        .filter(~pl.col("unique_id").is_in(list(redo_ids)))
+        .select(
+            "unique_id", pl.concat_str([pl.lit("kept:"), pl.col("person_id")]).alias("cluster_id")
+        )
+    )
+    return pl.concat([kept, fresh])

@@ -156,7 +156,9 @@ def cmd_link(args: argparse.Namespace) -> int:
     if not nights:
         raise UsageError("name a night with --night YYYY-MM-DD, or --all")
     for night in nights:
-        report = link_night(warehouse, dt.date.fromisoformat(night), model, threshold)
+        report = link_night(
+            warehouse, dt.date.fromisoformat(night), model, threshold, incremental=args.incremental
+        )
         print(f"night {night}: {report.line()}")
     return 0
 
@@ -235,6 +237,11 @@ def parser() -> argparse.ArgumentParser:
     lk.add_argument("--night", action="append", help="night to link, YYYY-MM-DD (repeatable)")
     lk.add_argument("--all", action="store_true", help="every night in the world, oldest first")
     lk.add_argument("--threshold", type=float, help="override pipelines/config/matching.yaml")
+    lk.add_argument(
+        "--incremental",
+        action="store_true",
+        help="score only new and changed records against last night's persons",
+    )
     lk.set_defaults(func=cmd_link)
 
     d = sub.add_parser("demo", help="run the product end to end on a default world")

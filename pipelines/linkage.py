@@ -20,9 +20,11 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from matching.cluster import recluster_changes
 from matching.households import households
-from matching.link import link, train
+from matching.link import Linked, link, score_changes, train
 from matching.persons import assign
+from matching.prepare import prepare
 from pipelines.environment import PACKAGE, data_dir
 
 PERSONS_DDL = """
@@ -121,6 +123,36 @@ def train_model(warehouse: Path, seed: int = 1) -> Path:
     return path
 
 
+def _link_changes(
+    con: duckdb.DuckDBPyConnection,
+    records: pl.DataFrame,
+    model: dict[str, Any],
+    night: dt.date,
+    threshold: float,
+) -> Linked:
+    t0 = time.perf_counter()
+    changed = {
+        r[0]
+        for r in con.execute(
+            "SELECT c.source || ':' || c.record_key FROM changes c JOIN loads l USING (load_id)"
+            " WHERE l.night = ? AND c.contract = 'person_records'"
+            " AND c.change IN ('new', 'changed')",
+            [night],
+        ).fetchall()
+    }
+    prior_pairs = con.sql(
+        "SELECT unique_id_l, unique_id_r, match_probability, match_weight FROM linkage_pairs"
+    ).pl()
+    prior_persons = con.sql("SELECT unique_id, person_id FROM persons WHERE valid_to IS NULL").pl()
+    pairs = score_changes(records, model, changed, prior_pairs)
+    t1 = time.perf_counter()
+    prepared = prepare(records)
+    clusters = recluster_changes(prepared, pairs, prior_persons, changed, threshold).join(
+        prepared.select("unique_id", "source", "source_record_id"), on="unique_id"
+    )
+    return Linked(pairs, clusters, {"predict": t1 - t0, "cluster": time.perf_counter() - t1})
+
+
 @dataclass
 class LinkReport:
     """What a night's linkage did."""
@@ -147,8 +179,14 @@ class LinkReport:
         )
 
 
-def link_night(warehouse: Path, night: dt.date, model_path: Path, threshold: float) -> LinkReport:
-    """Link the records as of a night and give each a stable person id in the warehouse."""
+def link_night(
+    warehouse: Path, night: dt.date, model_path: Path, threshold: float, incremental: bool = False
+) -> LinkReport:
+    """Link the records as of a night and give each a stable person id in the warehouse.
+
+    With `incremental`, and last night linked, only new and changed records are scored and
+    only the persons they touch are re-clustered; otherwise every record is.
+    """
     artifact = json.loads(model_path.read_text())
     t0 = time.perf_counter()
     con = duckdb.connect(str(warehouse))
@@ -172,7 +210,11 @@ def link_night(warehouse: Path, night: dt.date, model_path: Path, threshold: flo
                 f"night {night} is older than the last night linked, {newest}; nights link in order"
             )
         records = _current_records(con, night)
-        linked = link(records, artifact["splink_model"], threshold)
+        last_scored = con.execute("SELECT max(night) FROM linkage_pairs").fetchall()[0][0]
+        if incremental and last_scored is not None and last_scored < night:
+            linked = _link_changes(con, records, artifact["splink_model"], night, threshold)
+        else:
+            linked = link(records, artifact["splink_model"], threshold)
         con.execute("BEGIN TRANSACTION").fetchall()
         in_transaction = True
         # Running a night again replaces what that night wrote.

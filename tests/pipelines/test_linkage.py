@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -238,3 +239,25 @@ def test_scoring_only_changes_finds_the_same_pairs(linked: tuple[Path, Path]) ->
     both = keys(full) & keys(incremental)
     assert len(both) >= 0.995 * len(keys(full))
     assert len(both) >= 0.995 * len(keys(incremental))
+
+
+def test_incremental_nights_give_the_persons_a_full_run_gives(
+    linked: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, warehouse = linked
+    model = sorted((warehouse.parent / "models").glob("*.json"))[-1]
+    copy = tmp_path / "incremental.duckdb"
+    shutil.copy(warehouse, copy)
+    con = duckdb.connect(str(copy))
+    for table in ("persons", "person_history", "linkage_runs", "linkage_pairs", "households"):
+        con.execute(f"DROP TABLE {table}").fetchall()
+    con.close()
+    link_night(copy, NIGHTS[0], model, 0.9)
+    for night in NIGHTS[1:]:
+        report = link_night(copy, night, model, 0.9, incremental=True)
+        assert report.status == "linked"
+    full = _persons(warehouse).select("unique_id", "person_id")
+    incremental = _persons(copy).select("unique_id", "person_id")
+    both = full.join(incremental, on="unique_id", suffix="_inc")
+    assert both.height == full.height == incremental.height
+    assert (both["person_id"] == both["person_id_inc"]).mean() >= 0.995

@@ -1,0 +1,103 @@
+"""Benchmark: a full linkage night against an incremental one, and how stable ids are.
+
+Links the first night in full, then the second night twice from that state: once in
+full, once incrementally. Prints both times and their ratio, the share of records whose
+record did not change that keep their person id, and the clusters' scores against the
+truth.
+
+    .venv/bin/python bench/link_nights.py --warehouse W --world DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from matching.evaluate import cluster_scores
+
+
+def main() -> None:
+    """Time full and incremental linkage of a second night."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--warehouse", type=Path, required=True)
+    p.add_argument("--world", type=Path, required=True)
+    p.add_argument("--threshold", type=float, default=0.9)
+    args = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="jlink"))
+    os.environ["JOINEDUP_DATA"] = str(tmp)
+    from pipelines.linkage import link_night, train_model
+
+    base = tmp / "base.duckdb"
+    shutil.copy(args.warehouse, base)
+    con = duckdb.connect(str(base))
+    for table in ("persons", "person_history", "linkage_runs", "linkage_pairs", "households"):
+        con.execute(f"DROP TABLE IF EXISTS {table}").fetchall()
+    nights = [r[0] for r in con.execute("SELECT DISTINCT night FROM loads ORDER BY 1").fetchall()]
+    con.close()
+    first, second = nights[0], nights[1]
+    t = time.perf_counter()
+    model = train_model(base)
+    print(f"trained in {time.perf_counter() - t:.1f} s")
+    report = link_night(base, first, model, args.threshold)
+    print(f"night {first} (full): {report.line()}")
+    results = {}
+    for mode in ("full", "incremental"):
+        path = tmp / f"{mode}.duckdb"
+        shutil.copy(base, path)
+        t = time.perf_counter()
+        report = link_night(path, second, model, args.threshold, incremental=mode == "incremental")
+        seconds = time.perf_counter() - t
+        print(f"night {second} ({mode}): {report.line()}; {seconds:.1f} s wall")
+        results[mode] = (path, seconds)
+    ratio = results["incremental"][1] / results["full"][1]
+    print(f"incremental / full: {ratio:.1%}")
+    for mode, (path, _) in results.items():
+        _scores(path, args.world, first, second, mode)
+    shutil.rmtree(tmp)
+
+
+def _scores(path: Path, world: Path, first: dt.date, second: dt.date, mode: str) -> None:
+    con = duckdb.connect(str(path), read_only=True)
+    at = (
+        "SELECT unique_id, source_record_id, person_id FROM persons"
+        " WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+    )
+    before = con.sql(at, params=[first, first]).pl()
+    after = con.sql(at, params=[second, second]).pl()
+    changed = con.sql(
+        "SELECT c.source || ':' || c.record_key AS unique_id FROM changes c JOIN loads l"
+        " USING (load_id) WHERE l.night = ? AND c.contract = 'person_records'",
+        params=[second],
+    ).pl()
+    con.close()
+    same = before.join(after, on="unique_id", suffix="_next").join(
+        changed, on="unique_id", how="anti"
+    )
+    kept = (same["person_id"] == same["person_id_next"]).mean()
+    truth = after.join(
+        pl.read_parquet(world / "truth" / "records.parquet").select(
+            "source_record_id", "person_id"
+        ),
+        on="source_record_id",
+        suffix="_true",
+    )
+    scores = cluster_scores(
+        after.select("unique_id", pl.col("person_id").alias("cluster_id")),
+        truth.select("unique_id", pl.col("person_id_true").alias("person_id")),
+    )
+    print(
+        f"{mode}: {same.height:,} unchanged records, {kept:.2%} keep their person id; "
+        f"clusters {scores.line()}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -108,12 +108,12 @@ def score_changes(
         linker.inference.predict_between(fresh, rest, threshold_match_probability=0.01),
     ]
     new_pairs = pl.concat([s.as_duckdbpyrelation().pl().select(columns) for s in scored])
-    current = set(prepared["unique_id"].to_list())
-    kept = previous_pairs.select(columns).filter(
-        ~pl.col("unique_id_l").is_in(list(changed))
-        & ~pl.col("unique_id_r").is_in(list(changed))
-        & pl.col("unique_id_l").is_in(list(current))
-        & pl.col("unique_id_r").is_in(list(current))
+    # Last night's pairs between records that are still here and did not change.
+    stayed = prepared.filter(~is_changed).select("unique_id")
+    kept = (
+        previous_pairs.select(columns)
+        .join(stayed.rename({"unique_id": "unique_id_l"}), on="unique_id_l", how="semi")
+        .join(stayed.rename({"unique_id": "unique_id_r"}), on="unique_id_r", how="semi")
     )
     ordered = new_pairs.select(
         pl.min_horizontal("unique_id_l", "unique_id_r").alias("unique_id_l"),

@@ -48,9 +48,15 @@ def assign(clusters: pl.DataFrame, previous: pl.DataFrame, next_number: int) -> 
         .len()
         .sort(["len", "person_id", "cluster_id"], descending=[True, False, False])
     )
-    taken_ids: set[str] = set()
-    cluster_to_id: dict[str, str] = {}
-    for cluster, pid, _n in overlap.iter_rows():
+    # Most clusters share records with exactly one previous person and that person with
+    # exactly one cluster: those keep their id at once; the greedy pass handles the rest.
+    ids_per_cluster = pl.col("person_id").count().over("cluster_id")
+    clusters_per_id = pl.col("cluster_id").count().over("person_id")
+    simple = overlap.filter((ids_per_cluster == 1) & (clusters_per_id == 1))
+    cluster_to_id: dict[str, str] = dict(simple.select("cluster_id", "person_id").iter_rows())
+    taken_ids: set[str] = set(cluster_to_id.values())
+    tangled = overlap.join(simple.select("cluster_id"), on="cluster_id", how="anti")
+    for cluster, pid, _n in tangled.iter_rows():
         if cluster not in cluster_to_id and pid not in taken_ids:
             cluster_to_id[cluster] = pid
             taken_ids.add(pid)
@@ -65,7 +71,7 @@ def assign(clusters: pl.DataFrame, previous: pl.DataFrame, next_number: int) -> 
         cluster_to_id[cluster] = person_id(next_number)
         history.append(("new", person_id(next_number), None, int(n)))
         next_number += 1
-    for cluster, pid, n in overlap.iter_rows():
+    for cluster, pid, n in tangled.iter_rows():
         kept = cluster_to_id[cluster]
         if pid == kept:
             continue

@@ -229,18 +229,21 @@ def link_night(
         tonight = result.persons.join(
             linked.clusters.select("unique_id", "source", "source_record_id"), on="unique_id"
         )
-        con.register("_tonight", tonight)
+        # Only records whose person changed (or that came or went) are written.
+        moved = tonight.join(previous, on=["unique_id", "person_id"], how="anti")
+        ended = previous.join(
+            tonight.select("unique_id", "person_id"), on=["unique_id", "person_id"], how="anti"
+        )
+        con.register("_ended", ended.select("unique_id"))
         con.execute(
-            """UPDATE persons SET valid_to = ? WHERE valid_to IS NULL AND unique_id NOT IN (
-                   SELECT t.unique_id FROM _tonight t
-                   JOIN persons p USING (unique_id, person_id) WHERE p.valid_to IS NULL)""",
+            "UPDATE persons SET valid_to = ? WHERE valid_to IS NULL"
+            " AND unique_id IN (SELECT unique_id FROM _ended)",
             [night],
         ).fetchall()
+        con.register("_moved", moved)
         con.execute(
-            """INSERT INTO persons SELECT t.unique_id, t.source, t.source_record_id,
-                       t.person_id, ?, NULL FROM _tonight t
-                       WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.valid_to IS NULL
-                       AND p.unique_id = t.unique_id AND p.person_id = t.person_id)""",
+            "INSERT INTO persons SELECT unique_id, source, source_record_id, person_id, ?, NULL"
+            " FROM _moved",
             [night],
         ).fetchall()
         homes = households(
@@ -255,7 +258,11 @@ def link_night(
         # The newest night's scored pairs, for the analyst's review of the threshold.
         con.execute("DELETE FROM linkage_pairs").fetchall()
         con.register("_pairs", linked.pairs)
-        con.execute("INSERT INTO linkage_pairs SELECT ?, * FROM _pairs", [night]).fetchall()
+        con.execute(
+            "INSERT INTO linkage_pairs SELECT ?, unique_id_l, unique_id_r, match_probability,"
+            " match_weight FROM _pairs",
+            [night],
+        ).fetchall()
         con.register("_history", result.history)
         con.execute("INSERT INTO person_history SELECT ?, * FROM _history", [night]).fetchall()
         seconds = time.perf_counter() - t0

@@ -8,6 +8,7 @@ address, so the model learns "same person", not "same household".
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from splink import DuckDBAPI, Linker, block_on
 
 from matching.cluster import constrained_clusters
 from matching.model import settings
-from matching.prepare import prepare
+from matching.prepare import LINKAGE_COLUMNS, prepare
 
 
 @dataclass
@@ -27,6 +28,24 @@ class Linked:
     pairs: pl.DataFrame  # unique_id_l, unique_id_r, match_probability, match_weight
     clusters: pl.DataFrame  # unique_id, cluster_id, source, source_record_id
     seconds: dict[str, float]
+
+
+class ModelMismatch(ValueError):
+    """A saved model that does not fit the linkage input; retrain it."""
+
+
+def check_model_fits(model: dict[str, Any]) -> None:
+    """Stop before any work if the model compares columns the linkage input does not have."""
+    wanted: set[str] = set()
+    for comparison in model.get("comparisons", []):
+        for level in comparison.get("comparison_levels", []):
+            wanted |= set(re.findall(r"\b([a-z_]+)_[lr]\b", level.get("sql_condition", "")))
+    missing = sorted(wanted - set(LINKAGE_COLUMNS))
+    if missing:
+        raise ModelMismatch(
+            f"the saved model compares column(s) {missing} that the linkage input does not "
+            f"have (it has {', '.join(LINKAGE_COLUMNS)}); retrain with `joinedup link train`"
+        )
 
 
 def _linker(prepared: pl.DataFrame, model: Any) -> Linker:
@@ -61,6 +80,7 @@ def link(records: pl.DataFrame, model: dict[str, Any], threshold: float) -> Link
     """Score every blocked pair and cluster records whose links reach the threshold."""
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold}")
+    check_model_fits(model)
     t0 = time.perf_counter()
     prepared = prepare(records)
     linker = _linker(prepared, model)
@@ -93,6 +113,7 @@ def score_changes(
         changed: unique ids of records that are new or changed since the pairs were scored.
         previous_pairs: `unique_id_l`, `unique_id_r`, `match_probability`, `match_weight`.
     """
+    check_model_fits(model)
     prepared = prepare(records)
     db = DuckDBAPI()
     everyone = db.register(prepared.to_arrow(), dataset_display_name="person_records")

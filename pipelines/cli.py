@@ -156,9 +156,16 @@ def cmd_link(args: argparse.Namespace) -> int:
     if not nights:
         raise UsageError("name a night with --night YYYY-MM-DD, or --all")
     for night in nights:
-        report = link_night(
-            warehouse, dt.date.fromisoformat(night), model, threshold, incremental=args.incremental
-        )
+        try:
+            report = link_night(
+                warehouse,
+                dt.date.fromisoformat(night),
+                model,
+                threshold,
+                incremental=args.incremental,
+            )
+        except ValueError as exc:  # a model that does not fit, or nights out of order
+            raise UsageError(str(exc)) from exc
         print(f"night {night}: {report.line()}")
     return 0
 

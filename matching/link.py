@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 from splink import DuckDBAPI, Linker, block_on
+from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
 from matching.cluster import constrained_clusters
 from matching.model import settings
@@ -48,15 +50,46 @@ def check_model_fits(model: dict[str, Any]) -> None:
         )
 
 
-def _linker(prepared: pl.DataFrame, model: Any) -> Linker:
+class BlockingTooWide(ValueError):
+    """A blocking rule would make more pairs than the configured ceiling."""
+
+
+def check_blocking(prepared: pl.DataFrame, model: dict[str, Any], ceiling: int) -> None:
+    """Stop before scoring if any blocking rule would make more pairs than the ceiling.
+
+    Counts are Splink's estimate from a 5% sample of records on each side of each rule.
+    """
+    rules = [
+        r["blocking_rule"] if isinstance(r, dict) else str(r)
+        for r in model.get("blocking_rules_to_generate_predictions", [])
+    ]
+    db = DuckDBAPI()
+    table = db.register(prepared.to_arrow(), dataset_display_name="records")
+    with warnings.catch_warnings():
+        # A small sample for a narrow rule means few pairs: exactly what a ceiling allows.
+        warnings.simplefilter("ignore", UserWarning)
+        counts = count_comparisons_from_blocking_rules(
+            table, blocking_rules=rules, link_type="dedupe_only"
+        )
+    for record in counts:
+        if record["marginal_comparison_count"] > ceiling:
+            raise BlockingTooWide(
+                f"blocking rule {record['blocking_rule']!r} would make about "
+                f"{record['marginal_comparison_count']:,} pairs, over the ceiling of "
+                f"{ceiling:,}; narrow the rule or raise max_pairs_per_rule"
+            )
+
+
+def _linker(prepared: pl.DataFrame, model: Any, log_level: int = logging.ERROR) -> Linker:
+    # Nightly runs log errors only; training shows Splink's warnings to the analyst.
     db = DuckDBAPI()
     table = db.register(prepared.to_arrow(), dataset_display_name="person_records")
-    return Linker(table, model, log_level=logging.WARNING)
+    return Linker(table, model, log_level=log_level)
 
 
 def train(records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6) -> dict[str, Any]:
     """Estimate the model's parameters from standardised person records; return its JSON."""
-    linker = _linker(prepare(records), settings())
+    linker = _linker(prepare(records), settings(), log_level=logging.WARNING)
     # The prior: pairs that national identifiers or full name and birth date link for sure.
     linker.training.estimate_probability_two_random_records_match(
         [
@@ -76,13 +109,20 @@ def train(records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6) -> dict[
     return model
 
 
-def link(records: pl.DataFrame, model: dict[str, Any], threshold: float) -> Linked:
+def link(
+    records: pl.DataFrame,
+    model: dict[str, Any],
+    threshold: float,
+    max_pairs_per_rule: int | None = None,
+) -> Linked:
     """Score every blocked pair and cluster records whose links reach the threshold."""
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold}")
     check_model_fits(model)
     t0 = time.perf_counter()
     prepared = prepare(records)
+    if max_pairs_per_rule is not None:
+        check_blocking(prepared, model, max_pairs_per_rule)
     linker = _linker(prepared, model)
     predictions = linker.inference.predict(threshold_match_probability=min(threshold, 0.01))
     t1 = time.perf_counter()
@@ -117,7 +157,7 @@ def score_changes(
     prepared = prepare(records)
     db = DuckDBAPI()
     everyone = db.register(prepared.to_arrow(), dataset_display_name="person_records")
-    linker = Linker(everyone, model, log_level=logging.WARNING)
+    linker = Linker(everyone, model, log_level=logging.ERROR)
     for column in ("first_name", "last_name", "postcode"):
         linker.table_management.compute_tf_table(column)
     is_changed = pl.col("unique_id").is_in(list(changed))

@@ -23,7 +23,7 @@ from world.generate import MANIFEST, Report, generate, load_config
 from world.police_api import BackgroundServer
 
 NOT_YET_BUILT = (
-    "households, incremental linkage and the analyst's notebook (issue 4)",
+    "linkage at council-size accuracy, and as a Dagster asset (issue 4)",
     "score risk (issue 5)",
     "select, route and deliver alerts (issue 6)",
     "the inbox (issue 7)",

@@ -57,6 +57,9 @@ class MatchingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     threshold: float = Field(0.9, gt=0.0, lt=1.0, description="match probability to link at")
+    max_pairs_per_rule: int = Field(
+        50_000_000, gt=0, description="refuse a blocking rule estimated to make more pairs"
+    )
 
 
 def matching_config(path: Path | None = None) -> MatchingConfig:
@@ -214,7 +217,12 @@ def link_night(
         if incremental and last_scored is not None and last_scored < night:
             linked = _link_changes(con, records, artifact["splink_model"], night, threshold)
         else:
-            linked = link(records, artifact["splink_model"], threshold)
+            linked = link(
+                records,
+                artifact["splink_model"],
+                threshold,
+                max_pairs_per_rule=matching_config().max_pairs_per_rule,
+            )
         con.execute("BEGIN TRANSACTION").fetchall()
         in_transaction = True
         # Running a night again replaces what that night wrote.

@@ -126,15 +126,9 @@ def train_model(warehouse: Path, seed: int = 1) -> Path:
     return path
 
 
-def _link_changes(
-    con: duckdb.DuckDBPyConnection,
-    records: pl.DataFrame,
-    model: dict[str, Any],
-    night: dt.date,
-    threshold: float,
-) -> Linked:
-    t0 = time.perf_counter()
-    changed = {
+def changed_records(con: duckdb.DuckDBPyConnection, night: dt.date) -> set[str]:
+    """Unique ids of the person records the night's loads added or changed."""
+    return {
         r[0]
         for r in con.execute(
             "SELECT c.source || ':' || c.record_key FROM changes c JOIN loads l USING (load_id)"
@@ -143,6 +137,17 @@ def _link_changes(
             [night],
         ).fetchall()
     }
+
+
+def _link_changes(
+    con: duckdb.DuckDBPyConnection,
+    records: pl.DataFrame,
+    model: dict[str, Any],
+    night: dt.date,
+    threshold: float,
+) -> Linked:
+    t0 = time.perf_counter()
+    changed = changed_records(con, night)
     prior_pairs = con.sql(
         "SELECT unique_id_l, unique_id_r, match_probability, match_weight FROM linkage_pairs"
     ).pl()

@@ -17,7 +17,7 @@ import pytest
 
 from matching.evaluate import cluster_scores
 from matching.link import link, score_changes
-from pipelines.linkage import link_night, train_model
+from pipelines.linkage import changed_records, link_night, train_model
 from pipelines.nightly import run_night
 from world.config import NightlyRates, WorldConfig
 from world.generate import generate
@@ -69,6 +69,19 @@ def _persons(warehouse: Path, night: dt.date | None = None) -> pl.DataFrame:
     return found
 
 
+def _dated(warehouse: Path) -> pl.DataFrame:
+    """The current records that carry a date of birth."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        dated: pl.DataFrame = con.sql(
+            "SELECT source, source_record_id FROM person_records"
+            " WHERE valid_to IS NULL AND dob IS NOT NULL"
+        ).pl()
+    finally:
+        con.close()
+    return dated
+
+
 def _with_truth(world: Path, persons: pl.DataFrame) -> pl.DataFrame:
     truth = pl.read_parquet(world / "truth" / "records.parquet").select(
         "source_record_id", pl.col("person_id").alias("true_id")
@@ -97,12 +110,7 @@ def test_namesakes_with_different_birthdays_stay_apart(linked: tuple[Path, Path]
     common = namesakes.filter(pl.col("people") > 1)
     assert common.height > 5  # the world has its John Smiths
     # Records that carry a birth date: namesakes among them are never one person.
-    con = duckdb.connect(str(warehouse), read_only=True)
-    dated = con.sql(
-        "SELECT source, source_record_id FROM person_records"
-        " WHERE valid_to IS NULL AND dob IS NOT NULL"
-    ).pl()
-    con.close()
+    dated = _dated(warehouse)
     merged = df.join(
         common.select("first_name", "birth_surname"), on=["first_name", "birth_surname"]
     ).join(dated, on=["source", "source_record_id"])
@@ -119,12 +127,7 @@ def test_a_woman_who_married_and_moved_is_one_person(linked: tuple[Path, Path]) 
     )["person_id"]
     # Her records that carry a date of birth: council tax holds none, so a council-tax
     # record under her new name at her new address has nothing to tie it to her past.
-    con = duckdb.connect(str(warehouse), read_only=True)
-    dated = con.sql(
-        "SELECT source, source_record_id FROM person_records"
-        " WHERE valid_to IS NULL AND dob IS NOT NULL"
-    ).pl()
-    con.close()
+    dated = _dated(warehouse)
     df = (
         _with_truth(world, _persons(warehouse))
         .filter(pl.col("true_id").is_in(married.implode()))
@@ -218,15 +221,7 @@ def test_scoring_only_changes_finds_the_same_pairs(linked: tuple[Path, Path]) ->
     at = "SELECT * FROM person_records WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
     before = con.sql(at, params=[NIGHTS[-2], NIGHTS[-2]]).pl()
     after = con.sql(at, params=[NIGHTS[-1], NIGHTS[-1]]).pl()
-    changed = {
-        r[0]
-        for r in con.execute(
-            "SELECT c.source || ':' || c.record_key FROM changes c JOIN loads l USING (load_id)"
-            " WHERE l.night = ? AND c.contract = 'person_records'"
-            " AND c.change IN ('new', 'changed')",
-            [NIGHTS[-1]],
-        ).fetchall()
-    }
+    changed = changed_records(con, NIGHTS[-1])
     con.close()
     assert changed
     previous = link(before, model["splink_model"], 0.9).pairs

@@ -182,7 +182,6 @@ class Source(_Strict):
     delimiter: str = Field(",", min_length=1, max_length=1)
     quote: str = Field('"', min_length=1, max_length=1)
     token: str | None = Field(None, description="bearer token, for rest: use ${VARIABLE}")
-    page_size: int = Field(500, ge=1, le=100_000)
     retry: Retry = Retry()
     row_count_tolerance: float = Field(
         0.2, ge=0, le=10, description="largest change in rows from the last load, as a share"

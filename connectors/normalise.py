@@ -200,17 +200,24 @@ def nhs_number(expr: pl.Expr) -> pl.Expr:
     return _named_like(checked.struct.field("out"), expr)
 
 
+def _compact_if(expr: pl.Expr, valid: pl.Expr) -> pl.Expr:
+    """The value upper-cased without spaces where `valid` (over field "number") holds, else null.
+
+    The struct holds the compacted value once, so `valid` reads it without recomputing it.
+    """
+    compact = expr.str.to_uppercase().str.replace_all(r"\s+", "")
+    return (
+        pl.struct(number=compact)
+        .struct.with_fields(out=pl.when(valid).then(pl.field("number")))
+        .struct.field("out")
+    )
+
+
 def ni_number(expr: pl.Expr) -> pl.Expr:
     """National Insurance number in canonical form ("AB123456C", no spaces), or null."""
     number = pl.field("number")
     valid = number.str.contains(_NI_SHAPE) & ~number.str.slice(0, 2).is_in(_NI_UNUSED_PREFIXES)
-    compact = expr.str.to_uppercase().str.replace_all(r"\s+", "")
-    result = (
-        pl.struct(number=compact)
-        .struct.with_fields(out=pl.when(valid).then(number))
-        .struct.field("out")
-    )
-    return _named_like(result, expr)
+    return _named_like(_compact_if(expr, valid), expr)
 
 
 def upn(expr: pl.Expr) -> pl.Expr:
@@ -230,13 +237,7 @@ def upn(expr: pl.Expr) -> pl.Expr:
         _UPN_LETTER, default=None, return_dtype=pl.String
     )
     valid = number.str.contains(_UPN_SHAPE) & (number.str.slice(0, 1) == expected)
-    compact = expr.str.to_uppercase().str.replace_all(r"\s+", "")
-    result = (
-        pl.struct(number=compact)
-        .struct.with_fields(out=pl.when(valid).then(number))
-        .struct.field("out")
-    )
-    return _named_like(result, expr)
+    return _named_like(_compact_if(expr, valid), expr)
 
 
 def phone(expr: pl.Expr) -> pl.Expr:

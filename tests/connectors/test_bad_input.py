@@ -55,6 +55,15 @@ def sources() -> dict[str, Source]:
     }
 
 
+def police_in_pages_of_50() -> Source:
+    """The police source asking for small pages, so a fault can strike half-way."""
+    police = sources()["police"]
+    table = police.tables[0].model_copy(
+        update={"params": {"extractDate": "{date}", "pageSize": "50"}}
+    )
+    return police.model_copy(update={"tables": [table]})
+
+
 def by_source(reports: list[LoadReport]) -> dict[str, LoadReport]:
     return {r.source: r for r in reports}
 
@@ -191,16 +200,7 @@ def test_an_api_failing_half_way_loads_nothing_then_recovers(world: Path, wh: Wa
         BackgroundServer(world, "tok", faults=faults) as server,
         partner_environment(world, server.url, "tok"),
     ):
-        src = sources()["police"].model_copy(update={"page_size": 100})
-        src = src.model_copy(
-            update={
-                "tables": [
-                    src.tables[0].model_copy(
-                        update={"params": {"extractDate": "{date}", "pageSize": "50"}}
-                    )
-                ]
-            }
-        )
+        src = police_in_pages_of_50()
         failed = ingest_source(wh, "police", src, NIGHT0)
         assert failed.status == "failed"
         assert "page 3" in (failed.error or "") and "server error 500 after 2 tries" in (
@@ -224,16 +224,7 @@ def test_an_expired_token_fails_at_once(world: Path, wh: Warehouse) -> None:
         BackgroundServer(world, "tok", faults=faults) as server,
         partner_environment(world, server.url, "tok"),
     ):
-        src = sources()["police"]
-        src = src.model_copy(
-            update={
-                "tables": [
-                    src.tables[0].model_copy(
-                        update={"params": {"extractDate": "{date}", "pageSize": "50"}}
-                    )
-                ]
-            }
-        )
+        src = police_in_pages_of_50()
         r = ingest_source(wh, "police", src, NIGHT0)
     assert r.status == "failed"
     assert "page 3" in (r.error or "") and "refused the token (401)" in (r.error or "")

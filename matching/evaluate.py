@@ -7,6 +7,7 @@ cluster: a matcher that links nothing scores recall 0, not a flattering B-cubed 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -88,11 +89,10 @@ def pair_scores(pairs: pl.DataFrame, truth: pl.DataFrame, threshold: float) -> S
     )
 
 
-def sweep(pairs: pl.DataFrame, truth: pl.DataFrame, thresholds: list[float]) -> pl.DataFrame:
-    """Pair scores across thresholds, for the analyst's threshold chart."""
+def _table(scores_at: Callable[[float], Scores], thresholds: list[float]) -> pl.DataFrame:
     rows = []
     for t in thresholds:
-        s = pair_scores(pairs, truth, t)
+        s = scores_at(t)
         rows.append(
             {
                 "threshold": t,
@@ -102,18 +102,51 @@ def sweep(pairs: pl.DataFrame, truth: pl.DataFrame, thresholds: list[float]) -> 
                 "predicted": s.predicted,
             }
         )
-    return pl.DataFrame(rows)
+    return pl.DataFrame(
+        rows,
+        schema={
+            "threshold": pl.Float64,
+            "precision": pl.Float64,
+            "recall": pl.Float64,
+            "f1": pl.Float64,
+            "predicted": pl.Int64,
+        },
+    )
+
+
+def sweep(pairs: pl.DataFrame, truth: pl.DataFrame, thresholds: list[float]) -> pl.DataFrame:
+    """Pair scores across thresholds against the truth, for the analyst's threshold chart."""
+    return _table(lambda t: pair_scores(pairs, truth, t), thresholds)
+
+
+def label_sweep(pairs: pl.DataFrame, labels: pl.DataFrame, thresholds: list[float]) -> pl.DataFrame:
+    """Pair scores across thresholds against clerical labels (labelled pairs only)."""
+    return _table(lambda t: label_scores(pairs, labels, t), thresholds)
 
 
 class LabelsError(ValueError):
     """A clerical labels file that cannot be used; the message says where and why."""
 
 
-def read_labels(path: str, known: set[str]) -> pl.DataFrame:
-    """An analyst's clerical labels: `unique_id_l`, `unique_id_r`, `label` (match/non-match).
+JUDGEMENTS = ("match", "non-match", "unsure")
 
-    Every id must name a record that exists; otherwise nothing is scored and the error
-    lists the rows that are wrong.
+
+def pair_key(left: str = "unique_id_l", right: str = "unique_id_r") -> list[pl.Expr]:
+    """A pair's two ids in a fixed order (`pair_a` <= `pair_b`): (x, y) and (y, x) are one pair."""
+    return [
+        pl.min_horizontal(left, right).alias("pair_a"),
+        pl.max_horizontal(left, right).alias("pair_b"),
+    ]
+
+
+def read_labels(path: str, known: set[str], *, keep_unsure: bool = False) -> pl.DataFrame:
+    """An analyst's clerical labels: `unique_id_l`, `unique_id_r`, `label`, the newest per pair.
+
+    `label` is match, non-match or unsure; other columns (such as `reviewer` and
+    `reviewed_at`) are kept. A pair labelled more than once, in either order, keeps only
+    its last row in the file: the newest judgement. Unsure pairs are dropped unless
+    `keep_unsure`: they were looked at but say nothing about the model. Every id must name
+    a record that exists; otherwise nothing is used and the error lists the wrong rows.
     """
     try:
         labels = pl.read_csv(path, infer_schema=False)
@@ -125,12 +158,13 @@ def read_labels(path: str, known: set[str]) -> pl.DataFrame:
             f"{path}: missing column(s) {sorted(missing)}; expected unique_id_l, unique_id_r, label"
         )
     labels = labels.with_row_index("row", offset=2).with_columns(
-        pl.col("label").str.to_lowercase().str.strip_chars()
+        pl.col("label").str.to_lowercase().str.strip_chars().fill_null(""),
+        pl.col("unique_id_l", "unique_id_r").str.strip_chars().fill_null(""),
     )
-    bad_label = labels.filter(~pl.col("label").is_in(["match", "non-match"]))
+    bad_label = labels.filter(~pl.col("label").is_in(JUDGEMENTS))
     if bad_label.height:
         rows = ", ".join(str(r) for r in bad_label["row"].head(5))
-        raise LabelsError(f"{path}: rows {rows}: label must be 'match' or 'non-match'")
+        raise LabelsError(f"{path}: rows {rows}: label must be 'match', 'non-match' or 'unsure'")
     unknown = labels.filter(
         ~pl.col("unique_id_l").is_in(list(known)) | ~pl.col("unique_id_r").is_in(list(known))
     )
@@ -143,26 +177,26 @@ def read_labels(path: str, known: set[str]) -> pl.DataFrame:
             f"{path}: {unknown.height} row(s) name records the warehouse does not "
             f"hold ({shown}); ids are source:source_record_id"
         )
-    return labels.drop("row")
+    newest = (
+        labels.with_columns(pair_key())
+        .unique(["pair_a", "pair_b"], keep="last", maintain_order=True)
+        .drop("row", "pair_a", "pair_b")
+    )
+    return newest if keep_unsure else newest.filter(pl.col("label") != "unsure")
 
 
 def label_scores(pairs: pl.DataFrame, labels: pl.DataFrame, threshold: float) -> Scores:
-    """Scored pairs at a threshold against clerical labels (labelled pairs only)."""
+    """Scored pairs at a threshold against clerical labels (match and non-match pairs only)."""
     linked = (
         pairs.filter(pl.col("match_probability") >= threshold)
-        .select(
-            pl.min_horizontal("unique_id_l", "unique_id_r").alias("a"),
-            pl.max_horizontal("unique_id_l", "unique_id_r").alias("b"),
-        )
+        .select(pair_key())
+        .unique()
         .with_columns(pl.lit(True).alias("linked"))
     )
     judged = (
-        labels.select(
-            pl.min_horizontal("unique_id_l", "unique_id_r").alias("a"),
-            pl.max_horizontal("unique_id_l", "unique_id_r").alias("b"),
-            (pl.col("label") == "match").alias("match"),
-        )
-        .join(linked, on=["a", "b"], how="left")
+        labels.filter(pl.col("label").is_in(["match", "non-match"]))
+        .select(*pair_key(), (pl.col("label") == "match").alias("match"))
+        .join(linked, on=["pair_a", "pair_b"], how="left")
         .with_columns(pl.col("linked").fill_null(False))
     )
     return Scores(

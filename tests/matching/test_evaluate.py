@@ -11,6 +11,7 @@ from matching.evaluate import (
     LabelsError,
     cluster_scores,
     label_scores,
+    label_sweep,
     pair_scores,
     read_labels,
     sweep,
@@ -78,6 +79,41 @@ def test_clerical_labels(tmp_path: Path) -> None:
     assert (s.true_positives, s.predicted, s.actual) == (2, 3, 3)
 
 
+def test_newest_label_of_a_pair_wins_and_unsure_says_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "unique_id_l,unique_id_r,label,reviewer,reviewed_at\n"
+        "a1,a2,non-match,ann,2026-11-01T09:00:00+00:00\n"
+        "b1,b2,match,ann,2026-11-01T09:01:00+00:00\n"
+        "a3,c1,match,ann,2026-11-01T09:02:00+00:00\n"
+        "a2,a1,match,bob,2026-11-02T10:00:00+00:00\n"
+        "c1,a3,unsure,bob,2026-11-02T10:01:00+00:00\n"
+    )
+    known = {"a1", "a2", "a3", "b1", "b2", "c1"}
+    every = read_labels(str(path), known, keep_unsure=True)
+    assert every.select("unique_id_l", "unique_id_r", "label", "reviewer").rows() == [
+        ("b1", "b2", "match", "ann"),
+        ("a2", "a1", "match", "bob"),
+        ("c1", "a3", "unsure", "bob"),
+    ]
+    decided = read_labels(str(path), known)
+    assert sorted(decided["label"]) == ["match", "match"]
+    pairs = pl.DataFrame(
+        {
+            "unique_id_l": ["a1", "a3"],
+            "unique_id_r": ["a2", "c1"],
+            "match_probability": [0.95, 0.97],
+        }
+    )
+    # The unsure pair counts neither way, whether or not it was dropped on reading.
+    for labels in (every, decided):
+        s = label_scores(pairs, labels, 0.9)
+        assert (s.true_positives, s.predicted, s.actual) == (1, 1, 2)
+    table = label_sweep(pairs, decided, [0.9, 0.96])
+    assert table["recall"].to_list() == [0.5, 0.0]
+    assert table["precision"].to_list() == [1.0, 1.0]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -87,9 +123,11 @@ def test_clerical_labels(tmp_path: Path) -> None:
         ),
         (
             "unique_id_l,unique_id_r,label\na1,a2,maybe\n",
-            "rows 2: label must be 'match' or 'non-match'",
+            "rows 2: label must be 'match', 'non-match' or 'unsure'",
         ),
         ("left,right,label\na1,a2,match\n", "missing column(s) ['unique_id_l', 'unique_id_r']"),
+        ("unique_id_l,unique_id_r,label\na1,a2,match\na2,a1,\n", "rows 3: label must be"),
+        ("unique_id_l,unique_id_r,label\na1,,match\n", "(row 2: a1 / )"),
     ],
 )
 def test_bad_labels_are_named(tmp_path: Path, text: str, message: str) -> None:

@@ -37,6 +37,8 @@ CONTRACT_FIELDS: dict[str, tuple[str, ...]] = {
         "phone",
         "email",
         "ethnicity",
+        "household_ref",
+        "relationship",
     ),
     "events": ("event_id", "source_record_id", "type", "date", "severity", "attributes"),
     "involvements": (
@@ -55,6 +57,17 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "involvements": ("source_record_id", "role"),
 }
 DATE_FIELDS = frozenset({"dob", "date", "from_date", "to_date"})
+# A person's place in a tenancy or family, as the partner that holds `household_ref` states
+# it. A partner's codes map onto these; what a partner does not say stays blank.
+RELATIONSHIPS = (
+    "lead_tenant",  # the tenancy's lead (first-named) tenant
+    "joint_tenant",  # a tenant named on the tenancy beside the lead
+    "partner",  # the lead's partner or spouse
+    "child",  # a child of the household
+    "parent_carer",  # a parent or carer of a child in the family
+    "other_adult",  # an adult member who is none of the above
+    "household_member",  # a member the partner says no more about
+)
 NAME_LAYOUTS = ("first middle", "last, first middle", "first middle last")
 
 
@@ -97,6 +110,23 @@ class FieldSpec(_Strict):
         if self.column is not None:
             return [self.column]
         return list(self.columns or [])
+
+
+def _check_relationship(spec: FieldSpec) -> None:
+    """A relationship is a code of RELATIONSHIPS: a partner's own words must be mapped."""
+    known = ", ".join(RELATIONSHIPS)
+    codes: list[str | None]
+    if spec.value is not None:
+        codes = [spec.value]
+    elif spec.map is None:
+        raise ValueError(
+            f"person_records: relationship needs a map from the partner's codes to ours ({known})"
+        )
+    else:
+        codes = [*spec.map.values(), *([spec.default] if spec.default is not None else [])]
+    wrong = [c for c in codes if c not in RELATIONSHIPS]
+    if wrong:
+        raise ValueError(f"person_records: relationship maps to {wrong}; use one of {known}")
 
 
 def _as_spec(value: Any) -> Any:
@@ -146,6 +176,8 @@ class TableMapping(_Strict):
             missing = [f for f in REQUIRED_FIELDS[contract] if f not in fields]
             if missing:
                 raise ValueError(f"{contract}: required fields not mapped: {missing}")
+        if self.person_records and "relationship" in self.person_records:
+            _check_relationship(self.person_records["relationship"])
         return self
 
     def mappings(self) -> dict[str, dict[str, FieldSpec]]:

@@ -3,8 +3,9 @@
 A row goes through when every field it needs can be read: its ids are there, its dates
 parse, its codes are in the mapping. Otherwise the whole row goes to quarantine with every
 reason, naming the field and the partner's column. An identifier or postcode that fails
-its check is not a reason to lose the person: the field is left empty and the problem is
-noted in `field_issues`, and the row goes through.
+its check, or a relationship code the map does not know, is not a reason to lose the
+person: the field is left empty and the problem is noted in `field_issues`, and the row
+goes through.
 """
 
 from __future__ import annotations
@@ -90,6 +91,28 @@ def _name_part(text: pl.Expr, spec: FieldSpec) -> pl.Expr:
     return nz.blank_to_null(chosen)
 
 
+def _relationship(
+    text: pl.Expr, spec: FieldSpec, origin: str
+) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
+    """A relationship in our codes; one the partner leaves blank stays blank.
+
+    A code the map does not know is no reason to lose the person: it is left empty and
+    noted. The config allows only codes of the vocabulary (`RELATIONSHIPS`).
+    """
+    if spec.map is None:  # a constant, checked against the vocabulary with the config
+        return text.alias("relationship"), pl.lit(None, pl.String), None
+    given = text.fill_null("") if "" in spec.map else text
+    # Unknown codes become the default, or null where there is none.
+    mapped = given.replace_strict(spec.map, default=spec.default, return_dtype=pl.String)
+    value = pl.when(given.is_not_null()).then(mapped)
+    issue = None
+    if spec.default is None:
+        issue = pl.when(given.is_not_null() & ~given.is_in(list(spec.map))).then(
+            pl.lit(f"relationship in column '{origin}' is not a code the map knows; left empty")
+        )
+    return value.alias("relationship"), pl.lit(None, pl.String), issue
+
+
 def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
     """Value, quarantine reason (null where none) and soft issue (None if it cannot have one)."""
     origin = spec.column or (", ".join(spec.columns) if spec.columns else "constant")
@@ -97,6 +120,8 @@ def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr
     reason: pl.Expr = pl.lit(None, pl.String)
     if spec.part:
         text = _name_part(text, spec)
+    if name == "relationship":
+        return _relationship(text, spec, origin)
     if spec.map is not None:
         if "" in spec.map:  # the map says what a blank means
             text = text.fill_null("")

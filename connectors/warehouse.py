@@ -32,6 +32,8 @@ CONTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "phone": "VARCHAR",
         "email": "VARCHAR",
         "ethnicity": "VARCHAR",
+        "household_ref": "VARCHAR",
+        "relationship": "VARCHAR",
     },
     "events": {
         "event_id": "VARCHAR",
@@ -52,6 +54,10 @@ CONTRACT_COLUMNS: dict[str, dict[str, str]] = {
     },
 }
 KEYS = {"person_records": "source_record_id", "events": "event_id", "involvements": "record_key"}
+# Columns that came after warehouses were first made: added to an older file when it is
+# opened, and counted in a row's hash only when set, so a record that leaves them empty
+# keeps the hash it had and is not taken for changed.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"person_records": ("household_ref", "relationship")}
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS raw;
@@ -98,6 +104,10 @@ class Warehouse:
         self.run(SCHEMA)
         for contract in CONTRACT_COLUMNS:
             self.run(_contract_ddl(contract))
+        for contract, added in ADDED_COLUMNS.items():
+            for col in added:
+                kind = CONTRACT_COLUMNS[contract][col]
+                self.run(f'ALTER TABLE {contract} ADD COLUMN IF NOT EXISTS "{col}" {kind}')
 
     def close(self) -> None:
         """Close the file."""
@@ -207,9 +217,14 @@ class Warehouse:
         )
         self.con.register("_snap", data)
         key = KEYS[contract]
+        added = ADDED_COLUMNS.get(contract, ())
+        # concat_ws skips nulls, so an added column that is empty leaves the hash as it was.
         digest = (
             "md5(concat_ws(chr(31), "
-            + ", ".join(f'coalesce(CAST("{c}" AS VARCHAR), chr(0))' for c in cols)
+            + ", ".join(
+                f"'{c}=' || \"{c}\"" if c in added else f'coalesce(CAST("{c}" AS VARCHAR), chr(0))'
+                for c in cols
+            )
             + "))"
         )
         try:

@@ -38,8 +38,9 @@ CREATE TABLE IF NOT EXISTS person_history (
 );
 CREATE TABLE IF NOT EXISTS households (
     night DATE NOT NULL, person_id VARCHAR NOT NULL, household_id VARCHAR NOT NULL,
-    basis VARCHAR NOT NULL, address_key VARCHAR NOT NULL
+    basis VARCHAR NOT NULL, address_key VARCHAR NOT NULL, relationship VARCHAR
 );
+ALTER TABLE households ADD COLUMN IF NOT EXISTS relationship VARCHAR;
 CREATE TABLE IF NOT EXISTS linkage_pairs (
     night DATE NOT NULL, unique_id_l VARCHAR NOT NULL, unique_id_r VARCHAR NOT NULL,
     match_probability DOUBLE NOT NULL, match_weight DOUBLE NOT NULL
@@ -267,7 +268,9 @@ def link_night(
         )
         con.execute("DELETE FROM households WHERE night = ?", [night]).fetchall()
         con.register("_homes", homes)
-        con.execute("INSERT INTO households SELECT ?, * FROM _homes", [night]).fetchall()
+        con.execute(
+            "INSERT INTO households BY NAME SELECT ? AS night, * FROM _homes", [night]
+        ).fetchall()
         # The newest night's scored pairs, for the analyst's review of the threshold.
         con.execute("DELETE FROM linkage_pairs").fetchall()
         con.register("_pairs", linked.pairs)

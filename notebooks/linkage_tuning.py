@@ -7,9 +7,11 @@ app = marimo.App(width="medium")
 @app.cell
 def _():
     # The analyst's linkage notebook: the model's match weights, precision and recall
-    # across thresholds against the labels, and the pairs nearest the threshold.
+    # across thresholds against labels (clerical or the world's truth), and clerical review
+    # of the pairs nearest the threshold, written back to the labels file.
     # Run it with `marimo edit notebooks/linkage_tuning.py`, or headless with
-    # `python notebooks/linkage_tuning.py`.
+    # `python notebooks/linkage_tuning.py`. Names and dates of birth are shown on the page
+    # for review, never printed.
     import json
     import os
     from pathlib import Path
@@ -18,24 +20,42 @@ def _():
     import marimo as mo
     import polars as pl
 
-    from matching.evaluate import sweep
+    from matching.evaluate import LabelsError, label_sweep, read_labels, sweep
     from matching.report import match_weights
-    from pipelines.environment import warehouse_path, world_dir
+    from matching.review import (
+        JUDGEMENTS,
+        marked_pairs,
+        review_queue,
+        side_by_side,
+        threshold_chart,
+        write_labels,
+    )
+    from pipelines.environment import data_dir, warehouse_path, world_dir
     from pipelines.linkage import latest_model, matching_config
 
     return (
+        JUDGEMENTS,
+        LabelsError,
+        Path,
+        data_dir,
+        duckdb,
         json,
+        label_sweep,
+        latest_model,
+        marked_pairs,
+        match_weights,
+        matching_config,
         mo,
         os,
-        Path,
-        duckdb,
         pl,
+        read_labels,
+        review_queue,
+        side_by_side,
         sweep,
-        match_weights,
+        threshold_chart,
         warehouse_path,
         world_dir,
-        latest_model,
-        matching_config,
+        write_labels,
     )
 
 
@@ -59,12 +79,13 @@ def _(json, latest_model, match_weights, mo):
 
 
 @app.cell
-def _(duckdb, pl, warehouse_path):
+def _(duckdb, warehouse_path):
     con = duckdb.connect(str(warehouse_path()), read_only=True)
     pairs = con.sql("SELECT * FROM linkage_pairs").pl()
     records = con.sql(
         "SELECT source || ':' || source_record_id AS unique_id, source, source_record_id,"
-        " first_name, last_name, dob, postcode FROM person_records WHERE valid_to IS NULL"
+        " first_name, middle_name, last_name, dob, sex, address, postcode, uprn, nhs_number,"
+        " upn, ni_number FROM person_records WHERE valid_to IS NULL"
     ).pl()
     con.close()
     night = pairs["night"].max() if pairs.height else None
@@ -72,9 +93,46 @@ def _(duckdb, pl, warehouse_path):
 
 
 @app.cell
+def _(data_dir, mo, os):
+    # Clerical labels: a CSV of unique_id pairs judged match, non-match or unsure, from
+    # $JOINEDUP_LABELS or the path typed here. The review below adds to the same file.
+    labels_path = mo.ui.text(
+        value=os.environ.get("JOINEDUP_LABELS", str(data_dir() / "clerical_labels.csv")),
+        label="clerical labels (CSV)",
+        full_width=True,
+    )
+    get_saved, set_saved = mo.state(0)
+    labels_path
+    return (get_saved, labels_path, set_saved)
+
+
+@app.cell
+def _(JUDGEMENTS, LabelsError, Path, get_saved, labels_path, mo, read_labels, records):
+    get_saved()  # read again after the review below writes labels
+    labels_file = Path(labels_path.value)
+    clerical = None
+    labels_ok = True
+    if labels_file.is_file():
+        try:
+            clerical = read_labels(str(labels_file), set(records["unique_id"]), keep_unsure=True)
+            _counts = dict(clerical["label"].value_counts().iter_rows())
+            labels_note = "clerical labels: " + ", ".join(
+                f"{_counts.get(_label, 0):,} {_label}" for _label in JUDGEMENTS
+            )
+        except LabelsError as _exc:
+            labels_ok = False
+            labels_note = f"clerical labels not used: {_exc}"
+    else:
+        labels_note = f"clerical labels: none yet in {labels_file}"
+    print(labels_note)
+    _kind = "success" if clerical is not None else "warn" if labels_ok else "danger"
+    mo.callout(mo.md(labels_note), kind=_kind)
+    return (clerical, labels_file, labels_ok)
+
+
+@app.cell
 def _(Path, os, pl, records, world_dir):
-    # Labels: an analyst's clerical labels are a CSV of unique_id pairs (not yet read here);
-    # on a synthetic world, its truth says who every record is.
+    # On a synthetic world, its truth says who every record is.
     truth_file = Path(os.environ.get("JOINEDUP_TRUTH", world_dir() / "truth" / "records.parquet"))
     truth = (
         records.select("unique_id", "source_record_id").join(
@@ -101,11 +159,34 @@ def _(matching_config, mo):
 
 
 @app.cell
-def _(mo, pairs, sweep, threshold, truth):
-    grid = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]
-    chart_data = (
-        sweep(pairs, truth, sorted({*grid, threshold.value})) if truth is not None else None
+def _(clerical, mo, truth):
+    _bases = []
+    if clerical is not None and (clerical["label"] != "unsure").any():
+        _bases.append("clerical labels")
+    if truth is not None:
+        _bases.append("the world's truth")
+    judge_by = mo.ui.radio(
+        _bases, value=_bases[0] if _bases else None, inline=True, label="judge by"
     )
+    judge_by
+    return (judge_by,)
+
+
+@app.cell
+def _(clerical, judge_by, label_sweep, mo, pairs, sweep, threshold, threshold_chart, truth):
+    grid = sorted(
+        {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995}
+        | {0.999, threshold.value}
+    )
+    if judge_by.value == "clerical labels":
+        chart_data = label_sweep(pairs, clerical, grid)
+        basis = f"{(clerical['label'] != 'unsure').sum():,} clerical labels"
+        _linked = "labelled pairs linked"
+    elif judge_by.value == "the world's truth":
+        chart_data = sweep(pairs, truth, grid)
+        basis, _linked = "the world's truth", "links"
+    else:
+        chart_data, basis, _linked = None, "no labels", ""
     at = (
         chart_data.filter(chart_data["threshold"] == threshold.value).row(0, named=True)
         if chart_data is not None
@@ -113,45 +194,89 @@ def _(mo, pairs, sweep, threshold, truth):
     )
     summary = (
         f"At {threshold.value}: precision {at['precision']:.4f}, recall {at['recall']:.4f}, "
-        f"F1 {at['f1']:.4f} ({at['predicted']:,} links)"
+        f"F1 {at['f1']:.4f} ({at['predicted']:,} {_linked}) against {basis}"
         if at
         else "no labels to judge by"
     )
     mo.vstack(
         [
             mo.md(f"### Pairs against the labels\n{summary}"),
-            mo.ui.table(chart_data) if chart_data is not None else mo.md(""),
+            mo.ui.altair_chart(threshold_chart(chart_data, threshold.value), chart_selection=False)
+            if chart_data is not None
+            else mo.md(""),
+            mo.ui.table(chart_data, selection=None) if chart_data is not None else mo.md(""),
         ]
     )
-    return (chart_data, summary)
+    return (basis, chart_data, summary)
 
 
 @app.cell
-def _(mo, pairs, pl, records, threshold):
-    near = (
-        pairs.with_columns((pl.col("match_probability") - threshold.value).abs().alias("gap"))
-        .sort("gap")
-        .head(50)
-        .join(records.rename(lambda c: f"{c}_l"), on="unique_id_l")
-        .join(records.rename(lambda c: f"{c}_r"), on="unique_id_r")
-        .select(
-            "match_probability",
-            "first_name_l",
-            "first_name_r",
-            "last_name_l",
-            "last_name_r",
-            "dob_l",
-            "dob_r",
-            "postcode_l",
-            "postcode_r",
-            "unique_id_l",
-            "unique_id_r",
-        )
+def _(JUDGEMENTS, clerical, mo, pairs, records, review_queue, side_by_side, threshold):
+    # The pairs nearest the threshold that nobody has judged yet, each record beside the
+    # other: the analyst marks each match, non-match or unsure, then saves.
+    queue = review_queue(pairs, threshold.value, clerical, size=20)
+    marks = mo.ui.dictionary(
+        {str(_i): mo.ui.radio(list(JUDGEMENTS), inline=True) for _i in range(queue.height)}
     )
     mo.vstack(
-        [mo.md("### The 50 pairs nearest the threshold, for clerical review"), mo.ui.table(near)]
+        [
+            mo.md(
+                f"### Clerical review: the {queue.height} unjudged pairs nearest {threshold.value}"
+            ),
+            *(
+                mo.vstack(
+                    [
+                        mo.md(f"**Pair {_i + 1}**: match probability {_p:.4f}"),
+                        mo.ui.table(
+                            side_by_side(records, _l, _r),
+                            selection=None,
+                            pagination=False,
+                            show_download=False,
+                            show_column_summaries=False,
+                        ),
+                        marks[str(_i)],
+                    ]
+                )
+                for _i, (_l, _r, _p) in enumerate(
+                    queue.select("unique_id_l", "unique_id_r", "match_probability").iter_rows()
+                )
+            ),
+        ]
     )
-    return (near,)
+    return (marks, queue)
+
+
+@app.cell
+def _(mo, os):
+    reviewer = mo.ui.text(value=os.environ.get("USER", ""), label="reviewer")
+    save = mo.ui.run_button(label="save the marked pairs to the labels file")
+    mo.hstack([reviewer, save], justify="start")
+    return (reviewer, save)
+
+
+@app.cell
+def _(marked_pairs, marks, queue, save):
+    # Only the button writes: a half-marked page is not saved as the analyst clicks.
+    marked = marked_pairs(queue, marks.value if save.value else {})
+    return (marked,)
+
+
+@app.cell
+def _(LabelsError, labels_file, labels_ok, marked, mo, reviewer, set_saved, write_labels):
+    saved_note = ""
+    if marked.height and not labels_ok:
+        saved_note = f"labels not written: fix {labels_file} first (see above)"
+    elif marked.height:
+        try:
+            _written = write_labels(labels_file, marked, reviewer.value or "analyst")
+            saved_note = f"{_written:,} clerical label(s) written to {labels_file}"
+            set_saved(lambda _n: _n + 1)
+        except LabelsError as _exc:
+            saved_note = f"labels not written: {_exc}"
+    if saved_note:
+        print(saved_note)
+    mo.md(saved_note)
+    return (saved_note,)
 
 
 @app.cell

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,23 +192,6 @@ def test_households_group_the_people_at_one_address(linked: tuple[Path, Path]) -
     )
     assert scores.precision >= 0.9 and scores.recall >= 0.85, scores.line()
     assert set(homes["basis"]) <= {"uprn", "address"}
-
-
-def test_the_tuning_notebook_runs_headless(linked: tuple[Path, Path]) -> None:
-    world, warehouse = linked
-    notebook = Path(__file__).parents[2] / "notebooks" / "linkage_tuning.py"
-    env = {**os.environ, "JOINEDUP_DATA": str(warehouse.parent), "JOINEDUP_WORLD": str(world)}
-    done = subprocess.run(
-        [sys.executable, str(notebook)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "At 0.9: precision" in done.stdout
-    assert "set in pipelines/config/matching.yaml:\n  threshold: 0.9" in done.stdout
 
 
 def test_scoring_only_changes_finds_the_same_pairs(linked: tuple[Path, Path]) -> None:

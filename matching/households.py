@@ -10,7 +10,9 @@ reference is the partner's own, so it is namespaced by source (`housing:TEN10472
 A person on two tenancies (two records, or two people linked into one) is placed in the
 one on their newest record, by the night the record last changed; then in the tenancy
 more of their records name; then in the first by reference. Their relationship is the
-one that tenancy's newest record of them gives.
+one that tenancy's newest record of them gives; where records of one night disagree (a
+partner holding one person twice), the most specific code: lead_tenant before joint_tenant,
+and household_member, which says least, last.
 
 Everyone else is placed at an address taken from their records. The registers that hold
 property references (council tax, benefits, tenancies) bill or let that property, so a
@@ -31,6 +33,17 @@ from __future__ import annotations
 import hashlib
 
 import polars as pl
+
+# The person_records contract's relationship codes (docs/connectors.md), most specific first.
+_RELATIONSHIP_ORDER = (
+    "lead_tenant",
+    "joint_tenant",
+    "partner",
+    "child",
+    "parent_carer",
+    "other_adult",
+    "household_member",
+)
 
 
 def _line_key() -> pl.Expr:
@@ -63,10 +76,20 @@ def _tenancies(rec: pl.DataFrame) -> pl.DataFrame:
         .first()
         .select("person_id", "tenancy")
     )
+    specific = pl.col("relationship").replace_strict(
+        _RELATIONSHIP_ORDER,
+        list(range(len(_RELATIONSHIP_ORDER))),
+        default=len(_RELATIONSHIP_ORDER),
+        return_dtype=pl.Int64,
+    )
     related = (
         on.join(chosen, on=["person_id", "tenancy"])
         .filter(pl.col("relationship").is_not_null())
-        .sort(["person_id", "valid_from", "relationship"], descending=[False, True, False])
+        .with_columns(specific.alias("specific"))
+        .sort(
+            ["person_id", "valid_from", "specific", "relationship"],
+            descending=[False, True, False, False],
+        )
         .group_by("person_id", maintain_order=True)
         .first()
         .select("person_id", "relationship")

@@ -191,7 +191,7 @@ def test_households_group_the_people_at_one_address(linked: tuple[Path, Path]) -
         ),
     )
     assert scores.precision >= 0.9 and scores.recall >= 0.85, scores.line()
-    assert set(homes["basis"]) <= {"uprn", "address"}
+    assert set(homes["basis"]) <= {"tenancy", "uprn", "address"}
 
 
 def test_scoring_only_changes_finds_the_same_pairs(linked: tuple[Path, Path]) -> None:

@@ -2,9 +2,10 @@
 
 Connected components chain: a weak link between a mother's and her daughter's records
 pulls both families of records into one "person". Here links are taken strongest first,
-and two groups are joined only if no record of one conflicts with a record of the other:
-different NHS numbers (or UPNs, or NI numbers), dates of birth that no slip explains, or
-first names that no nickname, spelling or swap explains. So twins (one birthday, one
+and two groups are joined only if no record of one conflicts with a record of the other
+(different NHS numbers, UPNs or NI numbers, or dates of birth that no slip explains), and
+some first name of one fits some first name of the other (same name, a nickname or
+spelling, a swap with the surname, or close in spelling). So twins (one birthday, one
 address, one surname, two first names) stay two people, and so do a parent and child who
 share a first name but not a birthday.
 """
@@ -47,14 +48,24 @@ def _first_fits(x: Facts, y: Facts) -> bool:
     return bool(JaroWinkler.similarity(a, b) >= 0.8)
 
 
-def conflict(x: Facts, y: Facts) -> bool:
-    """True when two records cannot be the same person."""
+def _facts_clash(x: Facts, y: Facts) -> bool:
     for a, b in zip(x.ids, y.ids, strict=True):
         if a is not None and b is not None and a != b:
             return True
-    if x.dob is not None and y.dob is not None and not _dob_fits(x.dob, y.dob):
+    return x.dob is not None and y.dob is not None and not _dob_fits(x.dob, y.dob)
+
+
+def conflict(x: Facts, y: Facts) -> bool:
+    """True when two records cannot be the same person."""
+    return _facts_clash(x, y) or not _first_fits(x, y)
+
+
+def _groups_conflict(a: list[Facts], b: list[Facts]) -> bool:
+    # Identifiers and birth dates must agree record by record. A first name needs only one
+    # fit: CHUCK fits CHARLES though not the same person's CHALRES, a slip of CHARLES.
+    if any(_facts_clash(x, y) for x in a for y in b):
         return True
-    return not _first_fits(x, y)
+    return not any(_first_fits(x, y) for x in a for y in b)
 
 
 def constrained_clusters(
@@ -92,7 +103,7 @@ def constrained_clusters(
         a, b = find(left), find(right)
         if a == b:
             continue
-        if any(conflict(facts[x], facts[y]) for x in members[a] for y in members[b]):
+        if _groups_conflict([facts[x] for x in members[a]], [facts[y] for y in members[b]]):
             continue
         if len(members[a]) < len(members[b]):
             a, b = b, a

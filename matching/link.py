@@ -101,6 +101,9 @@ def train(records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6) -> dict[
         recall=0.7,
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    # Pairs that share an NHS number are nearly all one person: the only block that shows
+    # how names and addresses differ between true matches, the surname's levels included.
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("nhs_number"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
     linker.training.estimate_parameters_using_expectation_maximisation(
         block_on("first_name", "last_name")

@@ -16,6 +16,7 @@ from typing import Any
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
+from splink.blocking_rule_library import CustomRule
 
 NULL_DOB = "dob_l IS NULL OR dob_r IS NULL"
 
@@ -146,6 +147,11 @@ def blocking_rules() -> list[Any]:
         block_on("uprn", "substr(first_name, 1, 1)"),
         block_on("uprn", "substr(last_name, 1, 1)"),
         block_on("first_name_group", "postcode_sector", "substr(last_name, 1, 1)"),
+        # Forenames and surname swapped (a form filled in the wrong way round): whole, or
+        # one of them with a slip, at one postcode.
+        CustomRule("l.first_name = r.last_name AND l.last_name = r.first_name"),
+        CustomRule("l.first_name = r.last_name AND l.postcode = r.postcode"),
+        CustomRule("l.last_name = r.first_name AND l.postcode = r.postcode"),
     ]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.defs.ingest import (
-    GROUP,
     SourcesResource,
     WarehouseResource,
     arrival_sensor,
@@ -13,6 +12,7 @@ from pipelines.defs.ingest import (
     nightly_partitions,
     nightly_schedule,
 )
+from pipelines.defs.linkage import PERSONS, link_what_loaded, persons_asset
 from pipelines.environment import set_world_defaults, sources_file, warehouse_path
 
 NIGHTLY = "nightly"
@@ -22,17 +22,19 @@ def build() -> dg.Definitions:
     """Every asset, check, job, schedule and sensor, from the sources config."""
     set_world_defaults()
     partitions = nightly_partitions()
-    assets = ingest_assets(partitions)
+    sources = ingest_assets(partitions)
+    persons = persons_asset(partitions, [a.key for a in sources])
     nightly = dg.define_asset_job(
         NIGHTLY,
-        selection=dg.AssetSelection.groups(GROUP),
-        description="Take in every partner's extract for a night.",
+        selection=dg.AssetSelection.assets(*sources, PERSONS),
+        description="Take in every partner's extract for a night, then link the night's "
+        "records into persons and households.",
     )
     return dg.Definitions(
-        assets=assets,
+        assets=[*sources, persons],
         jobs=[nightly],
         schedules=[nightly_schedule(nightly)],
-        sensors=[arrival_sensor(nightly)],
+        sensors=[arrival_sensor(nightly), link_what_loaded(nightly)],
         resources={
             "warehouse": WarehouseResource(path=str(warehouse_path())),
             "sources": SourcesResource(file=str(sources_file())),

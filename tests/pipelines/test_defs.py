@@ -30,14 +30,26 @@ def test_asset_specs_snapshot() -> None:
     defs = build()
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
-    assert keys == [f"ingest/{s}" for s in SOURCES]
+    assert keys == [f"ingest/{s}" for s in SOURCES] + ["linkage/persons"]
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert node.group_name == "ingest"
         assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
         assert node.partitions_def.timezone == "Europe/London"
-        checks = sorted(c.name for c in graph.get_check_keys_for_assets([key]))
-        assert checks == ["contract_schema", "reconciles", "row_count_within_tolerance"]
+        checks = sorted(c.name for c in graph.get_check_keys_for_assets({key}))
+        if key.path[0] == "ingest":
+            assert node.group_name == "ingest"
+            assert checks == ["contract_schema", "reconciles", "row_count_within_tolerance"]
+    persons = graph.get(dg.AssetKey(["linkage", "persons"]))
+    assert persons.group_name == "linkage"
+    assert sorted(k.to_user_string() for k in persons.parent_keys) == [
+        f"ingest/{s}" for s in SOURCES
+    ]
+    assert sorted(c.name for c in graph.get_check_keys_for_assets({persons.key})) == [
+        "linked",
+        "one_person_id_per_record",
+        "person_ids_stable",
+        "sources_loaded_tonight",
+    ]
 
 
 def test_job_schedule_and_sensor() -> None:
@@ -54,6 +66,9 @@ def test_job_schedule_and_sensor() -> None:
     assert [r.partition_key for r in requests] == ["2026-11-23"]
     sensor = defs.resolve_sensor_def("extracts_arrived")
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED  # started by the operator
+    # Links a night on what loaded after a source failed: part of the job's work, so on.
+    after = defs.resolve_sensor_def("link_what_loaded")
+    assert after.default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_arrival_sensor_requests_each_new_night_once(

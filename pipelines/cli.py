@@ -127,6 +127,8 @@ def cmd_link(args: argparse.Namespace) -> int:
     from pipelines.environment import warehouse_path, world_dir
     from pipelines.linkage import latest_model, link_night, matching_config, train_model
 
+    if args.action == "files":  # any configured extracts, to files: no warehouse
+        return _link_files(args)
     warehouse = warehouse_path()
     if not warehouse.is_file():
         raise UsageError(f"no warehouse at {warehouse}: load some nights first (joinedup run)")
@@ -167,6 +169,21 @@ def cmd_link(args: argparse.Namespace) -> int:
         except ValueError as exc:  # a model that does not fit, or nights out of order
             raise UsageError(str(exc)) from exc
         print(f"night {night}: {report.line()}")
+    return 0
+
+
+def _link_files(args: argparse.Namespace) -> int:
+    """Link the extracts a config names, or deduplicate one, writing files to --out."""
+    from pipelines.link_files import LinkFilesError, link_files
+
+    if not args.config or not args.out:
+        raise UsageError("files needs --config FILE (sources and linkage) and --out DIR")
+    model = Path(args.model) if args.model else None
+    try:
+        report = link_files(Path(args.config), Path(args.out), model, args.threshold, args.force)
+    except LinkFilesError as exc:
+        raise UsageError(str(exc)) from exc
+    print("\n".join(report.lines()))
     return 0
 
 
@@ -238,8 +255,14 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--source", action="append", help="only these sources (repeatable)")
     r.set_defaults(func=cmd_run)
 
-    lk = sub.add_parser("link", help="train the linkage model, or link nights into persons")
-    lk.add_argument("action", choices=["train", "run", "evaluate"])
+    lk = sub.add_parser(
+        "link", help="train the linkage model, link nights into persons, or link any files"
+    )
+    lk.add_argument("action", choices=["train", "run", "evaluate", "files"])
+    lk.add_argument("--config", help="files: YAML naming the extracts and the linkage settings")
+    lk.add_argument("--out", help="files: folder for pairs, clusters and the summary")
+    lk.add_argument("--model", help="files: a saved model (data/models/linkage-vN.json)")
+    lk.add_argument("--force", action="store_true", help="files: replace an earlier run's files")
     lk.add_argument("--labels", help="evaluate: CSV of unique_id_l, unique_id_r, label")
     lk.add_argument("--night", action="append", help="night to link, YYYY-MM-DD (repeatable)")
     lk.add_argument("--all", action="store_true", help="every night in the world, oldest first")

@@ -1,0 +1,430 @@
+"""`joinedup link files`: link any configured extracts, or deduplicate one, into files.
+
+An analyst writes one YAML file: the extracts, as sources in the connectors' format
+(`docs/connectors.md`), and a `linkage:` block. Each extract is read and standardised as
+the nightly run would, but nothing goes to the warehouse: rows that cannot be standardised
+are written to `quarantine.csv` with their reasons, and linkage goes on with the rest. A
+model is trained on these records (or a saved one is used), pairs are scored, and records
+are clustered. The out folder gets `pairs.csv`, `clusters.csv`, `quarantine.csv`,
+`field_issues.csv`, `model.json` and `summary.json`, all at the end, or nothing at all.
+
+In `link` mode only pairs of records from different sources are scored (Splink's
+`link_only`); in `dedupe` mode every pair is (one source deduplicated, or several linked
+and deduplicated at once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connectors.config import CONTRACT_FIELDS, ConfigError, Source, load_sources
+from connectors.extract import ExtractError, extract_table
+from connectors.standardise import QUARANTINE_SCHEMA, standardise
+from matching.any_extracts import Trained, TrainingFailed, fit_to_mode, train_on_extracts
+from matching.link import ModelMismatch, check_model_fits, link
+
+OUTPUTS = (
+    "pairs.csv",
+    "clusters.csv",
+    "quarantine.csv",
+    "field_issues.csv",
+    "model.json",
+    "summary.json",
+)
+FILE_KINDS = ("csv", "xlsx", "parquet")
+
+
+class LinkFilesError(ValueError):
+    """A request that cannot be carried out; the message says which file, key or option."""
+
+
+class LinkageSettings(BaseModel):
+    """The `linkage:` block of a link-files config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["link", "dedupe"] | None = Field(
+        None,
+        description="link: pairs across sources only; dedupe: every pair. "
+        "Unset: dedupe for one source, link for several",
+    )
+    threshold: float = Field(0.9, gt=0.0, lt=1.0, description="match probability to link at")
+    night: dt.date | None = Field(
+        None, description="the date put into {date} in locations; today if unset"
+    )
+    seed: int = Field(1, description="seed of the random pairs that estimate u")
+    u_sample_pairs: int = Field(
+        1_000_000, ge=10_000, le=100_000_000, description="random pairs that estimate u"
+    )
+    max_pairs_per_rule: int = Field(
+        50_000_000, gt=0, description="refuse a blocking rule estimated to make more pairs"
+    )
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """A validated link-files config: what to read and how to link it."""
+
+    path: Path
+    settings: LinkageSettings
+    sources: dict[str, Source]
+
+    @property
+    def mode(self) -> Literal["link", "dedupe"]:
+        """The mode set, or the one implied by the number of sources."""
+        if self.settings.mode is not None:
+            return self.settings.mode
+        return "link" if len(self.sources) > 1 else "dedupe"
+
+    @property
+    def night(self) -> dt.date:
+        """The date that fills `{date}` in the sources' locations."""
+        return self.settings.night or dt.date.today()
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise LinkFilesError(f"{path}: no such config file") from exc
+    except OSError as exc:
+        raise LinkFilesError(f"{path}: cannot read it: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise LinkFilesError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("sources"), dict):
+        raise LinkFilesError(
+            f"{path}: expected a top-level `sources:` mapping (the extracts, in the "
+            "connectors' format) and an optional `linkage:` block"
+        )
+    unknown = sorted(set(raw) - {"sources", "linkage"})
+    if unknown:
+        raise LinkFilesError(f"{path}: unknown top-level key(s) {unknown}; known: sources, linkage")
+    return raw
+
+
+def _sources(path: Path, raw: dict[str, Any]) -> dict[str, Source]:
+    """The sources, validated by the connectors' own loader; errors name this file."""
+    # `load_sources` reads a file of `sources:` alone (and puts in ${VARIABLES}): it is given
+    # this file's sources on their own, and its messages are made to name this file.
+    with tempfile.TemporaryDirectory(prefix="joinedup-link-") as folder:
+        part = Path(folder) / "sources.yaml"
+        part.write_text(
+            yaml.safe_dump({"sources": raw["sources"]}, allow_unicode=True, sort_keys=False),
+            encoding="utf-8",
+        )
+        try:
+            sources = load_sources(part)
+        except ConfigError as exc:
+            raise LinkFilesError(str(exc).replace(str(part), str(path))) from exc
+    # Folders given relative to the config are read from beside it.
+    here = path.resolve().parent
+    return {
+        name: source.model_copy(update={"location": str(here / source.location)})
+        if source.kind in FILE_KINDS and not Path(source.location).is_absolute()
+        else source
+        for name, source in sources.items()
+    }
+
+
+def load_link_config(path: Path) -> LinkConfig:
+    """Read and validate a link-files config; errors name the file and the key."""
+    raw = _read_yaml(path)
+    try:
+        settings = LinkageSettings.model_validate(raw.get("linkage") or {})
+    except ValidationError as exc:
+        lines = [
+            f"  linkage.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        ]
+        raise LinkFilesError(f"{path}: invalid linkage settings:\n" + "\n".join(lines)) from exc
+    config = LinkConfig(path, settings, _sources(path, raw))
+    if config.mode == "link" and len(config.sources) < 2:
+        raise LinkFilesError(
+            f"{path}: linkage.mode: `link` scores pairs across sources, and there is only "
+            f"one ({', '.join(config.sources)}); use `mode: dedupe` to deduplicate it"
+        )
+    for name, source in config.sources.items():
+        if not any(t.person_records for t in source.tables):
+            raise LinkFilesError(
+                f"{path}: sources.{name}: no table maps onto person_records; nothing to link"
+            )
+    return config
+
+
+def read_model(path: Path) -> dict[str, Any]:
+    """A saved linkage model (`{"splink_model": ...}`, as `joinedup link train` writes)."""
+    try:
+        artifact = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise LinkFilesError(f"--model {path}: no such file") from exc
+    except (OSError, ValueError) as exc:
+        raise LinkFilesError(f"--model {path}: cannot read it as JSON: {exc}") from exc
+    model = artifact.get("splink_model") if isinstance(artifact, dict) else None
+    if not isinstance(model, dict) or "comparisons" not in model:
+        raise LinkFilesError(
+            f"--model {path}: not a linkage model; expected a JSON object with "
+            '"splink_model" (as data/models/linkage-vN.json)'
+        )
+    try:
+        check_model_fits(model)
+    except ModelMismatch as exc:
+        raise LinkFilesError(f"--model {path}: {exc}") from exc
+    return model
+
+
+@dataclass
+class Extracts:
+    """What the sources gave: person records to link, and the rows set aside."""
+
+    records: pl.DataFrame
+    quarantine: pl.DataFrame
+    field_issues: pl.DataFrame
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def read_extracts(config: LinkConfig) -> Extracts:
+    """Read and standardise every source's person records; keep bad rows aside with reasons."""
+    records: list[pl.DataFrame] = []
+    quarantined: list[pl.DataFrame] = []
+    issues: list[pl.DataFrame] = []
+    counts: dict[str, dict[str, int]] = {}
+    for name, source in config.sources.items():
+        tables = [t for t in source.tables if t.person_records]
+        frames: list[pl.DataFrame] = []
+        rows_in = staged = bad = 0
+        for table in tables:
+            # Persons only: a row is not lost to linkage for a bad event or allocation.
+            only_people = table.model_copy(update={"events": None, "involvements": None})
+            try:
+                raw = extract_table(name, source, only_people, config.night)
+            except ExtractError as exc:
+                raise LinkFilesError(f"{config.path}: sources.{name}: {exc}") from exc
+            done = standardise(raw, only_people, config.night)
+            frames.append(done.contracts["person_records"])
+            tag = pl.lit(name).alias("source")
+            quarantined.append(done.quarantine.select(tag, pl.all()))
+            issues.append(done.field_issues.select(tag, pl.all()))
+            rows_in += done.rows_in
+            staged += done.rows_staged
+            bad += done.quarantine.height
+        people = pl.concat(frames, how="diagonal_relaxed").unique(
+            "source_record_id", keep="first", maintain_order=True
+        )
+        records.append(people.with_columns(pl.lit(name).alias("source")))
+        counts[name] = {
+            "rows_in": rows_in,
+            "rows_staged": staged,
+            "quarantined": bad,
+            "records": people.height,
+        }
+    together = pl.concat(records, how="diagonal_relaxed")
+    missing = [f for f in CONTRACT_FIELDS["person_records"] if f not in together.columns]
+    together = together.with_columns(
+        pl.lit(None, pl.Date if f == "dob" else pl.String).alias(f) for f in missing
+    )
+    return Extracts(
+        records=together,
+        quarantine=pl.concat(quarantined, how="diagonal_relaxed").select(
+            "source", *QUARANTINE_SCHEMA.names()
+        ),
+        field_issues=pl.concat(issues, how="diagonal_relaxed"),
+        counts=counts,
+    )
+
+
+def _trained(records: pl.DataFrame, settings: LinkageSettings) -> Trained:
+    """Train on the records, or say plainly why it cannot be done on these."""
+    try:
+        return train_on_extracts(records, seed=settings.seed, max_pairs=settings.u_sample_pairs)
+    except TrainingFailed as exc:
+        raise LinkFilesError(
+            f"training on {records.height:,} records failed ({exc}). EM learns from pairs of "
+            "records of one person, and these records give it too few; link with a saved "
+            "model instead: --model data/models/linkage-vN.json, or the model.json of an "
+            "earlier run"
+        ) from exc
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise LinkFilesError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise LinkFilesError(
+            f"--out {out}: the folder is not empty; name a new folder, or add --force to "
+            f"replace the files of an earlier run ({', '.join(OUTPUTS)})"
+        )
+
+
+@dataclass
+class LinkFilesReport:
+    """What a link-files run did: the summary written to `summary.json`."""
+
+    summary: dict[str, Any]
+
+    def lines(self) -> list[str]:
+        """A few lines for the terminal: counts and times, never personal values."""
+        s = self.summary
+        lines = [
+            f"{name}: {c['rows_in']:,} rows in, {c['rows_staged']:,} staged, "
+            f"{c['quarantined']:,} quarantined; {c['records']:,} person records"
+            for name, c in s["sources"].items()
+        ]
+        lines.append(
+            f"{s['mode']} at threshold {s['threshold']}: {s['records']:,} records, "
+            f"{s['pairs_scored']:,} pairs scored, {s['pairs_linked']:,} at or above the "
+            f"threshold; {s['clusters']:,} clusters ({s['clusters_of_two_or_more']:,} of two "
+            f"or more records); {s['seconds']['total']:.1f} s"
+        )
+        lines += [f"skipped in training: {why}" for why in s["em_sessions_skipped"]]
+        lines.append(f"written to {s['out']}")
+        return lines
+
+
+def link_files(
+    config_path: Path,
+    out: Path,
+    model_path: Path | None = None,
+    threshold: float | None = None,
+    force: bool = False,
+) -> LinkFilesReport:
+    """Link the extracts a config names and write pairs, clusters and a summary to a folder.
+
+    Every check of the request (out folder, threshold, model, config) comes before any
+    extract is read; nothing is written unless the whole run succeeds.
+
+    Args:
+        config_path: YAML with `sources:` (connectors' format) and `linkage:`.
+        out: the folder to write; new, empty, or (with `force`) an earlier run's.
+        model_path: a saved model to use instead of training one on these records.
+        threshold: overrides `linkage.threshold`.
+        force: replace the files of an earlier run in `out`.
+    """
+    t0 = time.perf_counter()
+    _check_out(out, force)
+    if threshold is not None and not 0.0 < threshold < 1.0:
+        raise LinkFilesError(f"--threshold must be between 0 and 1, got {threshold}")
+    saved = read_model(model_path) if model_path is not None else None
+    config = load_link_config(config_path)
+    threshold = threshold if threshold is not None else config.settings.threshold
+    extracts = read_extracts(config)
+    if extracts.records.height < 2:
+        raise LinkFilesError(
+            f"{config_path}: only {extracts.records.height} person record(s) to link after "
+            f"standardising; nothing is written"
+        )
+    t1 = time.perf_counter()
+    skipped: list[str] = []
+    if saved is not None:
+        model = saved
+    else:
+        trained = _trained(extracts.records, config.settings)
+        model, skipped = trained.model, trained.skipped
+    model = fit_to_mode(extracts.records, model, config.mode)
+    t2 = time.perf_counter()
+    try:
+        linked = link(
+            extracts.records,
+            model,
+            threshold,
+            max_pairs_per_rule=config.settings.max_pairs_per_rule,
+        )
+    except ValueError as exc:  # a blocking rule over the ceiling
+        raise LinkFilesError(f"{config_path}: {exc}") from exc
+    ids = linked.clusters.select("unique_id", "source", "source_record_id")
+    pairs = (
+        linked.pairs.join(ids.rename(lambda c: f"{c}_l"), on="unique_id_l")
+        .join(ids.rename(lambda c: f"{c}_r"), on="unique_id_r")
+        .select(
+            "unique_id_l",
+            "unique_id_r",
+            "source_l",
+            "source_record_id_l",
+            "source_r",
+            "source_record_id_r",
+            "match_probability",
+            "match_weight",
+            (pl.col("match_probability") >= threshold).alias("above_threshold"),
+        )
+        .sort(["match_probability", "unique_id_l", "unique_id_r"], descending=[True, False, False])
+    )
+    clusters = (
+        linked.clusters.with_columns(pl.len().over("cluster_id").alias("cluster_size"))
+        .select("unique_id", "source", "source_record_id", "cluster_id", "cluster_size")
+        .sort("cluster_id", "unique_id")
+    )
+    sizes = clusters.unique("cluster_id")["cluster_size"]
+    summary: dict[str, Any] = {
+        "config": str(config_path),
+        "out": str(out),
+        "mode": config.mode,
+        "threshold": threshold,
+        "night": config.night.isoformat(),
+        "model": str(model_path) if model_path is not None else "trained on these records",
+        "prior": model.get("probability_two_random_records_match"),
+        "em_sessions_skipped": skipped,
+        "sources": extracts.counts,
+        "records": extracts.records.height,
+        "quarantined": extracts.quarantine.height,
+        "field_issues": extracts.field_issues.height,
+        "pairs_scored": pairs.height,
+        "pairs_linked": int(pairs["above_threshold"].sum()),
+        "clusters": sizes.len(),
+        "clusters_of_two_or_more": int((sizes > 1).sum()),
+        "records_in_clusters_of_two_or_more": int(sizes.filter(sizes > 1).sum()),
+        "seconds": {
+            "read": round(t1 - t0, 2),
+            "model": round(t2 - t1, 2),
+            "predict": round(linked.seconds["predict"], 2),
+            "cluster": round(linked.seconds["cluster"], 2),
+        },
+    }
+    artifact = {
+        "trained_at": dt.datetime.now().isoformat(timespec="seconds") if saved is None else None,
+        "from": str(model_path) if model_path is not None else None,
+        "training_records": extracts.records.height if saved is None else None,
+        "training_records_by_source": {n: c["records"] for n, c in extracts.counts.items()},
+        "splink_model": model,
+    }
+    _write(out, force, pairs, clusters, extracts, artifact, summary, t0)
+    return LinkFilesReport(summary)
+
+
+def _write(
+    out: Path,
+    force: bool,
+    pairs: pl.DataFrame,
+    clusters: pl.DataFrame,
+    extracts: Extracts,
+    artifact: dict[str, Any],
+    summary: dict[str, Any],
+    t0: float,
+) -> None:
+    """Write every file beside the out folder, then move them in: all of them or none."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        pairs.write_csv(staging / "pairs.csv")
+        clusters.write_csv(staging / "clusters.csv")
+        extracts.quarantine.write_csv(staging / "quarantine.csv")
+        extracts.field_issues.write_csv(staging / "field_issues.csv")
+        (staging / "model.json").write_text(json.dumps(artifact, indent=1, default=str))
+        summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
+        (staging / "summary.json").write_text(json.dumps(summary, indent=1))
+        _check_out(out, force)  # still as it was when the run began
+        out.mkdir(exist_ok=True)
+        for name in OUTPUTS:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

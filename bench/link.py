@@ -35,7 +35,7 @@ def main() -> None:
     records = con.sql("SELECT * FROM person_records WHERE valid_to IS NULL").pl()
     con.close()
     t0 = time.perf_counter()
-    model = train(records)
+    model = train(records).model
     t1 = time.perf_counter()
     linked = link(records, model, args.threshold)
     t2 = time.perf_counter()

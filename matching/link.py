@@ -11,12 +11,13 @@ import logging
 import re
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 from splink import DuckDBAPI, Linker, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
+from splink.internals.exceptions import SplinkException  # Splink does not export it
 
 from matching.cluster import constrained_clusters
 from matching.model import settings
@@ -30,6 +31,9 @@ class Linked:
     pairs: pl.DataFrame  # unique_id_l, unique_id_r, match_probability, match_weight
     clusters: pl.DataFrame  # unique_id, cluster_id, source, source_record_id
     seconds: dict[str, float]
+
+
+PAIR_COLUMNS = ["unique_id_l", "unique_id_r", "match_probability", "match_weight"]
 
 
 class ModelMismatch(ValueError):
@@ -87,29 +91,88 @@ def _linker(prepared: pl.DataFrame, model: Any, log_level: int = logging.ERROR) 
     return Linker(table, model, log_level=log_level)
 
 
-def train(records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6) -> dict[str, Any]:
-    """Estimate the model's parameters from standardised person records; return its JSON."""
-    linker = _linker(prepare(records), settings(), log_level=logging.WARNING)
-    # The prior: pairs that national identifiers or full name and birth date link for sure.
-    linker.training.estimate_probability_two_random_records_match(
-        [
-            block_on("nhs_number"),
-            block_on("ni_number"),
-            block_on("upn"),
-            block_on("first_name", "last_name", "dob"),
-        ],
-        recall=0.7,
-    )
+# Pairs that these link are taken as one person: the prior is estimated from them.
+SURE_RULES = (("nhs_number",), ("ni_number",), ("upn",), ("first_name", "last_name", "dob"))
+SURE_RECALL = 0.7
+# EM blocks, none by address, so the model learns "same person", not "same household".
+# Pairs sharing an NHS number are nearly all one person: the one block that shows how
+# names and addresses differ between true matches, the surname's levels included (every
+# other block shares a column with the surname comparison, so Splink would not train it).
+EM_BLOCKS = (("nhs_number",), ("dob",), ("first_name", "last_name"))
+# EM on fewer pairs learns the few, not the model: a session on a handful of pairs drives
+# m probabilities to 0 or 1 (which Splink 5 refuses) and spoils the sessions after it.
+MIN_EM_PAIRS = 100
+
+
+class TrainingFailed(ValueError):
+    """No EM session could learn from these records; the message says why for each."""
+
+
+@dataclass
+class Trained:
+    """A trained model, and the EM sessions the records could not support."""
+
+    model: dict[str, Any]
+    skipped: list[str] = field(default_factory=list)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def sure_prior(prepared: pl.DataFrame, model: dict[str, Any]) -> float | None:
+    """The prior from pairs linked for sure, for the model's link type; None if none are."""
+    linker = _linker(prepared, model)
+    try:
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on(*columns) for columns in SURE_RULES], recall=SURE_RECALL
+        )
+    except ValueError:  # more sure pairs than the recall allows: no estimate to trust
+        return None
+    estimated = linker.misc.save_model_to_json().get("probability_two_random_records_match")
+    return estimated if isinstance(estimated, float) and 0.0 < estimated < 1.0 else None
+
+
+def block_pairs(prepared: pl.DataFrame, columns: tuple[str, ...]) -> int:
+    """How many pairs of records agree on every one of the columns (blank agrees with nothing)."""
+    sizes = prepared.drop_nulls(list(columns)).group_by(columns).len()["len"]
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
+def train(records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6) -> Trained:
+    """Estimate the model's parameters from standardised person records.
+
+    The prior comes from pairs linked for sure (at an assumed recall of 0.7), u from
+    random pairs, m from EM on each of `EM_BLOCKS`. A session the records cannot support
+    (too few pairs in its block, or a failure) is skipped and named, not fatal.
+
+    Raises:
+        TrainingFailed: when no EM session can run, with each session's reason.
+    """
+    prepared = prepare(records)
+    untrained: dict[str, Any] = _linker(prepared, settings()).misc.save_model_to_json()
+    prior = sure_prior(prepared, untrained)
+    if prior is not None:  # otherwise the settings' own prior stands
+        untrained["probability_two_random_records_match"] = prior
+    # Training shows Splink's warnings (levels never observed) to the analyst.
+    linker = _linker(prepared, untrained, log_level=logging.WARNING)
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
-    # Pairs that share an NHS number are nearly all one person: the only block that shows
-    # how names and addresses differ between true matches, the surname's levels included.
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("nhs_number"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("first_name", "last_name")
-    )
-    model: dict[str, Any] = linker.misc.save_model_to_json()
-    return model
+    skipped: list[str] = []
+    for block in EM_BLOCKS:
+        name = f"EM on pairs sharing {' and '.join(block)}"
+        pairs = block_pairs(prepared, block)
+        if pairs < MIN_EM_PAIRS:
+            skipped.append(f"{name}: {pairs} pair(s) in its block, fewer than {MIN_EM_PAIRS}")
+            continue
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*block))
+        except (SplinkException, ValueError, ArithmeticError) as exc:
+            # A failed session leaves the model as it was before the session began.
+            skipped.append(f"{name}: {_reason(exc)}")
+    if len(skipped) == len(EM_BLOCKS):
+        raise TrainingFailed("no EM session could run: " + "; ".join(skipped))
+    return Trained(linker.misc.save_model_to_json(), skipped)
 
 
 def link(
@@ -129,11 +192,7 @@ def link(
     linker = _linker(prepared, model)
     predictions = linker.inference.predict(threshold_match_probability=min(threshold, 0.01))
     t1 = time.perf_counter()
-    pairs = (
-        predictions.as_duckdbpyrelation()
-        .pl()
-        .select("unique_id_l", "unique_id_r", "match_probability", "match_weight")
-    )
+    pairs = predictions.as_duckdbpyrelation().pl().select(PAIR_COLUMNS)
     clusters = constrained_clusters(prepared, pairs, threshold).join(
         prepared.select("unique_id", "source", "source_record_id"), on="unique_id"
     )
@@ -141,23 +200,20 @@ def link(
     return Linked(pairs, clusters, {"predict": t1 - t0, "cluster": t2 - t1})
 
 
-def score_changes(
-    records: pl.DataFrame, model: dict[str, Any], changed: set[str], previous_pairs: pl.DataFrame
-) -> pl.DataFrame:
-    """Tonight's scored pairs, scoring only what changed.
+def score_new(prepared: pl.DataFrame, model: dict[str, Any], changed: set[str]) -> pl.DataFrame:
+    """Pairs that involve a new or changed record: among themselves and against the rest.
 
-    New and changed records are scored among themselves and against every other record;
-    last night's pairs between records that did not change are kept as they were. Term
-    frequencies still come from all of tonight's records.
+    Term frequencies come from all of `prepared`, as in a full run.
 
     Args:
-        records: tonight's standardised person records (all of them).
+        prepared: tonight's linkage input (`prepare`), every record.
         model: the trained model's JSON.
-        changed: unique ids of records that are new or changed since the pairs were scored.
-        previous_pairs: `unique_id_l`, `unique_id_r`, `match_probability`, `match_weight`.
+        changed: unique ids of records that are new or changed since pairs were last scored.
+
+    Returns:
+        `unique_id_l` < `unique_id_r`, `match_probability`, `match_weight`.
     """
     check_model_fits(model)
-    prepared = prepare(records)
     db = DuckDBAPI()
     everyone = db.register(prepared.to_arrow(), dataset_display_name="person_records")
     linker = Linker(everyone, model, log_level=logging.ERROR)
@@ -166,26 +222,43 @@ def score_changes(
     is_changed = pl.col("unique_id").is_in(list(changed))
     fresh = db.register(prepared.filter(is_changed).to_arrow(), dataset_display_name="changed")
     rest = db.register(prepared.filter(~is_changed).to_arrow(), dataset_display_name="unchanged")
-    columns = ["unique_id_l", "unique_id_r", "match_probability", "match_weight"]
     scored = [
         linker.inference.predict_within(fresh, threshold_match_probability=0.01),
         linker.inference.predict_between(fresh, rest, threshold_match_probability=0.01),
     ]
-    new_pairs = pl.concat([s.as_duckdbpyrelation().pl().select(columns) for s in scored])
-    # Last night's pairs between records that are still here and did not change.
-    stayed = prepared.filter(~is_changed).select("unique_id")
-    kept = (
-        previous_pairs.select(columns)
-        .join(stayed.rename({"unique_id": "unique_id_l"}), on="unique_id_l", how="semi")
-        .join(stayed.rename({"unique_id": "unique_id_r"}), on="unique_id_r", how="semi")
-    )
-    ordered = new_pairs.select(
+    found = pl.concat([s.as_duckdbpyrelation().pl().select(PAIR_COLUMNS) for s in scored])
+    ordered: pl.DataFrame = found.select(
         pl.min_horizontal("unique_id_l", "unique_id_r").alias("unique_id_l"),
         pl.max_horizontal("unique_id_l", "unique_id_r").alias("unique_id_r"),
         "match_probability",
         "match_weight",
+    ).unique(["unique_id_l", "unique_id_r"])
+    return ordered
+
+
+def score_changes(
+    records: pl.DataFrame, model: dict[str, Any], changed: set[str], previous_pairs: pl.DataFrame
+) -> pl.DataFrame:
+    """Tonight's scored pairs, scoring only what changed.
+
+    New and changed records are scored (`score_new`); last night's pairs between records
+    that did not change are kept as they were.
+
+    Args:
+        records: tonight's standardised person records (all of them).
+        model: the trained model's JSON.
+        changed: unique ids of records that are new or changed since the pairs were scored.
+        previous_pairs: `unique_id_l`, `unique_id_r`, `match_probability`, `match_weight`.
+    """
+    prepared = prepare(records)
+    new_pairs = score_new(prepared, model, changed)
+    stayed = prepared.filter(~pl.col("unique_id").is_in(list(changed))).select("unique_id")
+    kept = (
+        previous_pairs.select(PAIR_COLUMNS)
+        .join(stayed.rename({"unique_id": "unique_id_l"}), on="unique_id_l", how="semi")
+        .join(stayed.rename({"unique_id": "unique_id_r"}), on="unique_id_r", how="semi")
     )
-    tonight: pl.DataFrame = pl.concat([kept, ordered]).unique(
+    tonight: pl.DataFrame = pl.concat([kept, new_pairs]).unique(
         ["unique_id_l", "unique_id_r"], keep="last"
     )
     return tonight

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import secrets
 import sys
 from collections.abc import Sequence
@@ -138,6 +139,8 @@ def cmd_link(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         print(f"trained {path}")
+        for skipped in json.loads(path.read_text()).get("skipped_em_sessions", []):
+            print(f"  skipped {skipped}")
         return 0
     if args.action == "evaluate":
         return _evaluate(warehouse, args)

@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from connectors.config import CONTRACT_FIELDS, ConfigError, Source, load_sources
 from connectors.extract import ExtractError, extract_table
 from connectors.standardise import QUARANTINE_SCHEMA, standardise
-from matching.any_extracts import Trained, TrainingFailed, fit_to_mode, train_on_extracts
-from matching.link import ModelMismatch, check_model_fits, link
+from matching.any_extracts import fit_to_mode
+from matching.link import ModelMismatch, Trained, TrainingFailed, check_model_fits, link, train
 
 OUTPUTS = (
     "pairs.csv",
@@ -247,7 +247,7 @@ def read_extracts(config: LinkConfig) -> Extracts:
 def _trained(records: pl.DataFrame, settings: LinkageSettings) -> Trained:
     """Train on the records, or say plainly why it cannot be done on these."""
     try:
-        return train_on_extracts(records, seed=settings.seed, max_pairs=settings.u_sample_pairs)
+        return train(records, seed=settings.seed, max_pairs=settings.u_sample_pairs)
     except TrainingFailed as exc:
         raise LinkFilesError(
             f"training on {records.height:,} records failed ({exc}). EM learns from pairs of "

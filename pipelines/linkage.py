@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from matching.cluster import recluster_changes
 from matching.households import households
-from matching.link import Linked, link, score_changes, train
-from matching.persons import assign
+from matching.link import Linked, link, score_new, train
+from matching.persons import Assignment, assign
 from matching.prepare import prepare
 from pipelines.environment import PACKAGE, data_dir
 
@@ -110,7 +110,7 @@ def train_model(warehouse: Path, seed: int = 1) -> Path:
             f"only {records.height} person records to train on; load some nights first"
         )
     t0 = time.perf_counter()
-    model = train(records, seed=seed)
+    trained = train(records, seed=seed)
     previous = latest_model()
     version = int(previous.stem.split("-v")[1]) + 1 if previous else 1
     path = models_dir() / f"linkage-v{version}.json"
@@ -121,45 +121,87 @@ def train_model(warehouse: Path, seed: int = 1) -> Path:
         "training_records": records.height,
         "training_records_by_source": dict(records["source"].value_counts().iter_rows()),
         "seconds": round(time.perf_counter() - t0, 1),
-        "splink_model": model,
+        "skipped_em_sessions": trained.skipped,
+        "splink_model": trained.model,
     }
     path.write_text(json.dumps(artifact, indent=1, default=str))
     return path
 
 
-def changed_records(con: duckdb.DuckDBPyConnection, night: dt.date) -> set[str]:
-    """Unique ids of the person records the night's loads added or changed."""
+def changed_records(
+    con: duckdb.DuckDBPyConnection, night: dt.date, since: dt.date | None = None
+) -> set[str]:
+    """Unique ids of the person records that the night's loads added or changed.
+
+    With `since`, the loads of every night after it up to this one.
+    """
     return {
         r[0]
         for r in con.execute(
             "SELECT c.source || ':' || c.record_key FROM changes c JOIN loads l USING (load_id)"
-            " WHERE l.night = ? AND c.contract = 'person_records'"
+            " WHERE l.night <= ? AND l.night > ? AND c.contract = 'person_records'"
             " AND c.change IN ('new', 'changed')",
-            [night],
+            [night, since or night - dt.timedelta(days=1)],
         ).fetchall()
     }
+
+
+@dataclass
+class _Changes:
+    """An incremental night: what was scored, and the records whose pairs it replaces."""
+
+    pairs: pl.DataFrame  # the pairs scored tonight
+    replaced: pl.DataFrame  # unique_id: changed or gone records, whose old pairs go
 
 
 def _link_changes(
     con: duckdb.DuckDBPyConnection,
     records: pl.DataFrame,
     model: dict[str, Any],
+    since: dt.date,
     night: dt.date,
     threshold: float,
-) -> Linked:
+) -> tuple[Linked, _Changes]:
     t0 = time.perf_counter()
-    changed = changed_records(con, night)
-    prior_pairs = con.sql(
-        "SELECT unique_id_l, unique_id_r, match_probability, match_weight FROM linkage_pairs"
-    ).pl()
-    prior_persons = con.sql("SELECT unique_id, person_id FROM persons WHERE valid_to IS NULL").pl()
-    pairs = score_changes(records, model, changed, prior_pairs)
-    t1 = time.perf_counter()
+    changed = changed_records(con, night, since)
     prepared = prepare(records)
-    clusters = recluster_changes(prepared, pairs, prior_persons, changed, threshold).join(
+    prior_persons = con.sql("SELECT unique_id, person_id FROM persons WHERE valid_to IS NULL").pl()
+    gone = prior_persons.join(prepared.select("unique_id"), on="unique_id", how="anti")
+    replaced = pl.concat(
+        [
+            pl.DataFrame({"unique_id": list(changed)}, schema={"unique_id": pl.String}),
+            gone.select("unique_id"),
+        ]
+    ).unique()
+    new_pairs = score_new(prepared, model, changed)
+    t1 = time.perf_counter()
+    # Only links at the threshold can cluster: last night's, less those of replaced records.
+    con.register("_replaced", replaced)
+    kept_links = con.sql(
+        "SELECT unique_id_l, unique_id_r, match_probability, match_weight FROM linkage_pairs"
+        " WHERE match_probability >= ?"
+        " AND unique_id_l NOT IN (SELECT unique_id FROM _replaced)"
+        " AND unique_id_r NOT IN (SELECT unique_id FROM _replaced)",
+        params=[threshold],
+    ).pl()
+    con.unregister("_replaced")
+    links = pl.concat([kept_links, new_pairs.filter(pl.col("match_probability") >= threshold)])
+    clusters = recluster_changes(prepared, links, prior_persons, changed, threshold).join(
         prepared.select("unique_id", "source", "source_record_id"), on="unique_id"
     )
-    return Linked(pairs, clusters, {"predict": t1 - t0, "cluster": time.perf_counter() - t1})
+    linked = Linked(new_pairs, clusters, {"predict": t1 - t0, "cluster": time.perf_counter() - t1})
+    return linked, _Changes(new_pairs, replaced)
+
+
+def _assign_changes(clusters: pl.DataFrame, previous: pl.DataFrame, next_number: int) -> Assignment:
+    """Ids for an incremental night: untouched persons keep theirs; the rest are assigned."""
+    untouched = pl.col("cluster_id").str.starts_with("kept:")
+    kept = clusters.filter(untouched).select(
+        "unique_id", pl.col("cluster_id").str.strip_prefix("kept:").alias("person_id")
+    )
+    redone = clusters.filter(~untouched)
+    result = assign(redone, previous.join(redone, on="unique_id", how="semi"), next_number)
+    return Assignment(pl.concat([kept, result.persons]), result.history, result.next_number)
 
 
 @dataclass
@@ -219,9 +261,18 @@ def link_night(
                 f"night {night} is older than the last night linked, {newest}; nights link in order"
             )
         records = _current_records(con, night)
-        last_scored = con.execute("SELECT max(night) FROM linkage_pairs").fetchall()[0][0]
-        if incremental and last_scored is not None and last_scored < night:
-            linked = _link_changes(con, records, artifact["splink_model"], night, threshold)
+        # Incremental only from a night this model linked at this threshold: tonight's
+        # changes are then every load since, skipped nights included.
+        last = con.execute(
+            "SELECT night, model, threshold FROM linkage_runs WHERE night < ?"
+            " ORDER BY night DESC, finished_at DESC LIMIT 1",
+            [night],
+        ).fetchall()
+        changes: _Changes | None = None
+        if incremental and last and last[0][1:] == (model_path.name, threshold):
+            linked, changes = _link_changes(
+                con, records, artifact["splink_model"], last[0][0], night, threshold
+            )
         else:
             linked = link(
                 records,
@@ -239,7 +290,10 @@ def link_night(
         numbers = con.execute(
             "SELECT max(CAST(substr(person_id, 2) AS BIGINT)) FROM persons"
         ).fetchall()[0][0]
-        result = assign(linked.clusters, previous, (numbers or 0) + 1)
+        if changes is None:
+            result = assign(linked.clusters, previous, (numbers or 0) + 1)
+        else:
+            result = _assign_changes(linked.clusters, previous, (numbers or 0) + 1)
         tonight = result.persons.join(
             linked.clusters.select("unique_id", "source", "source_record_id"), on="unique_id"
         )
@@ -271,8 +325,16 @@ def link_night(
         con.execute(
             "INSERT INTO households BY NAME SELECT ? AS night, * FROM _homes", [night]
         ).fetchall()
-        # The newest night's scored pairs, for the analyst's review of the threshold.
-        con.execute("DELETE FROM linkage_pairs").fetchall()
+        # Every current pair, with the night it was scored, for the analyst's review of the
+        # threshold and the next incremental night.
+        if changes is None:
+            con.execute("DELETE FROM linkage_pairs").fetchall()
+        else:
+            con.register("_replaced", changes.replaced)
+            con.execute(
+                "DELETE FROM linkage_pairs WHERE unique_id_l IN (SELECT unique_id FROM _replaced)"
+                " OR unique_id_r IN (SELECT unique_id FROM _replaced)"
+            ).fetchall()
         con.register("_pairs", linked.pairs)
         con.execute(
             "INSERT INTO linkage_pairs SELECT ?, unique_id_l, unique_id_r, match_probability,"
@@ -302,8 +364,8 @@ def link_night(
         raise
     finally:
         con.close()
-    changes = result.history["change"].value_counts()
-    count = dict(changes.iter_rows()) if changes.height else {}
+    kinds = result.history["change"].value_counts()
+    count = dict(kinds.iter_rows()) if kinds.height else {}
     return LinkReport(
         night,
         records.height,

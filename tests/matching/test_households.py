@@ -297,7 +297,7 @@ def linked_night(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     wh.close()
     # A smaller sample of random pairs than `joinedup link train` takes: enough for this world.
     model = root / "linkage-v1.json"
-    model.write_text(json.dumps({"splink_model": train(records, max_pairs=1e6)}, default=str))
+    model.write_text(json.dumps({"splink_model": train(records, max_pairs=1e6).model}, default=str))
     assert link_night(root / "warehouse.duckdb", night, model, 0.9).status == "linked"
     yield root / "warehouse.duckdb"
 

@@ -1,9 +1,9 @@
 """Benchmark: a full linkage night against an incremental one, and how stable ids are.
 
-Links the first night in full, then the second night twice from that state: once in
-full, once incrementally. Prints both times and their ratio, the share of records whose
-record did not change that keep their person id, and the clusters' scores against the
-truth.
+Links the first night in full, then the second night from that state, in full and
+incrementally, several times each (medians quoted). Prints both times and their ratio,
+the share of records whose record did not change that keep their person id, and the
+clusters' scores against the truth.
 
     .venv/bin/python bench/link_nights.py --warehouse W --world DIR
 """
@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ def main() -> None:
     p.add_argument("--warehouse", type=Path, required=True)
     p.add_argument("--world", type=Path, required=True)
     p.add_argument("--threshold", type=float, default=0.9)
+    p.add_argument("--runs", type=int, default=3, help="times to link night 2 each way")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="jlink"))
     os.environ["JOINEDUP_DATA"] = str(tmp)
@@ -48,17 +50,24 @@ def main() -> None:
     print(f"trained in {time.perf_counter() - t:.1f} s")
     report = link_night(base, first, model, args.threshold)
     print(f"night {first} (full): {report.line()}")
-    results = {}
-    for mode in ("full", "incremental"):
-        path = tmp / f"{mode}.duckdb"
-        shutil.copy(base, path)
-        t = time.perf_counter()
-        report = link_night(path, second, model, args.threshold, incremental=mode == "incremental")
-        seconds = time.perf_counter() - t
-        print(f"night {second} ({mode}): {report.line()}; {seconds:.1f} s wall")
-        results[mode] = (path, seconds)
-    ratio = results["incremental"][1] / results["full"][1]
-    print(f"incremental / full: {ratio:.1%}")
+    results: dict[str, tuple[Path, list[float]]] = {}
+    for run in range(args.runs):
+        for mode in ("full", "incremental"):
+            path = tmp / f"{mode}.duckdb"
+            shutil.copy(base, path)
+            t = time.perf_counter()
+            report = link_night(
+                path, second, model, args.threshold, incremental=mode == "incremental"
+            )
+            seconds = time.perf_counter() - t
+            print(f"run {run + 1}, night {second} ({mode}): {report.line()}; {seconds:.1f} s wall")
+            results.setdefault(mode, (path, []))[1].append(seconds)
+    full = statistics.median(results["full"][1])
+    incremental = statistics.median(results["incremental"][1])
+    print(
+        f"medians of {args.runs}: full {full:.1f} s, incremental {incremental:.1f} s; "
+        f"incremental / full: {incremental / full:.1%}"
+    )
     for mode, (path, _) in results.items():
         _scores(path, args.world, first, second, mode)
     shutil.rmtree(tmp)

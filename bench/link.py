@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 
 from matching.evaluate import cluster_scores, pair_scores
-from matching.link import link, train
+from matching.link import SURE_RECALL, SURE_RULES, link, train
 from matching.prepare import prepare
 
 IDS = ("nhs_number", "upn", "ni_number")
@@ -143,6 +143,10 @@ def _baseline(records: pl.DataFrame, threshold: float) -> tuple[pl.DataFrame, pl
     )
     db = DuckDBAPI()
     linker = Linker(db.register(prepared.to_arrow()), settings, log_level=logging.WARNING)
+    # The same training as ours: the prior from pairs linked for sure, u, then EM.
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on(*columns) for columns in SURE_RULES], recall=SURE_RECALL
+    )
     linker.training.estimate_u_using_random_sampling(max_pairs=5e6, seed=1)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
     linker.training.estimate_parameters_using_expectation_maximisation(

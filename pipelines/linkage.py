@@ -87,12 +87,19 @@ def latest_model() -> Path | None:
     return found[-1] if found else None
 
 
+# Linkage and households read every column but these.
+_UNREAD = 'phone, email, ethnicity, "table", file, "row", row_hash, loaded_by, closed_by, valid_to'
+
+
 def _current_records(con: duckdb.DuckDBPyConnection, night: dt.date | None) -> pl.DataFrame:
     if night is None:
-        current: pl.DataFrame = con.sql("SELECT * FROM person_records WHERE valid_to IS NULL").pl()
+        current: pl.DataFrame = con.sql(
+            f"SELECT * EXCLUDE ({_UNREAD}) FROM person_records WHERE valid_to IS NULL"
+        ).pl()
         return current
     found: pl.DataFrame = con.sql(
-        "SELECT * FROM person_records WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)",
+        f"SELECT * EXCLUDE ({_UNREAD}) FROM person_records"
+        " WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)",
         params=[night, night],
     ).pl()
     return found

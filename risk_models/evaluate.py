@@ -1,0 +1,175 @@
+"""How good a risk model is, measured as a professional and a commissioner would ask.
+
+Discrimination (AUC, average precision), what the flags are worth at the operating
+threshold and at a team's nightly capacity (precision: how often a flag is right; recall:
+how many of those who went on to a serious event were flagged), calibration (a curve and
+the expected calibration error), and disparities by sex, ethnicity and age band (selection
+rate, false-positive rate, false-negative rate), with groups under `SMALL` suppressed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+SMALL = 10  # groups with fewer people, or fewer outcomes, are not reported apart
+AUDIT_COLUMNS = ("sex", "ethnicity", "age_band")
+
+
+class EvaluationError(ValueError):
+    """Scores that cannot be judged (no outcomes, or nothing but outcomes)."""
+
+
+@dataclass
+class AtCut:
+    """What flagging everyone above a cut would have meant."""
+
+    cut: str
+    flagged: int
+    true_flags: int
+    precision: float
+    recall: float
+
+
+@dataclass
+class Evaluation:
+    """Every figure of one evaluation, ready for the JSON and HTML reports."""
+
+    persons: int
+    outcomes: int
+    outcome_rate: float
+    auc: float
+    average_precision: float
+    threshold: AtCut
+    capacity: AtCut
+    calibration: list[dict[str, float]]
+    ece: float
+    disparities: list[dict[str, Any]]
+    oracle_auc: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for JSON."""
+        return asdict(self)
+
+
+def _at(cut: str, flagged: np.ndarray, outcome: np.ndarray) -> AtCut:
+    n, hits, total = int(flagged.sum()), int((flagged & outcome).sum()), int(outcome.sum())
+    return AtCut(cut, n, hits, hits / n if n else 0.0, hits / total if total else 0.0)
+
+
+def calibration_curve(
+    probability: np.ndarray, outcome: np.ndarray, bins: int = 10
+) -> tuple[list[dict[str, float]], float]:
+    """Mean predicted against observed rate in equal-count bins, and the expected error.
+
+    The expected calibration error is the persons-weighted mean of |predicted - observed|
+    over the bins.
+    """
+    order = np.argsort(probability, kind="stable")
+    rows = []
+    ece = 0.0
+    for part in np.array_split(order, bins):
+        if len(part) == 0:
+            continue
+        predicted = float(probability[part].mean())
+        observed = float(outcome[part].mean())
+        rows.append({"persons": len(part), "predicted": predicted, "observed": observed})
+        ece += len(part) / len(probability) * abs(predicted - observed)
+    return rows, ece
+
+
+def disparities(
+    audit: pl.DataFrame, flagged: np.ndarray, outcome: np.ndarray
+) -> list[dict[str, Any]]:
+    """Selection, false-positive and false-negative rates for each group of each audit column.
+
+    A group with fewer than `SMALL` persons is reported as suppressed; a rate whose
+    denominator is under `SMALL` is left out.
+    """
+    frame = audit.with_columns(
+        pl.Series("flagged", flagged.tolist()), pl.Series("outcome", outcome.tolist())
+    )
+    rows: list[dict[str, Any]] = []
+    for column in AUDIT_COLUMNS:
+        if column not in frame.columns:
+            continue
+        groups = frame.group_by(pl.col(column).fill_null("unknown").alias("group")).agg(
+            pl.len().alias("persons"),
+            pl.col("flagged").sum().alias("flagged"),
+            pl.col("outcome").sum().alias("outcomes"),
+            (pl.col("flagged") & ~pl.col("outcome")).sum().alias("false_flags"),
+            (~pl.col("flagged") & pl.col("outcome")).sum().alias("missed"),
+        )
+        for g in groups.sort("group").iter_rows(named=True):
+            negatives = g["persons"] - g["outcomes"]
+            row: dict[str, Any] = {"attribute": column, "group": g["group"]}
+            if g["persons"] < SMALL:
+                rows.append({**row, "persons": f"<{SMALL}", "suppressed": True})
+                continue
+            rows.append(
+                {
+                    **row,
+                    "persons": g["persons"],
+                    "selection_rate": g["flagged"] / g["persons"],
+                    "false_positive_rate": g["false_flags"] / negatives
+                    if negatives >= SMALL
+                    else None,
+                    "false_negative_rate": g["missed"] / g["outcomes"]
+                    if g["outcomes"] >= SMALL
+                    else None,
+                    "suppressed": False,
+                }
+            )
+    return rows
+
+
+def evaluate(
+    probability: np.ndarray,
+    outcome: np.ndarray,
+    audit: pl.DataFrame,
+    threshold: float,
+    capacity: int,
+    oracle_auc: float | None = None,
+) -> Evaluation:
+    """Judge calibrated probabilities against what happened.
+
+    Args:
+        probability: each person's calibrated probability.
+        outcome: whether each person went on to a serious event in the horizon.
+        audit: `sex`, `ethnicity`, `age_band` per person, in the same order (never model
+            inputs; used here only to measure disparities).
+        threshold: the operating threshold (a probability).
+        capacity: how many persons the teams can review in one night: the top ones.
+        oracle_auc: the ceiling on a synthetic world, where the true risk is known.
+
+    Raises:
+        EvaluationError: when the outcomes are all the same.
+    """
+    outcome = outcome.astype(bool)
+    positives = int(outcome.sum())
+    if positives == 0 or positives == len(outcome):
+        raise EvaluationError(
+            f"{positives} of {len(outcome):,} persons had the outcome: nothing to judge by"
+        )
+    flagged = probability >= threshold
+    top = np.zeros(len(probability), dtype=bool)
+    top[np.argsort(-probability, kind="stable")[: max(capacity, 0)]] = True
+    curve, ece = calibration_curve(probability, outcome)
+    return Evaluation(
+        persons=len(outcome),
+        outcomes=positives,
+        outcome_rate=positives / len(outcome),
+        auc=float(roc_auc_score(outcome, probability)),
+        average_precision=float(average_precision_score(outcome, probability)),
+        threshold=_at(f"probability >= {threshold}", flagged, outcome),
+        capacity=_at(f"the top {capacity:,}", top, outcome),
+        calibration=curve,
+        ece=ece,
+        disparities=disparities(audit, flagged, outcome),
+        oracle_auc=oracle_auc,
+    )

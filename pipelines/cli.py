@@ -222,6 +222,134 @@ def _evaluate(warehouse: Path, args: argparse.Namespace) -> int:
     return 0
 
 
+# The options each `joinedup risk` action reads; any other given is refused, not ignored.
+RISK_OPTIONS = {
+    "train": {"world"},
+    "evaluate": {"model", "kind", "threshold", "capacity", "world", "out"},
+    "score": {"night", "all", "model"},
+    "backtest": {"model", "kind", "threshold", "capacity", "start", "end", "every", "out"},
+}
+RISK_FLAGS = {"start": "--from", "end": "--to"}
+
+
+def _date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise UsageError(f"{option} {value!r}: expected a date, YYYY-MM-DD") from exc
+
+
+def cmd_risk(args: argparse.Namespace) -> int:
+    """joinedup risk: train and judge the risk model, score nights, backtest."""
+    from pipelines.environment import warehouse_path
+    from pipelines.risk_review import RISK_ERRORS
+
+    given = {
+        name
+        for name in set().union(*RISK_OPTIONS.values())
+        if getattr(args, name) not in (None, False, [])
+    }
+    unread = sorted(given - RISK_OPTIONS[args.action])
+    if unread:
+        flags = ", ".join(RISK_FLAGS.get(n, f"--{n}") for n in unread)
+        raise UsageError(f"{args.action} does not take {flags}")
+    warehouse = warehouse_path()
+    if not warehouse.is_file():
+        raise UsageError(f"no warehouse at {warehouse}: load and link some nights first")
+    if args.world is not None and not (Path(args.world) / "truth").is_dir():
+        raise UsageError(f"--world {args.world}: not a world folder (no truth/ in it)")
+    try:
+        if args.action == "train":
+            return _risk_train(warehouse, args)
+        if args.action == "evaluate":
+            return _risk_evaluate(warehouse, args)
+        if args.action == "score":
+            return _risk_score(warehouse, args)
+        return _risk_backtest(warehouse, args)
+    except RISK_ERRORS as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _risk_train(warehouse: Path, args: argparse.Namespace) -> int:
+    from pipelines.risk import train_risk
+
+    report = train_risk(warehouse, Path(args.world) if args.world else None)
+    print("\n".join(report.lines))
+    for report_file in sorted(report.folder.glob("*/**/evaluation.html")):
+        print(f"  report: {report_file}")
+    return 0
+
+
+def _risk_evaluate(warehouse: Path, args: argparse.Namespace) -> int:
+    from pipelines.risk_review import evaluate_risk, model_folder
+
+    report = evaluate_risk(
+        warehouse,
+        model_folder(args.model),
+        args.kind,
+        args.threshold,
+        args.capacity,
+        Path(args.world) if args.world else None,
+        Path(args.out) if args.out else None,
+    )
+    print("\n".join(report.lines))
+    for written in report.written:
+        print(f"  wrote {written}")
+    return 0
+
+
+def _risk_score(warehouse: Path, args: argparse.Namespace) -> int:
+    import duckdb
+
+    from pipelines.risk import score_night, scoring_model
+    from pipelines.risk_review import model_folder
+    from risk_models.features import linked_nights
+    from risk_models.scoring import risk_settings
+
+    if args.all == bool(args.night):
+        raise UsageError("name a night with --night YYYY-MM-DD, or --all (not both)")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        linked = linked_nights(con)
+    finally:
+        con.close()
+    nights = linked if args.all else [_date(n, "--night") for n in args.night]
+    unlinked = [str(n) for n in nights if n not in linked]
+    if unlinked or not nights:
+        span = f"linked nights run {linked[0]} to {linked[-1]}" if linked else "none is linked"
+        raise UsageError(f"night {', '.join(unlinked) or '(none)'} not linked: {span}")
+    # Everything a night needs is checked before the first night is written.
+    folder = model_folder(args.model)
+    settings = risk_settings()
+    scoring_model(folder)
+    for night in sorted(nights):
+        report = score_night(warehouse, night, folder, settings)
+        print(f"night {night}: {report.line()}")
+    return 0
+
+
+def _risk_backtest(warehouse: Path, args: argparse.Namespace) -> int:
+    from pipelines.risk_review import backtest_risk, model_folder
+
+    if not args.start or not args.end:
+        raise UsageError("backtest needs --from YYYY-MM-DD and --to YYYY-MM-DD")
+    report = backtest_risk(
+        warehouse,
+        _date(args.start, "--from"),
+        _date(args.end, "--to"),
+        args.every if args.every is not None else 7,
+        model_folder(args.model),
+        args.kind,
+        args.threshold,
+        args.capacity,
+        Path(args.out) if args.out else None,
+    )
+    print("\n".join(report.lines))
+    for written in report.written:
+        print(f"  wrote {written}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """joinedup demo: the whole product as it stands, on the embedded default."""
     return demo.run(people=args.people, nights=args.nights, fresh=args.fresh)
@@ -276,6 +404,23 @@ def parser() -> argparse.ArgumentParser:
         help="score only new and changed records against last night's persons",
     )
     lk.set_defaults(func=cmd_link)
+
+    rk = sub.add_parser(
+        "risk", help="train and judge the risk model, score nights, backtest a model or threshold"
+    )
+    rk.add_argument("action", choices=list(RISK_OPTIONS))
+    rk.add_argument("--world", help="train, evaluate: also judge against this world's truth")
+    rk.add_argument("--model", help="a trained version, e.g. risk-v2 (default: the newest)")
+    rk.add_argument("--kind", choices=["logistic", "boosted"], help="default: the one that scores")
+    rk.add_argument("--threshold", type=float, help="override risk.yaml's model.threshold")
+    rk.add_argument("--capacity", type=int, help="override risk.yaml's model.capacity")
+    rk.add_argument("--night", action="append", help="score: night, YYYY-MM-DD (repeatable)")
+    rk.add_argument("--all", action="store_true", help="score: every linked night, oldest first")
+    rk.add_argument("--from", dest="start", help="backtest: the first as-of date, YYYY-MM-DD")
+    rk.add_argument("--to", dest="end", help="backtest: the last as-of date, YYYY-MM-DD")
+    rk.add_argument("--every", type=int, help="backtest: days between as-of dates (default 7)")
+    rk.add_argument("--out", help="evaluate, backtest: folder for the files written")
+    rk.set_defaults(func=cmd_risk)
 
     d = sub.add_parser("demo", help="run the product end to end on a default world")
     d.add_argument("--people", type=int, default=20_000)

@@ -17,11 +17,15 @@ AS_OF = "valid_from <= $night AND (valid_to IS NULL OR valid_to > $night)"
 AGE_BANDS = ((5, "0-4"), (11, "5-10"), (16, "11-15"), (18, "16-17"), (25, "18-24"), (65, "25-64"))
 
 SCORES = """
-WITH prev AS (SELECT max(night) AS night FROM scores WHERE night < $night)
+WITH prev AS (
+    SELECT person_id, arg_max(band, night) AS previous_band,
+           arg_max(score, night) AS previous_score,
+           arg_max(indicators, night) AS previous_indicators
+    FROM scores WHERE night < $night GROUP BY person_id
+)
 SELECT t.person_id, t.score, t.band, t.model_version, t.reasons, t.indicators, t.change,
-       p.band AS previous_band, p.score AS previous_score, p.indicators AS previous_indicators
-FROM scores t
-LEFT JOIN (SELECT s.* FROM scores s JOIN prev ON s.night = prev.night) p USING (person_id)
+       p.previous_band, p.previous_score, p.previous_indicators
+FROM scores t LEFT JOIN prev p USING (person_id)
 WHERE t.night = $night
 """
 
@@ -35,7 +39,8 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def tonight_scores(con: duckdb.DuckDBPyConnection, night: dt.date) -> pl.DataFrame:
-    """Tonight's score of each person, with their band, score and indicators on the night before.
+    """Tonight's score of each person, beside their last score before tonight (its band,
+    score and indicators), as issue 5 compares them for `change`.
 
     Raises:
         WarehouseError: no `scores` table, or no scores for the night.

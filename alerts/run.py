@@ -273,6 +273,7 @@ def run_alerts(
     report = AlertsReport(night)
     when = utc(now)
     con = duckdb.connect(str(warehouse))
+    engine: Engine | None = None
     try:
         scores = tonight_scores(con, night)
         report.scored = scores.height
@@ -283,14 +284,18 @@ def run_alerts(
         involved = involvements(con, night, ids)
         engine = open_store(store_url)
         plans = _plan(engine, config, night, now, triggers, facts, leads(involved), report)
-        alerted = {p.person_id for p in plans}
+        alerted = list({p.person_id for p in plans})
         packs = build_case_packs(
             con,
             night,
-            scores.filter(pl.col("person_id").is_in(list(alerted))),
-            involved.filter(pl.col("person_id").is_in(list(alerted))),
+            scores.filter(pl.col("person_id").is_in(alerted)),
+            involved.filter(pl.col("person_id").is_in(alerted)),
             config.case_pack,
         )
+    except BaseException:
+        if engine is not None:
+            engine.dispose()
+        raise
     finally:
         con.close()
     try:

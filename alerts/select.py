@@ -1,12 +1,12 @@
 """Selection: which of tonight's scores become alerts, and which must not.
 
 A person is a candidate tonight for each of these triggers:
-- `new_high`: they entered one of the configured bands (or reached `min_score`) since the
-  night before, or were scored for the first time in one;
+- `new_high`: they entered one of the configured bands (or reached `min_score`) since
+  their last score, or were scored for the first time in one;
 - `rise`: issue 5 marked a rise (`change = 'rise'`) and tonight's band is a rise band;
 - `step_down`: issue 5 marked a step-down, for review and closure (by default only for
   someone alerted in the last 180 days, since nobody else holds an alert to close);
-- `indicator`: a rule-based indicator fired tonight that had not fired the night before.
+- `indicator`: a rule-based indicator fired tonight that had not fired at their last score.
 
 Each trigger, once routed, has a dedup key: (person, trigger, period, route). A key that
 the store already holds is never alerted again, so a re-run, or an unchanged night, adds
@@ -48,8 +48,8 @@ def candidates(scores: pl.DataFrame, selection: Selection) -> pl.DataFrame:
     """One row per person and trigger tonight: person_id, kind, rule ('' unless an indicator).
 
     Args:
-        scores: `people.tonight_scores`: tonight's scores with last night's band, score and
-            indicators beside them.
+        scores: `people.tonight_scores`: tonight's scores with the band, score and
+            indicators of each person's last score before tonight beside them.
         selection: the config's selection settings.
     """
     bands = list(selection.bands)

@@ -194,7 +194,7 @@ def _flags(
     hits = int((flagged & outcome).sum())
     total = int(outcome.sum())
     chosen = ids.filter(flagged)
-    new = None if previous is None else int((~chosen.is_in(previous)).sum())
+    new = None if previous is None else int((~chosen.is_in(previous.implode())).sum())
     return Flags(n, hits, hits / n if n else None, hits / total if total else None, new), chosen
 
 

@@ -1,0 +1,288 @@
+"""`joinedup risk`: train, evaluate, score and backtest on a small linked world; bad input
+stops with one message, exit 2, before anything is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from riskworld import N1, N2, RiskWorld, risk_world
+
+from pipelines.cli import main
+from pipelines.risk import scoring_model
+from risk_models.features import build_features
+from risk_models.model import matrix
+from risk_models.outcomes import outcomes
+
+pytestmark = pytest.mark.slow
+
+OUTCOME_TYPES = ("child_protection_plan", "safeguarding_enquiry", "serious_incident")
+
+
+@pytest.fixture(scope="module")
+def rw(tmp_path_factory: pytest.TempPathFactory) -> RiskWorld:
+    return risk_world(tmp_path_factory)
+
+
+@pytest.fixture
+def data(rw: RiskWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data folder of the test's own, with the warehouse and the trained models."""
+    monkeypatch.setenv("JOINEDUP_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("JOINEDUP_WAREHOUSE", raising=False)
+    return rw.data(tmp_path / "data")
+
+
+def _sql(warehouse: Path, query: str, params: list[object] | None = None) -> pl.DataFrame:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        found: pl.DataFrame = con.sql(query, params=params).pl()
+    finally:
+        con.close()
+    return found
+
+
+def _scores(warehouse: Path) -> pl.DataFrame:
+    return _sql(warehouse, "SELECT * FROM scores ORDER BY night, person_id")
+
+
+def _refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """Run a command that must be refused; return its one message."""
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    messages = [x for x in captured.err.splitlines() if x.startswith("joinedup risk: ")]
+    assert len(messages) == 1, captured.err
+    assert "Traceback" not in captured.err and not captured.out
+    return messages[0].removeprefix("joinedup risk: ")
+
+
+def test_train_prints_the_figures_and_where_the_reports_are(
+    rw: RiskWorld,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = rw.data(tmp_path / "data", risk_model=False)
+    monkeypatch.setenv("JOINEDUP_DATA", str(data))
+    monkeypatch.delenv("JOINEDUP_WAREHOUSE", raising=False)
+    assert main(["risk", "train", "--world", str(rw.world)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("risk-v1: learned at ")
+    for kind in ("logistic", "boosted"):
+        (line,) = [x for x in out.splitlines() if x.startswith(f"  {kind}: held-out AUC 0.")]
+        assert "against the world's truth: AUC 0." in line and "of the oracle's" in line
+        for report in (f"{kind}/evaluation.html", f"{kind}/truth/evaluation.html"):
+            path = data / "models" / "risk-v1" / report
+            assert f"  report: {path}\n" in out and path.is_file()
+    assert json.loads((data / "models" / "risk-v1" / "model.json").read_text()) == {
+        "version": "risk-v1",
+        "scores_with": "boosted",
+    }
+
+
+def test_score_every_night_then_one_again(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    warehouse = data / "warehouse.duckdb"
+    assert main(["risk", "score", "--all"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [x.split(":")[0] for x in out] == [f"night {N1}", f"night {N2}"]
+    assert all("persons scored with risk-v1/boosted" in x for x in out)
+    first = _scores(warehouse)
+    persons = _sql(
+        warehouse,
+        "SELECT count(DISTINCT person_id) AS n FROM persons WHERE valid_from <= ?"
+        " AND (valid_to IS NULL OR valid_to > ?)",
+        [N2, N2],
+    )["n"][0]
+    tonight = first.filter(pl.col("night") == N2)
+    assert tonight.height == persons == tonight["person_id"].n_unique()
+    assert set(first.filter(pl.col("night") == N1)["change"]) == {"new"}
+    assert "steady" in set(tonight["change"])
+    # Scoring a night again replaces its rows with the same ones: nothing twice.
+    assert main(["risk", "score", "--night", str(N2)]) == 0
+    assert _scores(warehouse).equals(first)
+
+
+def test_evaluate_at_another_threshold_on_the_same_held_out_persons(
+    rw: RiskWorld, data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["risk", "evaluate", "--threshold", "0.3", "--capacity", "50", "--world", str(rw.world)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "risk-v1/boosted re-judged on its held-out persons as at " in out
+    folder = data / "models" / "risk-v1" / "boosted"
+    review = folder / "reviews" / "t0.3-c50"
+    assert f"  wrote {review / 'evaluation.html'}" in out
+    again = json.loads((review / "evaluation.json").read_text())
+    trained = json.loads((folder / "evaluation.json").read_text())
+    # The same persons and the same scores as when the model was judged in training...
+    for key in ("persons", "outcomes", "auc", "average_precision", "ece"):
+        assert again[key] == pytest.approx(trained[key]), key
+    # ...cut elsewhere.
+    assert again["threshold"]["cut"] == "probability >= 0.3"
+    assert again["capacity"]["flagged"] == 50
+    assert again["threshold"]["flagged"] < trained["threshold"]["flagged"]
+    assert again["context"]["operating threshold"] == 0.3
+    truth = json.loads((review / "truth" / "evaluation.json").read_text())
+    assert truth["oracle_auc"] == pytest.approx(
+        json.loads((folder / "truth" / "evaluation.json").read_text())["oracle_auc"]
+    )
+    assert f"AUC {truth['auc'] / truth['oracle_auc']:.1%} of the oracle's" in out
+
+
+def test_backtest_replays_the_dates_against_what_happened(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start, end = dt.date(2026, 4, 1), dt.date(2026, 5, 1)
+    argv = ["risk", "backtest", "--from", str(start), "--to", str(end), "--every", "14"]
+    assert main([*argv, "--threshold", "0.2", "--capacity", "40"]) == 0
+    out = capsys.readouterr().out
+    dates = [start + dt.timedelta(days=d) for d in (0, 14, 28)]
+    assert [x.split()[0] for x in out.splitlines() if x[:4] == "2026"] == [str(d) for d in dates]
+    assert "\ntotal " in out and "at threshold 0.2" in out and "top 40 a night" in out
+    folder = data / "models" / "risk-v1"
+    table = pl.read_csv(folder / "backtest.csv")
+    assert table["as_of"].to_list() == [*map(str, dates), "total"]
+    saved = json.loads((folder / "backtest.json").read_text())
+    assert (saved["threshold"], saved["capacity"], saved["model_version"]) == (
+        0.2,
+        40,
+        "risk-v1/boosted",
+    )
+
+    # Each date, worked out here from the model, the features then and the outcomes after.
+    model = scoring_model(folder)
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        flagged_before: set[str] = set()
+        for i, as_of in enumerate(dates):
+            frame = build_features(con, as_of, N2).join(outcomes(con, as_of), on="person_id")
+            p = model.probability(matrix(frame, model.features))
+            flagged = frame.filter(pl.Series(p >= 0.2))
+            row = table.row(i, named=True)
+            assert row["threshold_flagged"] == flagged.height
+            assert row["threshold_true_flags"] == int(flagged["outcome"].sum())
+            assert row["outcomes"] == int(frame["outcome"].sum())
+            assert row["threshold_recall"] == pytest.approx(
+                flagged["outcome"].sum() / frame["outcome"].sum()
+            )
+            ids = set(flagged["person_id"])
+            if i:
+                assert row["threshold_new"] == len(ids - flagged_before)
+            else:
+                assert row["threshold_new"] is None
+            flagged_before = ids
+            top = frame.with_columns(pl.Series("p", p)).sort("p", descending=True).head(40)
+            assert row["capacity_true_flags"] == int(top["outcome"].sum())
+    finally:
+        con.close()
+    total = table.row(3, named=True)
+    assert total["threshold_flagged"] == table["threshold_flagged"].head(3).sum()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--from", "2024-01-01", "--to", "2026-04-01"], "the features' longest window would"),
+        (["--from", "2026-05-01", "--to", "2026-06-01"], "horizon runs past the newest linked"),
+        (["--from", "2026-04-01", "--to", "2026-05-01", "--threshold", "0"], "threshold must"),
+        (["--from", "2026-05-01", "--to", "2026-04-01"], "ends (2026-04-01) before it starts"),
+    ],
+)
+def test_backtest_refuses_what_it_cannot_replay(
+    data: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    message = _refused(capsys, ["risk", "backtest", *argv])
+    assert expected in message
+    if "horizon" in message or "window" in message:
+        assert "can be replayed" in message
+    assert not (data / "models" / "risk-v1" / "backtest.json").exists()
+
+
+def test_too_few_outcomes_to_train_on(
+    rw: RiskWorld,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = rw.data(tmp_path / "data", risk_model=False)
+    monkeypatch.setenv("JOINEDUP_DATA", str(data))
+    monkeypatch.delenv("JOINEDUP_WAREHOUSE", raising=False)
+    con = duckdb.connect(str(data / "warehouse.duckdb"))
+    try:
+        # Most serious events were never recorded: too few outcomes to learn from.
+        con.execute(
+            "DELETE FROM events WHERE type IN (SELECT unnest(?::VARCHAR[]))"
+            " AND hash(source_record_id) % 5 <> 0",
+            [list(OUTCOME_TYPES)],
+        ).fetchall()
+    finally:
+        con.close()
+    message = _refused(capsys, ["risk", "train"])
+    assert "serious outcome(s) among the" in message and "at least 50 are needed" in message
+    assert not list((data / "models").glob("risk-v*"))
+
+
+def test_a_feature_missing_from_tonights_data_leaves_last_nights_scores(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse = data / "warehouse.duckdb"
+    assert main(["risk", "score", "--night", str(N1)]) == 0
+    capsys.readouterr()
+    before = _scores(warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("ALTER TABLE events DROP COLUMN severity").fetchall()
+    finally:
+        con.close()
+    message = _refused(capsys, ["risk", "score", "--night", str(N2)])
+    assert "the warehouse lacks events.severity" in message
+    assert _scores(warehouse).equals(before)
+    assert _sql(warehouse, "SELECT count(*) AS n FROM risk_runs")["n"][0] == 1
+
+
+def test_a_model_from_another_feature_set_is_refused(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse = data / "warehouse.duckdb"
+    assert main(["risk", "score", "--night", str(N1)]) == 0
+    capsys.readouterr()
+    before = _scores(warehouse)
+    about = data / "models" / "risk-v1" / "boosted" / "model.json"
+    artifact = json.loads(about.read_text())
+    about.write_text(json.dumps({**artifact, "feature_set": "features-0123456789ab"}))
+    for argv in (
+        ["risk", "score", "--night", str(N2)],
+        ["risk", "score", "--all"],
+        ["risk", "backtest", "--from", "2026-04-01", "--to", "2026-04-01"],
+        ["risk", "evaluate", "--threshold", "0.2"],
+    ):
+        message = _refused(capsys, argv)
+        assert "trained on feature set 'features-0123456789ab'" in message
+        assert "retrain with `joinedup risk train`" in message
+    assert _scores(warehouse).equals(before)
+    assert not (data / "models" / "risk-v1" / "backtest.json").exists()
+    assert not (data / "models" / "risk-v1" / "boosted" / "reviews").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["evaluate", "--threshold", "1.5"], "threshold must be a probability above 0 and below 1"),
+        (["evaluate", "--capacity", "0"], "capacity must be a number of persons above 0"),
+        (["evaluate", "--model", "risk-v7"], "no risk model 'risk-v7'"),
+        (["train", "--threshold", "0.2"], "train does not take --threshold"),
+        (["score", "--night", "2027-01-01"], "night 2027-01-01 not linked"),
+        (["score"], "name a night with --night YYYY-MM-DD, or --all"),
+        (["evaluate", "--world", "/nonexistent"], "not a world folder"),
+    ],
+)
+def test_bad_requests_stop_before_anything_is_written(
+    data: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    models = sorted(p.relative_to(data) for p in (data / "models").rglob("*"))
+    assert expected in _refused(capsys, ["risk", *argv])
+    assert sorted(p.relative_to(data) for p in (data / "models").rglob("*")) == models
+    assert "scores" not in set(_sql(data / "warehouse.duckdb", "SHOW TABLES")["name"])

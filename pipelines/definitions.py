@@ -13,6 +13,7 @@ from pipelines.defs.ingest import (
     nightly_schedule,
 )
 from pipelines.defs.linkage import PERSONS, link_what_loaded, persons_asset
+from pipelines.defs.risk import SCORES, scores_asset
 from pipelines.environment import set_world_defaults, sources_file, warehouse_path
 
 NIGHTLY = "nightly"
@@ -24,14 +25,15 @@ def build() -> dg.Definitions:
     partitions = nightly_partitions()
     sources = ingest_assets(partitions)
     persons = persons_asset(partitions, [a.key for a in sources])
+    scores = scores_asset(partitions)
     nightly = dg.define_asset_job(
         NIGHTLY,
-        selection=dg.AssetSelection.assets(*sources, PERSONS),
-        description="Take in every partner's extract for a night, then link the night's "
-        "records into persons and households.",
+        selection=dg.AssetSelection.assets(*sources, PERSONS, SCORES),
+        description="Take in every partner's extract for a night, link the night's "
+        "records into persons and households, then score every person's risk.",
     )
     return dg.Definitions(
-        assets=[*sources, persons],
+        assets=[*sources, persons, scores],
         jobs=[nightly],
         schedules=[nightly_schedule(nightly)],
         sensors=[arrival_sensor(nightly), link_what_loaded(nightly)],

@@ -9,7 +9,10 @@ import dagster as dg
 
 from connectors.warehouse import Warehouse
 from pipelines.definitions import NIGHTLY, build
-from pipelines.defs.linkage import PERSONS, STEP
+from pipelines.defs.linkage import PERSONS
+from pipelines.defs.linkage import STEP as LINK_STEP
+from pipelines.defs.risk import SCORES
+from pipelines.defs.risk import STEP as SCORE_STEP
 from pipelines.environment import dagster_home, warehouse_path
 
 
@@ -18,30 +21,36 @@ def run_night(
 ) -> tuple[bool, list[str]]:
     """Run the nightly job for a night; return whether every step succeeded and report lines.
 
-    `sources` names the sources to load (all by default); the persons step always runs.
-    When a source fails, Dagster skips the persons step, so it runs after in a run of its
-    own and links what loaded, as the `link_what_loaded` sensor does for Dagster's runs.
-    With `ingest=False`, only the persons step runs.
+    `sources` names the sources to load (all by default); the persons and scores steps
+    always run. When a source fails, Dagster skips the persons step and the scores after
+    it, so they run after in a run of their own, on what loaded, as the `link_what_loaded`
+    sensor does for Dagster's runs. With `ingest=False`, only persons and scores run.
     """
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
     job = build().resolve_job_def(NIGHTLY)
     if not ingest:
-        selection = [PERSONS]
+        selection = [PERSONS, SCORES]
     elif sources:
-        selection = [*(dg.AssetKey(["ingest", s]) for s in sources), PERSONS]
+        selection = [*(dg.AssetKey(["ingest", s]) for s in sources), PERSONS, SCORES]
     else:
         selection = None
     with dg.DagsterInstance.ephemeral() as instance:
         result = _execute(job, night, instance, selection)
-        persons = _persons_line(result)
+        persons = _step_line(result, PERSONS, LINK_STEP, "persons")
+        scores = _step_line(result, SCORES, SCORE_STEP, "scores")
         if persons is None:  # skipped: a source failed
-            result_alone = _execute(job, night, instance, [PERSONS])
-            persons = _persons_line(result_alone) or f"{'persons':<24} did not run"
+            result = _execute(job, night, instance, [PERSONS, SCORES])
+            persons = _step_line(result, PERSONS, LINK_STEP, "persons")
+            scores = _step_line(result, SCORES, SCORE_STEP, "scores")
             success = False
         else:
             success = result.success
     lines = night_report(night) if ingest else []
-    return success, [*lines, persons]
+    return success, [
+        *lines,
+        persons or f"{'persons':<24} did not run",
+        scores or f"{'scores':<24} did not run",
+    ]
 
 
 def _execute(
@@ -55,23 +64,25 @@ def _execute(
         instance=instance,
         raise_on_error=False,
         asset_selection=selection,
-        # Failures are reported in words from the loads table and the persons step's own
-        # description; no tracebacks on the console.
+        # Failures are reported in words from the loads table and the steps' own
+        # descriptions; no tracebacks on the console.
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
 
 
-def _persons_line(result: dg.ExecuteInProcessResult) -> str | None:
-    """The persons step's summary, its failure in words, or None if it did not run."""
+def _step_line(
+    result: dg.ExecuteInProcessResult, key: dg.AssetKey, step: str, label: str
+) -> str | None:
+    """A step's summary, its failure in words, or None if it did not run."""
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
-        if materialization.asset_key == PERSONS:
-            return f"{'persons':<24} {materialization.metadata['summary'].value}"
+        if materialization.asset_key == key:
+            return f"{label:<24} {materialization.metadata['summary'].value}"
     for event in result.get_step_failure_events():
-        if event.step_key == STEP:
+        if event.step_key == step:
             data = event.step_failure_data
             why = data.user_failure_data.description if data.user_failure_data else None
-            return f"{'persons':<24} FAILED  {why or (data.error.message if data.error else '')}"
+            return f"{label:<24} FAILED  {why or (data.error.message if data.error else '')}"
     return None
 
 

@@ -30,7 +30,7 @@ def test_asset_specs_snapshot() -> None:
     defs = build()
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
-    assert keys == [f"ingest/{s}" for s in SOURCES] + ["linkage/persons"]
+    assert keys == [f"ingest/{s}" for s in SOURCES] + ["linkage/persons", "risk/scores"]
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
@@ -50,6 +50,16 @@ def test_asset_specs_snapshot() -> None:
         "person_ids_stable",
         "sources_loaded_tonight",
     ]
+    scores = graph.get(dg.AssetKey(["risk", "scores"]))
+    assert scores.group_name == "risk"
+    assert [k.to_user_string() for k in scores.parent_keys] == ["linkage/persons"]
+    assert sorted(c.name for c in graph.get_check_keys_for_assets({scores.key})) == [
+        "one_score_per_person",
+        "scored",
+        "very_high_share_stable",
+    ]
+    nightly = defs.resolve_job_def(NIGHTLY)
+    assert {k.to_user_string() for k in nightly.asset_layer.selected_asset_keys} == set(keys)
 
 
 def test_job_schedule_and_sensor() -> None:

@@ -232,5 +232,9 @@ def test_run_night_links_after_a_failed_source(
     ok, lines = run_night(N3, ["police"])
     assert not ok
     assert [x.split()[:2] for x in lines if "FAILED" in x] == [["police", "FAILED"]]
-    # The persons step ran after, in a run of its own; a failed load changed nothing.
-    assert lines[-1].startswith(f"{'persons':<24} already linked: ")
+    # The persons step ran after, in a run of its own (scores after it); a failed load
+    # changed nothing.
+    assert lines[-2].startswith(f"{'persons':<24} already linked: ")
+    assert (
+        lines[-1] == f"{'scores':<24} not scored: no trained risk model; run `joinedup risk train`"
+    )

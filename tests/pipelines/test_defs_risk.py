@@ -1,0 +1,234 @@
+"""The scores asset in the nightly job: every linked person scored after persons, checked,
+never twice; no model and bad models said in words, last night's scores kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+from riskworld import N1, N2, RiskWorld, risk_world
+
+from pipelines.definitions import NIGHTLY, build
+from pipelines.defs.linkage import PERSONS
+from pipelines.defs.risk import NO_MODEL, NOT_LINKED, SCORES, STEP, VERY_HIGH_TOLERANCE
+from pipelines.nightly import run_night
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Nights:
+    """The risk world's nights run through the nightly job, with what each run did."""
+
+    root: Path
+    instance: dg.DagsterInstance
+    runs: dict[str, dg.ExecuteInProcessResult] = field(default_factory=dict)
+
+
+def _job(instance: dg.DagsterInstance, night: dt.date, selection: Any) -> Any:
+    job = build().resolve_job_def(NIGHTLY)
+    return job.execute_in_process(
+        partition_key=night.isoformat(),
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=selection,
+    )
+
+
+@pytest.fixture(scope="module")
+def rw(tmp_path_factory: pytest.TempPathFactory) -> RiskWorld:
+    return risk_world(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def nights(rw: RiskWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nights]:
+    """Night 1 before any risk model, then with one; night 2; both again."""
+    root = rw.data(tmp_path_factory.mktemp("nightly_risk"), risk_model=False)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("JOINEDUP_DATA", str(root))
+    patch.setenv("JOINEDUP_WORLD", str(rw.world))
+    patch.delenv("JOINEDUP_WAREHOUSE", raising=False)
+    try:
+        with dg.DagsterInstance.ephemeral() as instance:
+            done = Nights(root, instance)
+            done.runs["no model"] = _job(instance, N1, [PERSONS, SCORES])
+            shutil.copytree(rw.models / "risk-v1", root / "models" / "risk-v1")
+            done.runs["night 1"] = _job(instance, N1, [SCORES])
+            done.runs["night 2"] = _job(instance, N2, [PERSONS, SCORES])
+            done.runs["night 2 again"] = _job(instance, N2, [SCORES])
+            done.runs["night 1 again"] = _job(instance, N1, [SCORES])
+            done.runs["not linked"] = _job(instance, N2 + dt.timedelta(days=1), [SCORES])
+            yield done
+    finally:
+        patch.undo()
+
+
+def _scores(run: Any) -> dict[str, Any]:
+    found = [m for m in run.asset_materializations_for_node(STEP) if m.asset_key == SCORES]
+    assert len(found) == 1, run.get_failed_step_keys()
+    return {k: v.value for k, v in found[0].metadata.items()}
+
+
+def _checks(run: Any) -> dict[str, tuple[bool, str, dict[str, Any]]]:
+    return {
+        e.check_name: (e.passed, e.severity.value, {k: v.value for k, v in e.metadata.items()})
+        for e in run.get_asset_check_evaluations()
+        if e.asset_key == SCORES
+    }
+
+
+def _table(warehouse: Path, query: str, params: list[object] | None = None) -> pl.DataFrame:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        found: pl.DataFrame = con.sql(query, params=params).pl()
+    finally:
+        con.close()
+    return found
+
+
+def test_without_a_model_the_night_says_it_is_not_scored(nights: Nights) -> None:
+    run = nights.runs["no model"]
+    assert run.success
+    meta = _scores(run)
+    assert meta["status"] == NO_MODEL and meta["summary"] == NO_MODEL
+    assert "persons" not in meta and "model_version" not in meta
+    checks = _checks(run)
+    # Checks that need scores are not evaluated, rather than passed unlooked.
+    assert checks == {"scored": (False, "WARN", {"status": NO_MODEL})}
+    assert _scores(nights.runs["not linked"])["status"] == NOT_LINKED
+
+
+def test_the_job_scores_every_linked_person(nights: Nights) -> None:
+    warehouse = nights.root / "warehouse.duckdb"
+    for night, name in ((N1, "night 1"), (N2, "night 2")):
+        run = nights.runs[name]
+        assert run.success
+        meta = _scores(run)
+        assert meta["status"] == "scored"
+        assert meta["model_version"] == "risk-v1/boosted"
+        assert meta["summary"].startswith(f"{meta['persons']:,} persons scored with risk-v1/")
+        persons = _table(
+            warehouse,
+            "SELECT count(DISTINCT person_id) AS n FROM persons WHERE valid_from <= ?"
+            " AND (valid_to IS NULL OR valid_to > ?)",
+            [night, night],
+        )["n"][0]
+        bands = dict(
+            _table(
+                warehouse, "SELECT band, count(*) FROM scores WHERE night = ? GROUP BY 1", [night]
+            ).iter_rows()
+        )
+        assert meta["persons"] == persons == sum(bands.values())
+        assert all(meta[band] == bands.get(band, 0) for band in ("very_high", "high", "low"))
+        checks = _checks(run)
+        assert all(passed for passed, _, _ in checks.values()), checks
+        one = checks["one_score_per_person"][2]
+        assert one["persons"] == persons and one["without_score"] == 0
+    share = _checks(nights.runs["night 2"])["very_high_share_stable"][2]
+    assert share["previous_night"] == str(N1) and share["tolerance"] == VERY_HIGH_TOLERANCE
+    assert _checks(nights.runs["night 1"])["very_high_share_stable"][2]["previous_night"] == (
+        "none: first night scored"
+    )
+
+
+def test_a_night_scored_already_is_not_scored_twice(nights: Nights) -> None:
+    for name in ("night 2 again", "night 1 again"):
+        meta = _scores(nights.runs[name])
+        assert meta["status"] == "already scored"
+        assert meta["summary"].startswith("already scored: ")
+        assert all(passed for passed, _, _ in _checks(nights.runs[name]).values())
+    runs = _table(
+        nights.root / "warehouse.duckdb", "SELECT night, count(*) AS n FROM risk_runs GROUP BY 1"
+    )
+    assert dict(runs.iter_rows()) == {N1: 1, N2: 1}
+
+
+def _copy(nights: Nights, to: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(nights.root, to)
+    monkeypatch.setenv("JOINEDUP_DATA", str(to))
+    return to / "warehouse.duckdb"
+
+
+def test_a_person_scored_twice_fails_the_check(
+    nights: Nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = _copy(nights, tmp_path / "data", monkeypatch)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(
+            "INSERT INTO scores SELECT * FROM scores WHERE night = ? ORDER BY person_id LIMIT 1",
+            [N2],
+        ).fetchall()
+    finally:
+        con.close()
+    run = _job(nights.instance, N2, [SCORES])
+    assert _scores(run)["status"] == "already scored"
+    passed, severity, found = _checks(run)["one_score_per_person"]
+    assert (passed, severity) == (False, "ERROR")
+    assert found["with_several_scores"] == 1 and found["without_score"] == 0
+
+
+def test_a_jump_in_very_high_persons_warns(
+    nights: Nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = _copy(nights, tmp_path / "data", monkeypatch)
+    con = duckdb.connect(str(warehouse))
+    try:
+        # Last night had far fewer very_high persons than tonight.
+        con.execute(
+            "UPDATE scores SET band = 'high' WHERE night = ? AND band = 'very_high'", [N1]
+        ).fetchall()
+    finally:
+        con.close()
+    run = _job(nights.instance, N2, [SCORES])
+    passed, severity, found = _checks(run)["very_high_share_stable"]
+    assert (passed, severity) == (False, "WARN")
+    assert found["previous_very_high"] == 0 and found["very_high"] > 10
+
+
+def test_a_model_from_another_feature_set_fails_the_step_and_keeps_the_scores(
+    nights: Nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = _copy(nights, tmp_path / "data", monkeypatch)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("DELETE FROM scores WHERE night = ?", [N2]).fetchall()
+        con.execute("DELETE FROM risk_runs WHERE night = ?", [N2]).fetchall()
+    finally:
+        con.close()
+    before = _table(warehouse, "SELECT * FROM scores ORDER BY person_id")
+    about = tmp_path / "data" / "models" / "risk-v1" / "boosted" / "model.json"
+    about.write_text(json.dumps({**json.loads(about.read_text()), "feature_set": "features-x"}))
+    ok, lines = run_night(N2, ingest=False)
+    assert not ok
+    assert lines[0].startswith(f"{'persons':<24} already linked: ")
+    assert lines[1].startswith(f"{'scores':<24} FAILED  ")
+    assert "trained on feature set 'features-x'" in lines[1]
+    assert lines[1].endswith("retrain with `joinedup risk train`")
+    assert _table(warehouse, "SELECT * FROM scores ORDER BY person_id").equals(before)
+
+
+def test_run_night_reports_the_scores(
+    nights: Nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = _copy(nights, tmp_path / "data", monkeypatch)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("DELETE FROM scores WHERE night = ?", [N2]).fetchall()
+        con.execute("DELETE FROM risk_runs WHERE night = ?", [N2]).fetchall()
+    finally:
+        con.close()
+    ok, lines = run_night(N2, ingest=False)
+    assert ok, lines
+    assert [x.split()[0] for x in lines] == ["persons", "scores"]
+    assert "persons scored with risk-v1/boosted" in lines[1]
+    assert "rises" in lines[1] and "step-downs" in lines[1]

@@ -19,13 +19,15 @@ from matching.evaluate import cluster_scores
 from pipelines.environment import data_dir, warehouse_path
 from pipelines.linkage import latest_model, matching_config, train_model
 from pipelines.nightly import run_night
+from pipelines.risk import latest_risk_model, train_risk
+from pipelines.risk_review import RISK_ERRORS, saved_evaluation
+from risk_models.scoring import BANDS
 from world.config import WorldConfig
 from world.generate import MANIFEST, Report, generate, load_config
 from world.police_api import BackgroundServer
 
 NOT_YET_BUILT = (
     "linkage at council-size accuracy (issue 4)",
-    "score risk (issue 5)",
     "select, route and deliver alerts (issue 6)",
     "the inbox (issue 7)",
 )
@@ -78,9 +80,9 @@ def _print_night(night: dt.date, success: bool, lines: list[str]) -> None:
         print(f"    {line}")
 
 
-def _nights(cfg: WorldConfig) -> bool:
-    """The nightly job night by night: loads, then persons; the model trained after night 1."""
-    print(f"nightly job, night by night, into {warehouse_path()}: loads, then linkage")
+def _nights(cfg: WorldConfig, world: Path) -> bool:
+    """The nightly job night by night: loads, persons, scores; the models trained once."""
+    print(f"nightly job, night by night, into {warehouse_path()}: loads, linkage, risk scores")
     ok = True
     for night in cfg.night_dates():
         success, lines = run_night(night)
@@ -95,6 +97,21 @@ def _nights(cfg: WorldConfig) -> bool:
                 print(f"  linkage: not trained: {exc}")
                 continue
             print(f"  linkage: trained {model.name}; the job links night {night} again")
+            success, lines = run_night(night, ingest=False)
+            _print_night(night, success, lines)
+            ok = ok and success
+        if latest_risk_model() is None:
+            # The analyst's `joinedup risk train`, done here once, judged against the world's
+            # truth too, so that the job has a model to score with.
+            print("  risk: no trained model yet; training on the persons linked so far")
+            try:
+                report = train_risk(warehouse_path(), world)
+            except RISK_ERRORS as exc:
+                print(f"  risk: not trained: {exc}")
+                continue
+            for line in report.lines:
+                print(f"  risk: {line.strip()}")
+            print(f"  risk: the job scores night {night} again")
             success, lines = run_night(night, ingest=False)
             _print_night(night, success, lines)
             ok = ok and success
@@ -143,6 +160,52 @@ def _score_persons(world: Path) -> None:
     print(f"  persons against the world's truth: {cluster_scores(persons, truth).line()}")
 
 
+def _cut(name: str, cut: dict[str, float]) -> str:
+    return (
+        f"{name}: {int(cut['flagged']):,} flagged, precision {cut['precision']:.3f}, "
+        f"recall {cut['recall']:.3f}"
+    )
+
+
+def _summarise_risk() -> None:
+    folder = latest_risk_model()
+    if folder is None:
+        return
+    saved = saved_evaluation(folder)
+    context = saved["context"]
+    print(f"risk: {folder.name}, {saved['kind']} model scoring; {context['trained on']}")
+    at, top = f"at {context['operating threshold']}", f"top {context['capacity a night']}"
+    for label, e in (
+        (f"held-out persons ({context['held-out persons']})", saved),
+        ("against the world's truth", saved["truth"]),
+    ):
+        if e is None:
+            continue
+        oracle = f" ({e['auc'] / e['oracle_auc']:.1%} of the oracle's)" if e["oracle_auc"] else ""
+        print(
+            f"  {label}: AUC {e['auc']:.3f}{oracle}, average precision "
+            f"{e['average_precision']:.3f}, calibration error {e['ece']:.4f}; "
+            f"{_cut(at, e['threshold'])}; {_cut(top, e['capacity'])}"
+        )
+    con = duckdb.connect(str(warehouse_path()), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT night, band, count(*) FROM scores WHERE night = (SELECT max(night) FROM scores)"
+            " GROUP BY ALL"
+        ).fetchall()
+    except duckdb.CatalogException:
+        rows = []
+    finally:
+        con.close()
+    if rows:
+        bands = {band: n for _, band, n in rows}
+        print(
+            f"  night {rows[0][0]}: "
+            + ", ".join(f"{bands.get(b, 0):,} {b.replace('_', ' ')}" for b in BANDS[::-1])
+            + " persons"
+        )
+
+
 def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
     """Make the default world if none is there, then run each stage that exists."""
     started = time.perf_counter()
@@ -161,9 +224,10 @@ def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
     with BackgroundServer(world, token) as server:
         os.environ["JOINEDUP_POLICE_URL"] = server.url
         _police_pages(server, token)
-        ok = _nights(cfg)
+        ok = _nights(cfg, world)
     _summarise_warehouse()
     _score_persons(world)
+    _summarise_risk()
     print("still to come:")
     for stage in NOT_YET_BUILT:
         print(f"  - {stage}")

@@ -106,7 +106,7 @@ def _report_of_run(wh: Warehouse, night: dt.date, run: dict[str, Any]) -> ScoreR
         dict(rows["band"].value_counts().iter_rows()),
         dict(rows["change"].value_counts().iter_rows()),
         int((rows["indicators"] != "[]").sum()),
-        0.0,
+        float(run["seconds"] or 0.0),  # what scoring the night took then
     )
 
 

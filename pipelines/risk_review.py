@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import altair as alt
 import duckdb
 import numpy as np
 import polars as pl
@@ -163,6 +164,93 @@ def reason_counts(held: HeldOut, threshold: float) -> pl.DataFrame:
         },
         schema={"feature": pl.String, "as_first": pl.Int64, "among_top_3": pl.Int64},
     )
+
+
+def sweep(held: HeldOut, thresholds: list[float]) -> pl.DataFrame:
+    """Precision, recall and flags of the held-out persons at each threshold."""
+    rows = []
+    for t in thresholds:
+        flagged = held.probability >= t
+        hits = int((flagged & held.outcome).sum())
+        n = int(flagged.sum())
+        rows.append((t, n, hits, hits / n if n else None, hits / int(held.outcome.sum())))
+    return pl.DataFrame(
+        rows,
+        schema={
+            "threshold": pl.Float64,
+            "flagged": pl.Int64,
+            "true_flags": pl.Int64,
+            "precision": pl.Float64,
+            "recall": pl.Float64,
+        },
+        orient="row",
+    )
+
+
+def sweep_chart(table: pl.DataFrame, threshold: float) -> alt.LayerChart:
+    """Precision and recall against the threshold, with a rule at the chosen one."""
+    long = table.unpivot(on=["precision", "recall"], index="threshold", variable_name="measure")
+    lines = (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("threshold:Q", title="threshold (probability)"),
+            y=alt.Y("value:Q", title="share", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("measure:N", sort=["precision", "recall"]),
+            tooltip=["threshold:Q", "measure:N", alt.Tooltip("value:Q", format=".3f")],
+        )
+    )
+    rule = (
+        alt.Chart(pl.DataFrame({"threshold": [threshold]}))
+        .mark_rule(strokeDash=[4, 4], color="grey")
+        .encode(x="threshold:Q")
+    )
+    chart: alt.LayerChart = (lines + rule).properties(width=520, height=280)
+    return chart
+
+
+def calibration_chart(rows: list[dict[str, float]]) -> alt.LayerChart:
+    """Observed against predicted rate in each calibration bin, beside the diagonal."""
+    table = pl.DataFrame(rows)
+    top = max([0.05, *table["predicted"], *table["observed"]]) * 1.05
+    diagonal = (
+        alt.Chart(pl.DataFrame({"predicted": [0.0, top], "observed": [0.0, top]}))
+        .mark_line(strokeDash=[4, 4], color="grey")
+        .encode(x="predicted:Q", y="observed:Q")
+    )
+    points = (
+        alt.Chart(table)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X(
+                "predicted:Q", title="mean predicted probability", scale=alt.Scale(domain=[0, top])
+            ),
+            y=alt.Y("observed:Q", title="observed rate", scale=alt.Scale(domain=[0, top])),
+            tooltip=[
+                "persons:Q",
+                alt.Tooltip("predicted:Q", format=".4f"),
+                alt.Tooltip("observed:Q", format=".4f"),
+            ],
+        )
+    )
+    chart: alt.LayerChart = (diagonal + points).properties(width=320, height=320)
+    return chart
+
+
+def reasons_chart(counts: pl.DataFrame) -> alt.Chart:
+    """How often each feature is the top reason of a flag (suppressed counts left out)."""
+    shown = counts.filter(pl.col("as_first").is_not_null())
+    chart: alt.Chart = (
+        alt.Chart(shown)
+        .mark_bar()
+        .encode(
+            x=alt.X("as_first:Q", title="flags with this top reason"),
+            y=alt.Y("feature:N", sort="-x", title=None),
+            tooltip=["feature:N", "as_first:Q", "among_top_3:Q"],
+        )
+        .properties(width=420)
+    )
+    return chart
 
 
 def saved_evaluation(folder: Path | None = None, kind: str | None = None) -> dict[str, Any]:

@@ -1,0 +1,242 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    # The analyst's risk notebook: the newest risk model's evaluation (discrimination,
+    # calibration, what the flags are worth at the threshold and at capacity, disparities by
+    # group), a threshold re-judged on the model's held-out persons, and what the flags'
+    # reasons are. $JOINEDUP_RISK_MODEL picks another version (risk-v2).
+    # Run it with `marimo edit notebooks/risk_review.py`, or headless with
+    # `python notebooks/risk_review.py`. Only aggregates are shown or printed: no person,
+    # and no group under 10 persons.
+    import os
+
+    import marimo as mo
+    import polars as pl
+
+    from pipelines.environment import warehouse_path
+    from pipelines.risk_review import (
+        RISK_ERRORS,
+        calibration_chart,
+        held_out,
+        model_folder,
+        reason_counts,
+        reasons_chart,
+        rejudge,
+        saved_evaluation,
+        sweep,
+        sweep_chart,
+    )
+
+    return (
+        RISK_ERRORS,
+        calibration_chart,
+        held_out,
+        mo,
+        model_folder,
+        os,
+        pl,
+        reason_counts,
+        reasons_chart,
+        rejudge,
+        saved_evaluation,
+        sweep,
+        sweep_chart,
+        warehouse_path,
+    )
+
+
+@app.cell
+def _(RISK_ERRORS, model_folder, os, saved_evaluation):
+    try:
+        folder = model_folder(os.environ.get("JOINEDUP_RISK_MODEL") or None)
+        saved = saved_evaluation(folder)
+    except RISK_ERRORS as _exc:
+        raise SystemExit(str(_exc)) from _exc
+    context = saved["context"]
+    operating_threshold = float(context["operating threshold"])
+    capacity = int(context["capacity a night"])
+    return (capacity, context, folder, operating_threshold, saved)
+
+
+@app.cell
+def _(capacity, context, folder, mo, operating_threshold, pl, saved):
+    def _figures(e):
+        oracle = e["auc"] / e["oracle_auc"] if e.get("oracle_auc") else None
+        return {
+            "persons": e["persons"],
+            "outcomes": e["outcomes"],
+            "AUC": round(e["auc"], 3),
+            "share of the oracle's AUC": round(oracle, 3) if oracle else None,
+            "average precision": round(e["average_precision"], 3),
+            "calibration error (ECE)": round(e["ece"], 4),
+            f"precision at {operating_threshold}": round(e["threshold"]["precision"], 3),
+            f"recall at {operating_threshold}": round(e["threshold"]["recall"], 3),
+            f"precision, top {capacity:,}": round(e["capacity"]["precision"], 3),
+            f"recall, top {capacity:,}": round(e["capacity"]["recall"], 3),
+        }
+
+    _views = {"held-out persons": _figures(saved)}
+    if saved["truth"] is not None:
+        _views["the world's truth"] = _figures(saved["truth"])
+    figures = pl.DataFrame(
+        [{"judged on": k, **{n: str(v) for n, v in f.items()}} for k, f in _views.items()]
+    )
+    headline = (
+        f"{folder.name} ({saved['kind']}): held-out AUC {saved['auc']:.3f}, average precision "
+        f"{saved['average_precision']:.3f}, ECE {saved['ece']:.4f}; at {operating_threshold}: "
+        f"precision {saved['threshold']['precision']:.3f}, recall "
+        f"{saved['threshold']['recall']:.3f}; top {capacity:,}: precision "
+        f"{saved['capacity']['precision']:.3f}, recall {saved['capacity']['recall']:.3f}"
+    )
+    print(headline)
+    if saved["truth"] is not None:
+        _t = saved["truth"]
+        print(
+            f"against the world's truth: AUC {_t['auc']:.3f} "
+            f"({_t['auc'] / _t['oracle_auc']:.1%} of the oracle's {_t['oracle_auc']:.3f}), "
+            f"ECE {_t['ece']:.4f}"
+        )
+    mo.vstack(
+        [
+            mo.md(
+                f"## Risk model {folder.name}, {saved['kind']}\n"
+                f"Trained on {context['trained on']}; judged on {context['held-out persons']} "
+                f"held-out persons; outcome: {context['outcome']}."
+            ),
+            mo.ui.table(figures.transpose(include_header=True), selection=None),
+        ]
+    )
+    return (figures, headline)
+
+
+@app.cell
+def _(calibration_chart, mo, pl, saved):
+    calibration = pl.DataFrame(saved["calibration"])
+    print(
+        f"calibration: {calibration.height} groups of persons; predicted "
+        f"{calibration['predicted'].min():.4f} to {calibration['predicted'].max():.4f}, "
+        f"observed {calibration['observed'].min():.4f} to {calibration['observed'].max():.4f}"
+    )
+    mo.vstack(
+        [
+            mo.md(
+                f"### Calibration\nExpected calibration error {saved['ece']:.4f}: the mean gap "
+                "between the predicted and the observed rate, over ten equal groups of persons."
+            ),
+            mo.hstack(
+                [
+                    mo.ui.altair_chart(
+                        calibration_chart(saved["calibration"]), chart_selection=False
+                    ),
+                    mo.ui.table(calibration, selection=None, pagination=False),
+                ]
+            ),
+        ]
+    )
+    return (calibration,)
+
+
+@app.cell
+def _(mo, operating_threshold, pl, saved):
+    disparities = pl.DataFrame(saved["disparities"], infer_schema_length=None).with_columns(
+        pl.col("persons").cast(pl.String)
+    )
+    _suppressed = int(disparities["suppressed"].sum())
+    print(
+        f"disparities at {operating_threshold}: {disparities.height} groups by "
+        f"{', '.join(disparities['attribute'].unique(maintain_order=True))}; "
+        f"{_suppressed} suppressed (under 10 persons)"
+    )
+    mo.vstack(
+        [
+            mo.md(
+                f"### Disparities at {operating_threshold}\nSelection rate, false-positive "
+                "rate and false-negative rate by group; groups under 10 persons suppressed."
+            ),
+            mo.ui.table(disparities, selection=None, pagination=False),
+        ]
+    )
+    return (disparities,)
+
+
+@app.cell
+def _(mo, operating_threshold):
+    threshold = mo.ui.slider(
+        0.01, 0.99, step=0.01, value=operating_threshold, label="threshold (probability)"
+    )
+    threshold
+    return (threshold,)
+
+
+@app.cell
+def _(threshold):
+    chosen = threshold.value
+    return (chosen,)
+
+
+@app.cell
+def _(folder, held_out, saved, warehouse_path):
+    # The persons the model was judged on in training, scored by it again (a few seconds).
+    held = held_out(warehouse_path(), folder, saved["kind"])
+    return (held,)
+
+
+@app.cell
+def _(capacity, chosen, held, mo, pl, rejudge, sweep, sweep_chart):
+    rejudged = rejudge(held, chosen, capacity)
+    _t = rejudged.threshold
+    rejudged_line = (
+        f"At {chosen}: {_t.flagged:,} of {rejudged.persons:,} held-out persons flagged, "
+        f"{_t.true_flags:,} rightly; precision {_t.precision:.3f}, recall {_t.recall:.3f}"
+    )
+    print(rejudged_line)
+    _grid = sorted({round(0.05 * _i, 2) for _i in range(1, 13)} | {chosen})
+    curve = sweep(held, _grid)
+    mo.vstack(
+        [
+            mo.md(f"### The threshold on the held-out persons\n{rejudged_line}"),
+            mo.ui.altair_chart(sweep_chart(curve, chosen), chart_selection=False),
+            mo.md("Disparities at this threshold"),
+            mo.ui.table(
+                pl.DataFrame(rejudged.disparities, infer_schema_length=None).with_columns(
+                    pl.col("persons").cast(pl.String)
+                ),
+                selection=None,
+                pagination=False,
+            ),
+        ]
+    )
+    return (curve, rejudged, rejudged_line)
+
+
+@app.cell
+def _(chosen, held, mo, reason_counts, reasons_chart):
+    reasons = reason_counts(held, chosen)
+    _shown = reasons.filter(reasons["as_first"].is_not_null()).head(5)
+    print(
+        f"top reasons of the flags at {chosen}: "
+        + (
+            "; ".join(f"{f} {n:,}" for f, n in _shown.select("feature", "as_first").iter_rows())
+            or "none with 10 or more flags"
+        )
+    )
+    mo.vstack(
+        [
+            mo.md(
+                f"### Why they were flagged, at {chosen}\nHow often each feature is the first "
+                "of a flag's reasons, and among its top three (counts under 10 suppressed)."
+            ),
+            mo.ui.altair_chart(reasons_chart(reasons), chart_selection=False),
+            mo.ui.table(reasons, selection=None),
+        ]
+    )
+    return (reasons,)
+
+
+if __name__ == "__main__":
+    app.run()

@@ -143,6 +143,36 @@ def _households(
     return mine, members
 
 
+def _household(
+    home: dict[str, Any] | None,
+    by_home: dict[str, list[dict[str, Any]]],
+    who: dict[str, dict[str, Any]],
+    known: dict[str, list[str]],
+    pid: str,
+    night: dt.date,
+) -> dict[str, Any] | None:
+    """The person's household: its members' names, ages, relationships; no dates of birth."""
+    if home is None:
+        return None
+    return {
+        "household_id": home["household_id"],
+        "basis": home["basis"],
+        "relationship": home["relationship"],
+        "members": [
+            {
+                "person_id": m["person_id"],
+                "first_name": who.get(m["person_id"], {}).get("first_name"),
+                "last_name": who.get(m["person_id"], {}).get("last_name"),
+                "age": _age(who.get(m["person_id"], {}).get("dob"), night),
+                "relationship": m["relationship"],
+                "known_to": known.get(m["person_id"], []),
+            }
+            for m in by_home.get(home["household_id"], [])
+            if m["person_id"] != pid
+        ],
+    }
+
+
 def build_case_packs(
     con: duckdb.DuckDBPyConnection,
     night: dt.date,
@@ -163,12 +193,12 @@ def build_case_packs(
     ids = alerted["person_id"].unique().sort().to_list()
     mine, members = _households(con, night, ids)
     member_ids = sorted(set(members["person_id"].to_list()) | set(ids))
-    who = _identities(_records(con, night, member_ids))
-    events = _events(con, night, ids, settings)
-    member_agencies = (
-        _records(con, night, member_ids).group_by("person_id").agg(pl.col("source").unique().sort())
+    records = _records(con, night, member_ids)
+    who = _identities(records)
+    known: dict[str, list[str]] = dict(
+        records.group_by("person_id").agg(pl.col("source").unique().sort()).iter_rows()
     )
-    known: dict[str, list[str]] = dict(member_agencies.iter_rows())
+    events = _events(con, night, ids, settings)
     homes = {r["person_id"]: r for r in mine.iter_rows(named=True)}
     by_home: dict[str, list[dict[str, Any]]] = {}
     for r in members.iter_rows(named=True):
@@ -189,26 +219,7 @@ def build_case_packs(
                 {k: inv[k] for k in ("professional", "email", "team", "role")}
                 | {"lead": inv["lead"]}
             )
-        home = homes.get(pid)
-        household = None
-        if home is not None:
-            household = {
-                "household_id": home["household_id"],
-                "basis": home["basis"],
-                "relationship": home["relationship"],
-                "members": [
-                    {
-                        "person_id": m["person_id"],
-                        "first_name": who.get(m["person_id"], {}).get("first_name"),
-                        "last_name": who.get(m["person_id"], {}).get("last_name"),
-                        "age": _age(who.get(m["person_id"], {}).get("dob"), night),
-                        "relationship": m["relationship"],
-                        "known_to": known.get(m["person_id"], []),
-                    }
-                    for m in by_home.get(home["household_id"], [])
-                    if m["person_id"] != pid
-                ],
-            }
+        household = _household(homes.get(pid), by_home, who, known, pid, night)
         packs[pid] = {
             "person": {
                 "person_id": pid,

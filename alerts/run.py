@@ -73,6 +73,7 @@ class AlertsReport:
     case_packs: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
     seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)  # stage -> seconds
 
     def lines(self) -> list[str]:
         """The report, a line each, for the command line and the run's log."""
@@ -104,7 +105,8 @@ class AlertsReport:
             )
         out.append(f"  case packs written: {self.case_packs}")
         out += [f"  {line}" for line in self.delivery.lines()]
-        out.append(f"  {self.seconds:.1f} s")
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in self.stages.items())
+        out.append(f"  {self.seconds:.1f} s" + (f" ({stages})" if stages else ""))
         return out
 
 
@@ -241,6 +243,12 @@ def _capacity(
     return go, released
 
 
+def _lap(report: AlertsReport, stage: str, since: float) -> float:
+    now = time.perf_counter()
+    report.stages[stage] = now - since
+    return now
+
+
 def run_alerts(
     warehouse: Path, night: dt.date, store_url: str, config_path: Path, now: dt.datetime
 ) -> AlertsReport:
@@ -282,8 +290,10 @@ def run_alerts(
         ids = triggers["person_id"].unique().sort().to_list()
         facts = person_facts(con, night, ids)
         involved = involvements(con, night, ids)
+        lap = _lap(report, "select", t0)
         engine = open_store(store_url)
         plans = _plan(engine, config, night, now, triggers, facts, leads(involved), report)
+        lap = _lap(report, "route", lap)
         alerted = list({p.person_id for p in plans})
         packs = build_case_packs(
             con,
@@ -292,6 +302,7 @@ def run_alerts(
             involved.filter(pl.col("person_id").is_in(alerted)),
             config.case_pack,
         )
+        lap = _lap(report, "case packs", lap)
     except BaseException:
         if engine is not None:
             engine.dispose()
@@ -316,8 +327,10 @@ def run_alerts(
             report.released = len(released)
         with engine.begin() as conn:
             to_send = plan_digests(conn, config, night, now, report.delivery)
+        lap = _lap(report, "store", lap)
         report.delivery.add(send(engine, config, to_send, now))
         owed(engine, report.delivery)
+        _lap(report, "deliver", lap)
         report.seconds = time.perf_counter() - t0
         with engine.begin() as conn:
             conn.execute(

@@ -167,7 +167,7 @@ def validate_section(model: type[Any], path: Path | None, section: str) -> Any:
         return model.model_validate(raw[section])
     except ValidationError as exc:
         where = "; ".join(
-            f"{section}.{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            ".".join(map(str, (section, *e["loc"]))) + f": {e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors()
         )
         raise FeaturesError(f"{path}: {where}") from exc

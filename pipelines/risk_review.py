@@ -346,7 +346,10 @@ def evaluate_risk(
         out or folder / held.model.kind / "reviews" / f"t{settings.threshold}-c{settings.capacity}"
     )
     written = list(write_report(out, card, e, context))
-    lines = [f"{held.name} re-judged on its held-out persons as at {held.judged_at}:"]
+    lines = [
+        f"{held.name} re-judged on its held-out persons as at {held.judged_at}, as linked on "
+        f"{held.night}:"
+    ]
     lines += [f"  {line}" for line in figures(e, settings.threshold, settings.capacity)]
     if truth_view is not None:
         written += write_report(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -111,7 +112,10 @@ def test_evaluate_at_another_threshold_on_the_same_held_out_persons(
     argv = ["risk", "evaluate", "--threshold", "0.3", "--capacity", "50", "--world", str(rw.world)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "risk-v1/boosted re-judged on its held-out persons as at " in out
+    assert re.search(
+        r"risk-v1/boosted re-judged on its held-out persons as at [\d-]+, as linked on " + str(N2),
+        out,
+    )
     folder = data / "models" / "risk-v1" / "boosted"
     review = folder / "reviews" / "t0.3-c50"
     assert f"  wrote {review / 'evaluation.html'}" in out

@@ -350,6 +350,32 @@ def _risk_backtest(warehouse: Path, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """joinedup alerts: select, route and deliver a night's alerts; retry; escalate."""
+    from alerts import ConfigError, WarehouseError, escalate, retry_failed, run_alerts
+    from pipelines.environment import alerts_file, store_url, warehouse_path
+
+    now = dt.datetime.now(dt.UTC)
+    try:
+        if args.action == "run":
+            if not args.night:
+                raise UsageError("name a night with --night YYYY-MM-DD")
+            for night in args.night:
+                try:
+                    date = dt.date.fromisoformat(night)
+                except ValueError as exc:
+                    raise UsageError(f"--night: {exc}; expected YYYY-MM-DD") from exc
+                report = run_alerts(warehouse_path(), date, store_url(), alerts_file(), now)
+                print("\n".join(report.lines()))
+        elif args.action == "retry":
+            print("\n".join(retry_failed(store_url(), alerts_file(), now).lines()))
+        else:
+            print("\n".join(escalate(store_url(), alerts_file(), now).lines()))
+    except (ConfigError, WarehouseError) as exc:
+        raise UsageError(str(exc)) from exc
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """joinedup demo: the whole product as it stands, on the embedded default."""
     return demo.run(people=args.people, nights=args.nights, fresh=args.fresh)
@@ -421,6 +447,11 @@ def parser() -> argparse.ArgumentParser:
     rk.add_argument("--every", type=int, help="backtest: days between as-of dates (default 7)")
     rk.add_argument("--out", help="evaluate, backtest: folder for the files written")
     rk.set_defaults(func=cmd_risk)
+
+    al = sub.add_parser("alerts", help="select, route and deliver alerts; retry; escalate")
+    al.add_argument("action", choices=["run", "retry", "escalate"])
+    al.add_argument("--night", action="append", help="run: night scored, YYYY-MM-DD (repeatable)")
+    al.set_defaults(func=cmd_alerts)
 
     d = sub.add_parser("demo", help="run the product end to end on a default world")
     d.add_argument("--people", type=int, default=20_000)

@@ -14,9 +14,11 @@ import duckdb
 import httpx
 import polars as pl
 
+from alerts import ConfigError, WarehouseError, run_alerts
+from alerts.mailbox import LocalMailbox
 from connectors.warehouse import Warehouse
 from matching.evaluate import cluster_scores
-from pipelines.environment import data_dir, warehouse_path
+from pipelines.environment import alerts_file, data_dir, store_url, warehouse_path
 from pipelines.linkage import latest_model, matching_config, train_model
 from pipelines.nightly import run_night
 from pipelines.risk import latest_risk_model, train_risk
@@ -28,7 +30,6 @@ from world.police_api import BackgroundServer
 
 NOT_YET_BUILT = (
     "linkage at council-size accuracy (issue 4)",
-    "select, route and deliver alerts (issue 6)",
     "the inbox (issue 7)",
 )
 
@@ -85,36 +86,55 @@ def _nights(cfg: WorldConfig, world: Path) -> bool:
     print(f"nightly job, night by night, into {warehouse_path()}: loads, linkage, risk scores")
     ok = True
     for night in cfg.night_dates():
-        success, lines = run_night(night)
+        ok = _night(night, world) and ok
+        _send_alerts(night)
+    return ok
+
+
+def _send_alerts(night: dt.date) -> None:
+    """The night's alerts, selected from its scores, to the demo's local mailbox."""
+    try:
+        report = run_alerts(
+            warehouse_path(), night, store_url(), alerts_file(), dt.datetime.now(dt.UTC)
+        )
+    except (WarehouseError, ConfigError) as exc:  # no scores tonight (no risk model yet)
+        print(f"  alerts: not run: {exc}")
+        return
+    for line in report.lines():
+        print(f"    {line}")
+
+
+def _night(night: dt.date, world: Path) -> bool:
+    """One night of the job, training the models the first time there is data for them."""
+    ok, lines = run_night(night)
+    _print_night(night, ok, lines)
+    if latest_model() is None:
+        # The analyst's step, done here once so that the job has a model to link with.
+        print("  linkage: no trained model yet; training on the records loaded so far")
+        try:
+            model = train_model(warehouse_path())
+        except ValueError as exc:
+            print(f"  linkage: not trained: {exc}")
+            return ok
+        print(f"  linkage: trained {model.name}; the job links night {night} again")
+        success, lines = run_night(night, ingest=False)
         _print_night(night, success, lines)
         ok = ok and success
-        if latest_model() is None:
-            # The analyst's step, done here once so that the job has a model to link with.
-            print("  linkage: no trained model yet; training on the records loaded so far")
-            try:
-                model = train_model(warehouse_path())
-            except ValueError as exc:
-                print(f"  linkage: not trained: {exc}")
-                continue
-            print(f"  linkage: trained {model.name}; the job links night {night} again")
-            success, lines = run_night(night, ingest=False)
-            _print_night(night, success, lines)
-            ok = ok and success
-        if latest_risk_model() is None:
-            # The analyst's `joinedup risk train`, done here once, judged against the world's
-            # truth too, so that the job has a model to score with.
-            print("  risk: no trained model yet; training on the persons linked so far")
-            try:
-                report = train_risk(warehouse_path(), world)
-            except RISK_ERRORS as exc:
-                print(f"  risk: not trained: {exc}")
-                continue
-            for line in report.lines:
-                print(f"  risk: {line.strip()}")
-            print(f"  risk: the job scores night {night} again")
-            success, lines = run_night(night, ingest=False)
-            _print_night(night, success, lines)
-            ok = ok and success
+    if latest_risk_model() is None:
+        # The analyst's `joinedup risk train`, done here once, judged against the world's
+        # truth too, so that the job has a model to score with.
+        print("  risk: no trained model yet; training on the persons linked so far")
+        try:
+            report = train_risk(warehouse_path(), world)
+        except RISK_ERRORS as exc:
+            print(f"  risk: not trained: {exc}")
+            return ok
+        for line in report.lines:
+            print(f"  risk: {line.strip()}")
+        print(f"  risk: the job scores night {night} again")
+        success, lines = run_night(night, ingest=False)
+        _print_night(night, success, lines)
+        ok = ok and success
     return ok
 
 
@@ -218,16 +238,26 @@ def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
         print_world(generate(cfg, world))
         warehouse_path().unlink(missing_ok=True)  # a new world starts a new warehouse
         shutil.rmtree(data_dir() / "models", ignore_errors=True)  # ...and a new model
+        (data_dir() / "store.sqlite").unlink(missing_ok=True)  # ...and no alerts yet
+        shutil.rmtree(data_dir() / "mailbox", ignore_errors=True)
     _summarise_manifest(world)
     token = secrets.token_urlsafe(16)
     os.environ.update({"JOINEDUP_WORLD": str(world), "JOINEDUP_POLICE_TOKEN": token})
-    with BackgroundServer(world, token) as server:
+    mail = data_dir() / "mailbox"
+    with BackgroundServer(world, token) as server, LocalMailbox(mail) as box:
         os.environ["JOINEDUP_POLICE_URL"] = server.url
+        os.environ["JOINEDUP_SMTP_URL"] = box.url
+        print(f"mail relay for alerts on {box.url}, delivering into {mail} (Maildir)")
         _police_pages(server, token)
         ok = _nights(cfg, world)
+        delivered = len(box.messages())
     _summarise_warehouse()
     _score_persons(world)
     _summarise_risk()
+    print(
+        f"alerts: {delivered} messages in the local mailbox {mail} (Maildir: one file a "
+        f"message under new/); the store of alerts and case packs is {store_url()}"
+    )
     print("still to come:")
     for stage in NOT_YET_BUILT:
         print(f"  - {stage}")

@@ -47,3 +47,16 @@ def police_token() -> str | None:
 def set_world_defaults() -> None:
     """Point the partners' config at the local world if nothing else is set."""
     os.environ.setdefault("JOINEDUP_WORLD", str(world_dir()))
+
+
+def store_url() -> str:
+    """The operational store (alerts, case packs, the inbox): $JOINEDUP_STORE, else SQLite
+    in the data folder."""
+    from alerts.store import store_url as default_store
+
+    return default_store(data_dir())
+
+
+def alerts_file() -> Path:
+    """The alerts config: $JOINEDUP_ALERTS, else pipelines/config/alerts.yaml."""
+    return Path(os.environ.get("JOINEDUP_ALERTS", str(PACKAGE / "config" / "alerts.yaml")))

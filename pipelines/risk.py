@@ -126,14 +126,15 @@ def _card(settings: RiskSettings, version: str, kind: str) -> ModelCard:
     )
 
 
-def _split(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Calibration and held-out halves, by a hash of the person id (stable across runs)."""
+def held_out_split(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Calibration and held-out halves: even and odd person numbers (stable across runs)."""
     digits = pl.col("person_id").str.extract(r"(\d+)$").cast(pl.Int64, strict=False).fill_null(0)
     even = (digits % 2) == 0
     return frame.filter(even), frame.filter(~even)
 
 
-def _audit(frame: pl.DataFrame) -> pl.DataFrame:
+def audit_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """The fairness report's columns (sex, ethnicity, age band), never model inputs."""
     return frame.select(pl.col(a).alias(name) for a, name in AUDIT.items() if a in frame.columns)
 
 
@@ -173,7 +174,7 @@ def train_risk(
     finally:
         con.close()
     learn = examples.filter(pl.col("as_of") == learned_at)
-    calibrate, held_out = _split(examples.filter(pl.col("as_of") == judged_at))
+    calibrate, held_out = held_out_split(examples.filter(pl.col("as_of") == judged_at))
     previous = latest_risk_model()
     version = f"risk-v{int(previous.name.split('-v')[1]) + 1 if previous else 1}"
     folder = risk_models_dir() / version
@@ -236,7 +237,7 @@ def _judge(
     return evaluate(
         probability,
         frame["outcome"].cast(pl.Boolean).to_numpy(),
-        _audit(frame),
+        audit_columns(frame),
         settings.model.threshold,
         settings.model.capacity,
         ceiling,

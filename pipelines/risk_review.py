@@ -28,8 +28,8 @@ from pydantic import ValidationError
 
 from pipelines.risk import (
     RiskError,
-    _audit,
-    _split,
+    audit_columns,
+    held_out_split,
     latest_risk_model,
     risk_models_dir,
     scoring_model,
@@ -124,7 +124,7 @@ def held_out(warehouse: Path, folder: Path | None = None, kind: str | None = Non
         examples = training_examples(con, [judged_at], horizon)
     finally:
         con.close()
-    _, persons = _split(examples)
+    _, persons = held_out_split(examples)
     return HeldOut(
         folder,
         model,
@@ -133,7 +133,7 @@ def held_out(warehouse: Path, folder: Path | None = None, kind: str | None = Non
         persons,
         model.probability(matrix(persons, model.features)),
         persons["outcome"].cast(pl.Boolean).to_numpy(),
-        _audit(persons),
+        audit_columns(persons),
     )
 
 
@@ -328,7 +328,7 @@ def evaluate_risk(
         truth_view = evaluate(
             held.model.probability(matrix(truth, held.model.features)),
             truth["outcome"].cast(pl.Boolean).to_numpy(),
-            _audit(truth),
+            audit_columns(truth),
             settings.threshold,
             settings.capacity,
             ceiling,

@@ -271,8 +271,9 @@ def load(folder: Path, feature_set: str | None = None) -> RiskModel:
         raise RiskModelError(f"{folder}: not a saved risk model ({exc})") from exc
     if feature_set is not None and about.get("feature_set") != feature_set:
         raise RiskModelError(
-            f"{folder.name} was trained on feature set {about.get('feature_set')!r}, but "
-            f"tonight's features are {feature_set!r}; retrain with `joinedup risk train`"
+            f"{folder.parent.name}/{folder.name} was trained on feature set "
+            f"{about.get('feature_set')!r}, but tonight's features are {feature_set!r}; "
+            "retrain with `joinedup risk train`"
         )
     model = joblib.load(folder / "model.joblib")
     if not isinstance(model, RiskModel):

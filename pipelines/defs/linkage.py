@@ -380,8 +380,10 @@ def link_what_loaded(job: "UnresolvedAssetJobDefinition") -> dg.SensorDefinition
             return dg.SkipReason(f"run {run.run_id}: no source failed, so nothing to link after")
         if run.asset_selection and PERSONS not in run.asset_selection:
             return dg.SkipReason(f"run {run.run_id} did not ask for persons")
+        # The night's scores come after its persons (pipelines/defs/risk.py).
+        after = [PERSONS, dg.AssetKey(["risk", "scores"])]
         return dg.RunRequest(
-            run_key=f"{run.run_id}:persons", partition_key=night, asset_selection=[PERSONS]
+            run_key=f"{run.run_id}:persons", partition_key=night, asset_selection=after
         )
 
     return _sensor

@@ -181,7 +181,7 @@ def test_a_failed_source_is_linked_around_and_named_stale(nights: Nights) -> Non
     assert not failed.asset_materializations_for_node(STEP)  # Dagster skipped the step
     assert isinstance(nights.request, dg.RunRequest)
     assert nights.request.partition_key == N3.isoformat()
-    assert nights.request.asset_selection == [PERSONS]
+    assert nights.request.asset_selection == [PERSONS, dg.AssetKey(["risk", "scores"])]
     run = nights.runs["night 3, what loaded"]
     assert run.success
     meta = _persons(run)

@@ -376,6 +376,38 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inbox(args: argparse.Namespace) -> int:
+    """joinedup inbox: seed demo users if there are none, then serve the inbox on loopback."""
+    import os
+
+    import uvicorn
+
+    from alerts import ConfigError
+    from inbox.app import create_app, engine_of
+    from inbox.users import seed_demo_users
+    from pipelines.environment import alerts_file, inbox_secret, store_url
+
+    # The inbox sends nothing, but the alerts config names the mail relay in its targets.
+    os.environ.setdefault("JOINEDUP_SMTP_URL", "mailto://127.0.0.1:2525")
+    secret = inbox_secret() or secrets.token_urlsafe(32)
+    try:
+        app = create_app(store_url(), alerts_file(), secret)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    from alerts.config import load_config
+
+    made = seed_demo_users(engine_of(app), load_config(alerts_file()), dt.datetime.now(dt.UTC))
+    if made:
+        print("Demo users (shown once; the store keeps only argon2 hashes):")
+        for username, password, role in made:
+            print(f"  {username:<40} {password:<20} {role}")
+    if not inbox_secret():
+        print("JOINEDUP_INBOX_SECRET is not set: sessions end when the inbox stops.")
+    print(f"The inbox: http://{args.host}:{args.port}/")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """joinedup demo: the whole product as it stands, on the embedded default."""
     return demo.run(people=args.people, nights=args.nights, fresh=args.fresh)
@@ -452,6 +484,11 @@ def parser() -> argparse.ArgumentParser:
     al.add_argument("action", choices=["run", "retry", "escalate"])
     al.add_argument("--night", action="append", help="run: night scored, YYYY-MM-DD (repeatable)")
     al.set_defaults(func=cmd_alerts)
+
+    ib = sub.add_parser("inbox", help="serve the inbox (seeds demo users if there are none)")
+    ib.add_argument("--host", default="127.0.0.1")
+    ib.add_argument("--port", type=int, default=8000)
+    ib.set_defaults(func=cmd_inbox)
 
     d = sub.add_parser("demo", help="run the product end to end on a default world")
     d.add_argument("--people", type=int, default=20_000)

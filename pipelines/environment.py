@@ -60,3 +60,8 @@ def store_url() -> str:
 def alerts_file() -> Path:
     """The alerts config: $JOINEDUP_ALERTS, else pipelines/config/alerts.yaml."""
     return Path(os.environ.get("JOINEDUP_ALERTS", str(PACKAGE / "config" / "alerts.yaml")))
+
+
+def inbox_secret() -> str | None:
+    """The key for the inbox's session ids: $JOINEDUP_INBOX_SECRET (none: a new one a run)."""
+    return os.environ.get("JOINEDUP_INBOX_SECRET")

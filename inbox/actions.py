@@ -1,0 +1,331 @@
+"""What a user may see and do to an alert: the visibility rule, the changes of state
+(each a compare-and-set on `alerts.version`, in one transaction with its audit row),
+notes, and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from alerts.store import ALERTS, CASE_PACKS, utc
+from inbox.tables import (
+    AUDIT_LOG,
+    DUTY_MANAGER,
+    FORWARDS,
+    NOTE_MAX,
+    NOTES,
+    OUTCOME_ROWS,
+    OUTCOMES,
+    PROFESSIONAL,
+    SNOOZES,
+    USERS,
+)
+from inbox.users import User
+
+NOT_CLOSED = ("held", "pending", "delivered", "acknowledged", "forwarded", "snoozed")
+
+
+class Refused(ValueError):
+    """An action refused for its input; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Conflict(Refused):
+    """Someone else changed the alert first: nothing was written."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, message)
+
+
+def visible(user: User) -> sa.ColumnElement[bool]:
+    """The alerts a user may see: routed to them or their team, or forwarded to them.
+
+    Duty managers see every alert (unacknowledged ones escalate to them); analysts and
+    admins see none.
+    """
+    if user.role == DUTY_MANAGER:
+        return sa.true()
+    if user.role != PROFESSIONAL:
+        return sa.false()
+    forwarded = sa.select(FORWARDS.c.alert_id).where(FORWARDS.c.to_user == user.username)
+    mine: list[sa.ColumnElement[bool]] = [ALERTS.c.id.in_(forwarded)]
+    if user.email:
+        mine.append(ALERTS.c.routed_to == user.email)
+    if user.team:
+        mine += [ALERTS.c.routed_team == user.team, ALERTS.c.routed_to == user.team]
+    return sa.or_(*mine)
+
+
+def audit(
+    conn: Connection,
+    user: User,
+    action: str,
+    now: dt.datetime,
+    reference: str | None = None,
+    detail: str = "",
+) -> None:
+    """Append one line to the audit log (who, when, what, which alert; never a note's text)."""
+    conn.execute(
+        sa.insert(AUDIT_LOG).values(
+            at=utc(now),
+            actor=user.username,
+            role=user.role,
+            action=action,
+            reference=reference,
+            detail=detail[:500],
+        )
+    )
+
+
+def list_alerts(engine: Engine, user: User, state: str | None) -> list[dict[str, Any]]:
+    """The alerts a user may see (of one state, or all), newest night and highest score first."""
+    query = (
+        sa.select(ALERTS)
+        .where(visible(user))
+        .order_by(ALERTS.c.night.desc(), ALERTS.c.score.desc(), ALERTS.c.id)
+    )
+    if state:
+        query = query.where(ALERTS.c.state == state)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def open_alert(
+    engine: Engine, user: User, reference: str, now: dt.datetime
+) -> dict[str, Any] | None:
+    """An alert, its case pack, notes and forwards, if the user may see it; audits the view.
+
+    An alert the user may not see and one that does not exist both give None, so a URL
+    does not tell whether an alert exists; the attempt is audited as refused.
+    """
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(ALERTS, CASE_PACKS.c.json.label("pack_json"))
+            .outerjoin(CASE_PACKS, CASE_PACKS.c.alert_id == ALERTS.c.id)
+            .where(ALERTS.c.reference == reference, visible(user))
+        ).first()
+        if row is None:
+            audit(conn, user, "view_refused", now, reference[:16])
+            return None
+        audit(conn, user, "view", now, reference)
+        alert = dict(row._mapping)
+        alert["pack"] = json.loads(alert.pop("pack_json") or "{}")
+        alert["reasons"] = json.loads(alert["reasons_json"] or "[]")
+        alert["notes"] = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.select(NOTES).where(NOTES.c.alert_id == alert["id"]).order_by(NOTES.c.id)
+            )
+        ]
+        alert["forwards"] = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.select(FORWARDS)
+                .where(FORWARDS.c.alert_id == alert["id"])
+                .order_by(FORWARDS.c.id)
+            )
+        ]
+    return alert
+
+
+def _change(
+    conn: Connection,
+    user: User,
+    reference: str,
+    version: int,
+    states: tuple[str, ...],
+    values: dict[str, Any],
+    now: dt.datetime,
+) -> int:
+    """Compare-and-set: change a visible alert still at `version`; returns its id.
+
+    Raises:
+        Refused: 404 if the user may not see it.
+        Conflict: it changed since the user saw it (nothing is written).
+    """
+    found = conn.execute(
+        sa.select(ALERTS.c.id, ALERTS.c.state, ALERTS.c.version).where(
+            ALERTS.c.reference == reference, visible(user)
+        )
+    ).first()
+    if found is None:
+        raise Refused(404, "No such alert.")
+    done = conn.execute(
+        sa.update(ALERTS)
+        .where(
+            ALERTS.c.id == found.id,
+            ALERTS.c.version == version,
+            ALERTS.c.state.in_(states),
+        )
+        .values(**values, updated_at=utc(now), version=ALERTS.c.version + 1)
+    )
+    if done.rowcount != 1:
+        now_row = conn.execute(
+            sa.select(ALERTS.c.state, ALERTS.c.acknowledged_by).where(ALERTS.c.id == found.id)
+        ).one()
+        who = f" by {now_row.acknowledged_by}" if now_row.acknowledged_by else ""
+        raise Conflict(
+            f"This alert changed while you were looking at it: it is now {now_row.state}{who}. "
+            "Nothing you sent was saved; reload the page to see it as it stands."
+        )
+    return int(found.id)
+
+
+def _clean_note(text: str, required: bool) -> str:
+    text = text.strip()
+    if len(text) > NOTE_MAX:
+        raise Refused(413, f"A note can be at most {NOTE_MAX} characters; this one is {len(text)}.")
+    if required and not text:
+        raise Refused(422, "Please write a note.")
+    return text
+
+
+def acknowledge(engine: Engine, user: User, reference: str, version: int, now: dt.datetime) -> None:
+    """Take ownership of an alert that nobody has acknowledged (or that was forwarded to you)."""
+    with engine.begin() as conn:
+        _change(
+            conn,
+            user,
+            reference,
+            version,
+            ("held", "pending", "delivered", "forwarded", "snoozed"),
+            {
+                "state": "acknowledged",
+                "acknowledged_at": utc(now),
+                "acknowledged_by": user.username,
+            },
+            now,
+        )
+        audit(conn, user, "acknowledge", now, reference)
+
+
+def forward(
+    engine: Engine, user: User, reference: str, version: int, to: str, note: str, now: dt.datetime
+) -> None:
+    """Forward an alert to a colleague (a professional or duty manager) with a note."""
+    text = _clean_note(note, required=False)
+    with engine.begin() as conn:
+        target = conn.execute(
+            sa.select(USERS.c.username, USERS.c.role).where(USERS.c.username == to.strip().lower())
+        ).first()
+        if target is None or target.role not in (PROFESSIONAL, DUTY_MANAGER):
+            raise Refused(422, "There is no colleague with that sign-in to forward to.")
+        if target.username == user.username:
+            raise Refused(422, "You cannot forward an alert to yourself.")
+        alert_id = _change(conn, user, reference, version, NOT_CLOSED, {"state": "forwarded"}, now)
+        conn.execute(
+            sa.insert(FORWARDS).values(
+                alert_id=alert_id, from_user=user.username, to_user=target.username, at=utc(now)
+            )
+        )
+        if text:
+            conn.execute(
+                sa.insert(NOTES).values(
+                    alert_id=alert_id, author=user.username, kind="forward", text=text, at=utc(now)
+                )
+            )
+        audit(conn, user, "forward", now, reference, f"to {target.username}")
+
+
+def add_note(engine: Engine, user: User, reference: str, text: str, now: dt.datetime) -> None:
+    """Add a note to an alert the user may see (notes never conflict: they only append)."""
+    clean = _clean_note(text, required=True)
+    with engine.begin() as conn:
+        found = conn.execute(
+            sa.select(ALERTS.c.id).where(ALERTS.c.reference == reference, visible(user))
+        ).first()
+        if found is None:
+            raise Refused(404, "No such alert.")
+        conn.execute(
+            sa.insert(NOTES).values(
+                alert_id=found.id, author=user.username, kind="note", text=clean, at=utc(now)
+            )
+        )
+        audit(conn, user, "note", now, reference, f"{len(clean)} characters")
+
+
+def snooze(
+    engine: Engine,
+    user: User,
+    reference: str,
+    version: int,
+    until: str,
+    reason: str,
+    now: dt.datetime,
+) -> None:
+    """Snooze an alert until a date after today, with a reason."""
+    try:
+        day = dt.date.fromisoformat(until)
+    except ValueError as exc:
+        raise Refused(422, "Give the date to snooze until as YYYY-MM-DD.") from exc
+    if day <= utc(now).date():
+        raise Refused(422, "A snooze must end after today.")
+    text = _clean_note(reason, required=True)
+    with engine.begin() as conn:
+        alert_id = _change(conn, user, reference, version, NOT_CLOSED, {"state": "snoozed"}, now)
+        conn.execute(
+            sa.insert(SNOOZES).values(alert_id=alert_id, until=day, by=user.username, at=utc(now))
+        )
+        conn.execute(
+            sa.insert(NOTES).values(
+                alert_id=alert_id, author=user.username, kind="snooze", text=text, at=utc(now)
+            )
+        )
+        audit(conn, user, "snooze", now, reference, f"until {day.isoformat()}")
+
+
+def close(
+    engine: Engine,
+    user: User,
+    reference: str,
+    version: int,
+    outcome: str,
+    text: str,
+    now: dt.datetime,
+) -> None:
+    """Close an alert with an outcome from the controlled list, and what was done."""
+    if outcome not in OUTCOMES:
+        raise Refused(422, "Choose an outcome from the list.")
+    clean = _clean_note(text, required=False)
+    with engine.begin() as conn:
+        alert_id = _change(conn, user, reference, version, NOT_CLOSED, {"state": "closed"}, now)
+        conn.execute(
+            sa.insert(OUTCOME_ROWS).values(
+                alert_id=alert_id, outcome=outcome, by=user.username, at=utc(now)
+            )
+        )
+        if clean:
+            conn.execute(
+                sa.insert(NOTES).values(
+                    alert_id=alert_id, author=user.username, kind="close", text=clean, at=utc(now)
+                )
+            )
+        audit(conn, user, "close", now, reference, f"outcome {outcome}")
+
+
+def audit_rows(engine: Engine, limit: int | None = None) -> list[dict[str, Any]]:
+    """The audit log, newest first."""
+    query = sa.select(AUDIT_LOG).order_by(AUDIT_LOG.c.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def summary(engine: Engine) -> list[dict[str, Any]]:
+    """Alerts by team and state, counts only (what an analyst may see)."""
+    query = (
+        sa.select(ALERTS.c.routed_team, ALERTS.c.state, sa.func.count().label("n"))
+        .group_by(ALERTS.c.routed_team, ALERTS.c.state)
+        .order_by(ALERTS.c.routed_team, ALERTS.c.state)
+    )
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]

@@ -1,0 +1,345 @@
+"""The inbox's web app: sign-in, the alert list and page, actions, the audit log.
+
+Every page is rendered on the server (Jinja2, autoescaped). Every POST carries the
+session's CSRF token in a hidden field; a forged or missing one is refused with 403
+before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.engine import Engine
+
+from alerts.config import load_config
+from alerts.store import STATES, open_store
+from inbox import actions
+from inbox.actions import Refused
+from inbox.sessions import Session, csrf_ok, end_session, find_session, start_session
+from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, OUTCOMES, PROFESSIONAL
+from inbox.users import authenticate
+
+COOKIE = "joinedup_session"
+LOGIN_COOKIE = "joinedup_signin"  # the sign-in form's CSRF token, before there is a session
+_TEMPLATES = Path(__file__).parent / "templates"
+
+ALERT_ROLES = (PROFESSIONAL, DUTY_MANAGER)
+AUDIT_ROLES = (DUTY_MANAGER, ADMIN)
+SUMMARY_ROLES = (ANALYST, DUTY_MANAGER, ADMIN)
+SMALL = 5  # counts under this are shown as "fewer than 5"
+
+
+class _SignInNeeded(Exception):
+    def __init__(self, method: str, path: str) -> None:
+        self.method = method
+        self.path = path
+
+
+class _Forbidden(Exception):
+    pass
+
+
+class _BadToken(Exception):
+    pass
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
+    """The inbox app over the store at `store_url`.
+
+    Args:
+        store_url: the operational store (`sqlite:///...` or `postgresql+psycopg://...`).
+        config_path: the alerts config (teams' names, the duty manager's team).
+        secret: keys the session ids kept in the store; from the environment in production.
+    """
+    import inbox.tables  # noqa: F401  (its tables join the store's metadata)
+
+    if len(secret) < 16:
+        raise ValueError("the inbox secret needs at least 16 characters")
+    engine = open_store(store_url)
+    config = load_config(config_path)
+    env = Environment(
+        loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True)
+    )
+    app = FastAPI(title="joinedup inbox", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.engine = engine
+
+    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("session", None)
+        html = env.get_template(name).render(
+            outcomes=OUTCOMES, teams=config.teams, states=STATES, small=SMALL, **context
+        )
+        return HTMLResponse(html, status_code=status)
+
+    def session(request: Request, roles: tuple[str, ...]) -> Session:
+        found = find_session(engine, secret, request.cookies.get(COOKIE), _now())
+        if found is None:
+            raise _SignInNeeded(request.method, request.url.path)
+        if found.user.role not in roles:
+            raise _Forbidden()
+        return found
+
+    @app.exception_handler(_SignInNeeded)
+    def _sign_in(request: Request, exc: _SignInNeeded) -> Response:
+        if exc.method == "GET":
+            return RedirectResponse(f"/signin?next={quote(exc.path)}", status_code=303)
+        return page(
+            "message.html",
+            401,
+            title="Signed out",
+            message="Your session has ended: sign in again. Nothing you sent was saved.",
+        )
+
+    @app.exception_handler(_Forbidden)
+    def _forbidden(request: Request, exc: _Forbidden) -> Response:
+        return page(
+            "message.html",
+            403,
+            title="Not for your role",
+            message="Your role does not give you this page.",
+        )
+
+    def checked(request: Request, roles: tuple[str, ...], token: str | None) -> Session:
+        me = session(request, roles)
+        if not csrf_ok(me.csrf, token):
+            raise _BadToken()
+        return me
+
+    @app.exception_handler(_BadToken)
+    def _bad_token(request: Request, exc: _BadToken) -> Response:
+        return page(
+            "message.html",
+            403,
+            title="Refused",
+            message="This form was not sent from your inbox page (its security token "
+            "is missing or wrong). Nothing was saved: go back, reload and try again.",
+        )
+
+    @app.get("/", response_model=None)
+    def home(request: Request) -> Response:
+        me = session(request, (PROFESSIONAL, DUTY_MANAGER, ANALYST, ADMIN))
+        target = {ANALYST: "/summary", ADMIN: "/audit"}.get(me.user.role, "/alerts")
+        return RedirectResponse(target, status_code=303)
+
+    @app.get("/signin", response_model=None)
+    def signin_form(request: Request, next: str = "/") -> Response:
+        token = secrets.token_urlsafe(32)
+        response = page("signin.html", csrf=token, next=_safe_next(next), error=None)
+        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", max_age=3600)
+        return response
+
+    @app.post("/signin", response_model=None)
+    def signin(
+        request: Request,
+        username: Annotated[str, Form()] = "",
+        password: Annotated[str, Form()] = "",
+        csrf: Annotated[str, Form()] = "",
+        next: Annotated[str, Form()] = "/",
+    ) -> Response:
+        expected = request.cookies.get(LOGIN_COOKIE)
+        if not expected or not csrf_ok(expected, csrf):
+            raise _BadToken()
+        user = authenticate(engine, username, password)
+        if user is None:
+            token = secrets.token_urlsafe(32)
+            refused = page(
+                "signin.html",
+                401,
+                csrf=token,
+                next=_safe_next(next),
+                error="That sign-in and password do not match.",
+            )
+            refused.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", max_age=3600)
+            return refused
+        now = _now()
+        cookie = start_session(engine, secret, user, now)
+        with engine.begin() as conn:
+            actions.audit(conn, user, "sign_in", now)
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax")
+        response.delete_cookie(LOGIN_COOKIE)
+        return response
+
+    @app.post("/signout", response_model=None)
+    def signout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+        me = checked(request, (PROFESSIONAL, DUTY_MANAGER, ANALYST, ADMIN), csrf)
+        now = _now()
+        end_session(engine, secret, request.cookies.get(COOKIE, ""), now)
+        with engine.begin() as conn:
+            actions.audit(conn, me.user, "sign_out", now)
+        response = RedirectResponse("/signin", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.get("/alerts", response_model=None)
+    def alert_list(request: Request, state: str = "") -> Response:
+        me = session(request, ALERT_ROLES)
+        chosen = state if state in STATES else ""
+        rows = actions.list_alerts(engine, me.user, chosen or None)
+        return page("alerts.html", session=me, alerts=rows, state=chosen)
+
+    @app.get("/alerts/{reference}", response_model=None)
+    def alert_page(request: Request, reference: str) -> Response:
+        me = session(request, ALERT_ROLES)
+        alert = actions.open_alert(engine, me.user, reference, _now())
+        if alert is None:
+            return page(
+                "message.html",
+                404,
+                session=me,
+                title="Not found",
+                message="There is no alert with that reference among yours.",
+            )
+        return page("alert.html", session=me, alert=alert)
+
+    def act(request: Request, reference: str, csrf: str, do: Callable[[Session], None]) -> Response:
+        me = checked(request, ALERT_ROLES, csrf)
+        try:
+            do(me)
+        except Refused as exc:
+            return page(
+                "message.html",
+                exc.status,
+                session=me,
+                title="Not saved",
+                message=exc.message,
+                back=f"/alerts/{quote(reference)}",
+            )
+        return RedirectResponse(f"/alerts/{quote(reference)}", status_code=303)
+
+    @app.post("/alerts/{reference}/acknowledge", response_model=None)
+    def acknowledge(
+        request: Request,
+        reference: str,
+        csrf: Annotated[str, Form()] = "",
+        version: Annotated[int, Form()] = 0,
+    ) -> Response:
+        return act(
+            request,
+            reference,
+            csrf,
+            lambda me: actions.acknowledge(engine, me.user, reference, version, _now()),
+        )
+
+    @app.post("/alerts/{reference}/forward", response_model=None)
+    def forward(
+        request: Request,
+        reference: str,
+        csrf: Annotated[str, Form()] = "",
+        version: Annotated[int, Form()] = 0,
+        to: Annotated[str, Form()] = "",
+        note: Annotated[str, Form()] = "",
+    ) -> Response:
+        return act(
+            request,
+            reference,
+            csrf,
+            lambda me: actions.forward(engine, me.user, reference, version, to, note, _now()),
+        )
+
+    @app.post("/alerts/{reference}/notes", response_model=None)
+    def note(
+        request: Request,
+        reference: str,
+        csrf: Annotated[str, Form()] = "",
+        text: Annotated[str, Form()] = "",
+    ) -> Response:
+        return act(
+            request,
+            reference,
+            csrf,
+            lambda me: actions.add_note(engine, me.user, reference, text, _now()),
+        )
+
+    @app.post("/alerts/{reference}/snooze", response_model=None)
+    def snooze(
+        request: Request,
+        reference: str,
+        csrf: Annotated[str, Form()] = "",
+        version: Annotated[int, Form()] = 0,
+        until: Annotated[str, Form()] = "",
+        reason: Annotated[str, Form()] = "",
+    ) -> Response:
+        return act(
+            request,
+            reference,
+            csrf,
+            lambda me: actions.snooze(engine, me.user, reference, version, until, reason, _now()),
+        )
+
+    @app.post("/alerts/{reference}/close", response_model=None)
+    def close(
+        request: Request,
+        reference: str,
+        csrf: Annotated[str, Form()] = "",
+        version: Annotated[int, Form()] = 0,
+        outcome: Annotated[str, Form()] = "",
+        text: Annotated[str, Form()] = "",
+    ) -> Response:
+        return act(
+            request,
+            reference,
+            csrf,
+            lambda me: actions.close(engine, me.user, reference, version, outcome, text, _now()),
+        )
+
+    @app.get("/audit", response_model=None)
+    def audit_page(request: Request) -> Response:
+        me = session(request, AUDIT_ROLES)
+        return page("audit.html", session=me, rows=actions.audit_rows(engine, 500))
+
+    @app.get("/audit.csv", response_model=None)
+    def audit_csv(request: Request) -> Response:
+        session(request, AUDIT_ROLES)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["at", "actor", "role", "action", "reference", "detail"])
+        for r in actions.audit_rows(engine):
+            writer.writerow(
+                [
+                    r["at"].isoformat(),
+                    r["actor"],
+                    r["role"],
+                    r["action"],
+                    r["reference"] or "",
+                    r["detail"],
+                ]
+            )
+        return PlainTextResponse(
+            out.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+        )
+
+    @app.get("/summary", response_model=None)
+    def summary_page(request: Request) -> Response:
+        me = session(request, SUMMARY_ROLES)
+        return page("summary.html", session=me, rows=actions.summary(engine))
+
+    return app
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site: never another host to be sent to after signing in."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def engine_of(app: FastAPI) -> Engine:
+    """The store an app reads and writes (for the command line and tests)."""
+    engine: Engine = app.state.engine
+    return engine

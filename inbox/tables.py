@@ -1,0 +1,107 @@
+"""The inbox's tables in the operational store: users, sessions, the audit log, notes,
+forwards, snoozes and outcomes. They join `alerts.store.METADATA`, so `open_store`
+creates them with the rest."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from alerts.store import METADATA
+
+PROFESSIONAL = "professional"
+DUTY_MANAGER = "duty_manager"
+ANALYST = "analyst"  # aggregates only: never a name or a person-level page
+ADMIN = "admin"
+ROLES = (PROFESSIONAL, DUTY_MANAGER, ANALYST, ADMIN)
+
+# How an alert can be closed; "no further action" and "risk held steady" can be good news.
+OUTCOMES = {
+    "no_further_action": "No further action",
+    "risk_held_steady": "Risk held steady",
+    "support_offered": "Support offered",
+    "referred_to_partner": "Referred to a partner agency",
+    "strategy_discussion": "Strategy discussion held",
+    "safeguarding_enquiry": "Safeguarding enquiry opened",
+    "not_a_concern": "Not a concern (alert mistaken)",
+}
+
+NOTE_MAX = 4000  # characters
+
+USERS = sa.Table(
+    "inbox_users",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(320), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("email", sa.String(320)),  # a professional's work email: alerts routed to it
+    sa.Column("team", sa.String(64)),  # a team id from alerts.yaml: alerts routed to it
+    sa.Column("agency", sa.String(64)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint(f"role IN ({', '.join(repr(r) for r in ROLES)})", name="inbox_user_role"),
+)
+
+SESSIONS = sa.Table(
+    "inbox_sessions",
+    METADATA,
+    # An HMAC of the cookie's value: a copy of the store does not give a usable cookie.
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("inbox_users.id"), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)
+
+# Append-only: the inbox inserts and reads it, never updates or deletes.
+AUDIT_LOG = sa.Table(
+    "inbox_audit_log",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False, index=True),
+    sa.Column("actor", sa.String(320), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("reference", sa.String(16), index=True),
+    sa.Column("detail", sa.String(500), nullable=False, default=""),  # never a note's text
+)
+
+NOTES = sa.Table(
+    "inbox_notes",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id"), nullable=False, index=True),
+    sa.Column("author", sa.String(320), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # note | forward | snooze | close
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+)
+
+FORWARDS = sa.Table(
+    "inbox_forwards",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id"), nullable=False, index=True),
+    sa.Column("from_user", sa.String(320), nullable=False),
+    sa.Column("to_user", sa.String(320), nullable=False, index=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+)
+
+SNOOZES = sa.Table(
+    "inbox_snoozes",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id"), nullable=False, index=True),
+    sa.Column("until", sa.Date, nullable=False),
+    sa.Column("by", sa.String(320), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+)
+
+OUTCOME_ROWS = sa.Table(
+    "inbox_outcomes",
+    METADATA,
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id"), primary_key=True),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("by", sa.String(320), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+)

@@ -1,0 +1,152 @@
+"""Inbox users: argon2 password hashes, sign-in checks, and the demo's seeded users."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.engine import Engine
+
+from alerts.config import AlertsConfig
+from alerts.store import ALERTS, utc
+from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, PROFESSIONAL, ROLES, USERS
+
+_HASHER = PasswordHasher()
+# Checked against when the username is unknown, so a wrong name takes as long as a wrong password.
+_DUMMY = _HASHER.hash("not a password anyone has")
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in person: who they are and what alerts reach them."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    email: str | None
+    team: str | None
+    agency: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> User:
+        """A user from an `inbox_users` row."""
+        m = row._mapping
+        return cls(
+            m["id"], m["username"], m["display_name"], m["role"], m["email"], m["team"], m["agency"]
+        )
+
+
+def add_user(
+    engine: Engine,
+    username: str,
+    password: str,
+    role: str,
+    now: dt.datetime,
+    *,
+    display_name: str | None = None,
+    email: str | None = None,
+    team: str | None = None,
+    agency: str | None = None,
+) -> int:
+    """Add a user with an argon2 hash of their password; returns their id.
+
+    Raises:
+        ValueError: an unknown role, an empty username or a password under 8 characters.
+    """
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if not username.strip():
+        raise ValueError("a user needs a username")
+    if len(password) < 8:
+        raise ValueError("a password needs at least 8 characters")
+    with engine.begin() as conn:
+        key = conn.execute(
+            sa.insert(USERS).values(
+                username=username.strip().lower(),
+                display_name=display_name or username,
+                password_hash=_HASHER.hash(password),
+                role=role,
+                email=email.lower() if email else None,
+                team=team,
+                agency=agency,
+                created_at=utc(now),
+            )
+        ).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def authenticate(engine: Engine, username: str, password: str) -> User | None:
+    """The user if the password is theirs, else None (the same time either way)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(USERS).where(USERS.c.username == username.strip().lower())
+        ).first()
+    try:
+        _HASHER.verify(row.password_hash if row is not None else _DUMMY, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return User.from_row(row) if row is not None else None
+
+
+def find_user(engine: Engine, username: str) -> User | None:
+    """A user by username, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(USERS).where(USERS.c.username == username.strip().lower())
+        ).first()
+    return User.from_row(row) if row is not None else None
+
+
+def seed_demo_users(
+    engine: Engine, config: AlertsConfig, now: dt.datetime, professionals: int = 5
+) -> list[tuple[str, str, str]]:
+    """Create demo users if there are none; returns (username, password, role) once.
+
+    One user for each team with alerts, for the duty manager's team, and for the
+    `professionals` work emails with the most alerts routed to them; an analyst and an
+    admin. Passwords are random and shown only here.
+    """
+    with engine.connect() as conn:
+        if conn.execute(sa.select(sa.func.count()).select_from(USERS)).scalar_one():
+            return []
+        teams = [
+            t
+            for (t,) in conn.execute(
+                sa.select(ALERTS.c.routed_team).distinct().order_by(ALERTS.c.routed_team)
+            )
+        ]
+        emails = [
+            e
+            for e, _ in conn.execute(
+                sa.select(ALERTS.c.routed_to, sa.func.count().label("n"))
+                .where(ALERTS.c.recipient_kind == "professional")
+                .group_by(ALERTS.c.routed_to)
+                .order_by(sa.desc("n"), ALERTS.c.routed_to)
+                .limit(professionals)
+            )
+        ]
+    made: list[tuple[str, str, str]] = []
+
+    def make(username: str, role: str, **kw: Any) -> None:
+        password = secrets.token_urlsafe(12)
+        add_user(engine, username, password, role, now, **kw)
+        made.append((username, password, role))
+
+    for team in teams:
+        if team in config.teams and team != config.escalation.to:
+            t = config.teams[team]
+            make(team, PROFESSIONAL, display_name=t.name, team=team, agency=t.agency)
+    for email in emails:
+        make(email, PROFESSIONAL, email=email)
+    duty = config.escalation.to
+    make(duty, DUTY_MANAGER, display_name=config.teams[duty].name, team=duty)
+    make("analyst", ANALYST, display_name="Analyst")
+    make("admin", ADMIN, display_name="Administrator")
+    return made

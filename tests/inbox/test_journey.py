@@ -1,0 +1,244 @@
+"""The professional's journey through the real app and store: sign in, see my alerts,
+acknowledge, forward to a partner colleague who then sees it, close with an outcome; the
+audit log shows each step. The key steps run on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import sqlalchemy as sa
+from conftest import PASSWORD, Inbox, csrf_of
+
+from alerts.store import ALERTS
+from inbox.tables import AUDIT_LOG, NOTES, OUTCOME_ROWS, SESSIONS
+
+
+def _alert(inbox: Inbox, reference: str) -> dict[str, object]:
+    with inbox.engine.connect() as conn:
+        return dict(
+            conn.execute(sa.select(ALERTS).where(ALERTS.c.reference == reference)).one()._mapping
+        )
+
+
+def _actions(inbox: Inbox) -> list[tuple[str, str, str | None]]:
+    with inbox.engine.connect() as conn:
+        return [
+            (r.actor, r.action, r.reference)
+            for r in conn.execute(sa.select(AUDIT_LOG).order_by(AUDIT_LOG.c.id))
+        ]
+
+
+def test_sign_in_with_a_wrong_password_is_refused_and_no_session_made(inbox: Inbox) -> None:
+    client = inbox.client("")
+    token = csrf_of(client, "/signin")
+    answer = client.post(
+        "/signin",
+        data={"username": "mash_north", "password": "wrong password", "csrf": token},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 401
+    assert "do not match" in answer.text
+    with inbox.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(SESSIONS)).scalar_one() == 0
+
+
+def test_session_cookie_is_httponly_and_lax(inbox: Inbox) -> None:
+    client = inbox.client("")
+    token = csrf_of(client, "/signin")
+    answer = client.post(
+        "/signin",
+        data={"username": "mash_north", "password": PASSWORD, "csrf": token},
+        follow_redirects=False,
+    )
+    cookie = answer.headers["set-cookie"].lower()
+    assert "joinedup_session=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_the_list_shows_my_teams_alerts_only_highest_first(both_inbox: Inbox) -> None:
+    page = both_inbox.client("mash_north").get("/alerts")
+    assert page.status_code == 200
+    assert page.text.index("TEAMNORTH1") < page.text.index("TEAMNORTH2")  # 0.81 before 0.64
+    assert "POLICEPAT1" not in page.text and "ADULTSOTH1" not in page.text
+    mine = both_inbox.client("pat.reid@police.example").get("/alerts").text
+    assert "POLICEPAT1" in mine and "TEAMNORTH1" not in mine
+
+
+def test_the_list_filters_by_state(inbox: Inbox) -> None:
+    client = inbox.client("mash_north")
+    client.post(
+        "/alerts/TEAMNORTH2/acknowledge",
+        data={"csrf": csrf_of(client, "/alerts"), "version": "1"},
+    )
+    acknowledged = client.get("/alerts", params={"state": "acknowledged"}).text
+    assert "TEAMNORTH2" in acknowledged and "TEAMNORTH1" not in acknowledged
+
+
+def test_the_alert_page_shows_the_case_pack(inbox: Inbox) -> None:
+    page = inbox.client("mash_north").get("/alerts/TEAMNORTH1")
+    assert page.status_code == 200
+    for words in ("4 events in the last 12 months", "Pat Reid", "missing episode", "ROSA"):
+        assert words in page.text
+    assert ("mash_north", "view", "TEAMNORTH1") in _actions(inbox)
+
+
+def test_someone_elses_alert_by_url_is_not_found_and_the_attempt_audited(both_inbox: Inbox) -> None:
+    client = both_inbox.client("mash_north")
+    theirs = client.get("/alerts/POLICEPAT1")
+    missing = client.get("/alerts/NOSUCHONE1")
+    assert theirs.status_code == missing.status_code == 404
+    assert "CARA" not in theirs.text
+    assert theirs.text.replace("POLICEPAT1", "X") == missing.text.replace("NOSUCHONE1", "X")
+    assert ("mash_north", "view_refused", "POLICEPAT1") in _actions(both_inbox)
+
+
+def test_journey_acknowledge_forward_colleague_sees_close_audited(both_inbox: Inbox) -> None:
+    pat = both_inbox.client("pat.reid@police.example")
+    token = csrf_of(pat, "/alerts/POLICEPAT1")
+    answer = pat.post(
+        "/alerts/POLICEPAT1/acknowledge",
+        data={"csrf": token, "version": "1"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    alert = _alert(both_inbox, "POLICEPAT1")
+    assert (alert["state"], alert["acknowledged_by"], alert["version"]) == (
+        "acknowledged",
+        "pat.reid@police.example",
+        2,
+    )
+
+    lee = both_inbox.client("lee.hart@adults.council.example")
+    assert lee.get("/alerts/POLICEPAT1").status_code == 404  # not yet forwarded to Lee
+    answer = pat.post(
+        "/alerts/POLICEPAT1/forward",
+        data={
+            "csrf": token,
+            "version": "2",
+            "to": "Lee.Hart@adults.council.example",
+            "note": "Known to adult services: please look at the household.",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert "POLICEPAT1" in lee.get("/alerts").text
+    page = lee.get("/alerts/POLICEPAT1")
+    assert page.status_code == 200
+    assert "CARA" in page.text and "missing episode" in page.text  # the same case pack
+    assert "please look at the household" in page.text
+
+    answer = lee.post(
+        "/alerts/POLICEPAT1/close",
+        data={
+            "csrf": csrf_of(lee, "/alerts"),
+            "version": "3",
+            "outcome": "risk_held_steady",
+            "text": "Visited; support in place.",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert _alert(both_inbox, "POLICEPAT1")["state"] == "closed"
+    with both_inbox.engine.connect() as conn:
+        assert conn.execute(sa.select(OUTCOME_ROWS.c.outcome)).scalar_one() == "risk_held_steady"
+    steps = [a for a in _actions(both_inbox) if a[2] == "POLICEPAT1"]
+    assert [a[1] for a in steps if a[1] not in ("view", "view_refused")] == [
+        "acknowledge",
+        "forward",
+        "close",
+    ]
+    assert ("lee.hart@adults.council.example", "view_refused", "POLICEPAT1") in steps
+
+    manager = both_inbox.client("duty_manager")
+    audit = manager.get("/audit")
+    assert audit.status_code == 200
+    for action in ("acknowledge", "forward", "close", "view_refused"):
+        assert action in audit.text
+    assert "Visited; support in place." not in audit.text  # never a note's text
+    rows = list(csv.DictReader(io.StringIO(manager.get("/audit.csv").text)))
+    assert {"acknowledge", "forward", "close"} <= {r["action"] for r in rows}
+    forward = next(r for r in rows if r["action"] == "forward")
+    assert forward["detail"] == "to lee.hart@adults.council.example"
+    assert "please look" not in manager.get("/audit.csv").text
+
+
+def test_snooze_with_a_reason_until_a_date(inbox: Inbox) -> None:
+    client = inbox.client("mash_north")
+    answer = client.post(
+        "/alerts/TEAMNORTH1/snooze",
+        data={
+            "csrf": csrf_of(client, "/alerts"),
+            "version": "1",
+            "until": "2099-01-31",
+            "reason": "Waiting for the strategy meeting.",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert _alert(inbox, "TEAMNORTH1")["state"] == "snoozed"
+    assert ("mash_north", "snooze", "TEAMNORTH1") in _actions(inbox)
+
+
+def test_snooze_into_the_past_is_refused(inbox: Inbox) -> None:
+    client = inbox.client("mash_north")
+    answer = client.post(
+        "/alerts/TEAMNORTH1/snooze",
+        data={
+            "csrf": csrf_of(client, "/alerts"),
+            "version": "1",
+            "until": "2000-01-01",
+            "reason": "x",
+        },
+    )
+    assert answer.status_code == 422
+    assert _alert(inbox, "TEAMNORTH1")["version"] == 1
+
+
+def test_close_needs_an_outcome_from_the_list(inbox: Inbox) -> None:
+    client = inbox.client("mash_north")
+    answer = client.post(
+        "/alerts/TEAMNORTH1/close",
+        data={"csrf": csrf_of(client, "/alerts"), "version": "1", "outcome": "made_up"},
+    )
+    assert answer.status_code == 422
+    assert _alert(inbox, "TEAMNORTH1")["state"] == "delivered"
+
+
+def test_no_further_action_is_an_outcome(inbox: Inbox) -> None:
+    client = inbox.client("mash_north")
+    answer = client.post(
+        "/alerts/TEAMNORTH1/close",
+        data={"csrf": csrf_of(client, "/alerts"), "version": "1", "outcome": "no_further_action"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    with inbox.engine.connect() as conn:
+        assert conn.execute(sa.select(OUTCOME_ROWS.c.outcome)).scalar_one() == "no_further_action"
+        assert conn.execute(sa.select(sa.func.count()).select_from(NOTES)).scalar_one() == 0
+
+
+def test_sign_out_ends_the_session(inbox: Inbox) -> None:
+    client = inbox.client("mash_north")
+    answer = client.post(
+        "/signout", data={"csrf": csrf_of(client, "/alerts")}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    again = client.get("/alerts", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].startswith("/signin")
+    assert ("mash_north", "sign_out", None) in _actions(inbox)
+
+
+def test_sign_in_sends_back_only_to_a_path_here(inbox: Inbox) -> None:
+    client = inbox.client("")
+    token = csrf_of(client, "/signin")
+    answer = client.post(
+        "/signin",
+        data={
+            "username": "mash_north",
+            "password": PASSWORD,
+            "csrf": token,
+            "next": "//evil.example/",
+        },
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == "/"

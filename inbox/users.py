@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,8 +13,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 
-from alerts.config import AlertsConfig
-from alerts.store import ALERTS, utc
+from alerts.config import AlertsConfig, load_config
+from alerts.store import ALERTS, open_store, utc
 from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, PROFESSIONAL, ROLES, USERS
 
 _HASHER = PasswordHasher()
@@ -150,3 +151,21 @@ def seed_demo_users(
     make("analyst", ANALYST, display_name="Analyst")
     make("admin", ADMIN, display_name="Administrator")
     return made
+
+
+def seed_demo_store(
+    store_url: str, config_path: Path, now: dt.datetime
+) -> list[tuple[str, str, str]]:
+    """Open the store (making the inbox's tables) and seed demo users if it has none."""
+    engine = open_store(store_url)
+    try:
+        return seed_demo_users(engine, load_config(config_path), now)
+    finally:
+        engine.dispose()
+
+
+def sign_in_lines(made: list[tuple[str, str, str]]) -> list[str]:
+    """The demo users' sign-ins as lines to print once (staff accounts, no citizen's data)."""
+    if not made:
+        return ["  users already exist: their sign-ins were printed when they were made"]
+    return [f"  {username:<40} {password:<20} {role}" for username, password, role in made]

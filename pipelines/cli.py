@@ -383,8 +383,8 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     import uvicorn
 
     from alerts import ConfigError
-    from inbox.app import create_app, engine_of
-    from inbox.users import seed_demo_users
+    from inbox.app import create_app
+    from inbox.users import seed_demo_store, sign_in_lines
     from pipelines.environment import alerts_file, inbox_secret, store_url
 
     # The inbox sends nothing, but the alerts config names the mail relay in its targets.
@@ -392,15 +392,12 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     secret = inbox_secret() or secrets.token_urlsafe(32)
     try:
         app = create_app(store_url(), alerts_file(), secret)
+        made = seed_demo_store(store_url(), alerts_file(), dt.datetime.now(dt.UTC))
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
-    from alerts.config import load_config
-
-    made = seed_demo_users(engine_of(app), load_config(alerts_file()), dt.datetime.now(dt.UTC))
     if made:
         print("Demo users (shown once; the store keeps only argon2 hashes):")
-        for username, password, role in made:
-            print(f"  {username:<40} {password:<20} {role}")
+        print("\n".join(sign_in_lines(made)))
     if not inbox_secret():
         print("JOINEDUP_INBOX_SECRET is not set: sessions end when the inbox stops.")
     print(f"The inbox: http://{args.host}:{args.port}/")

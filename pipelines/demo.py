@@ -31,7 +31,7 @@ from world.police_api import BackgroundServer
 NOT_YET_BUILT = (
     "linkage F1 of 0.98 at council size (issue 4: 0.956 pairs, 0.973 clusters; docs/matching.md)",
     "risk AUC at 95% of the oracle's (issue 5: 87.9%; the records allow 93.5%; docs/risk.md)",
-    "the inbox (issue 7)",
+    "the inbox's browser tests, load bench, screenshots, and outcomes as labels (issue 7)",
 )
 
 
@@ -227,6 +227,15 @@ def _summarise_risk() -> None:
         )
 
 
+def _inbox_sign_ins() -> None:
+    """Seed the inbox's demo users (if none) and print where to sign in, and as whom."""
+    from inbox.users import seed_demo_store, sign_in_lines
+
+    made = seed_demo_store(store_url(), alerts_file(), dt.datetime.now(dt.UTC))
+    print("inbox: `./dev inbox`, then http://127.0.0.1:8000/ ; demo sign-ins (shown once):")
+    print("\n".join(sign_in_lines(made)))
+
+
 def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
     """Make the default world if none is there, then run each stage that exists."""
     started = time.perf_counter()
@@ -259,6 +268,7 @@ def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
         f"alerts: {delivered} messages in the local mailbox {mail} (Maildir: one file a "
         f"message under new/); the store of alerts and case packs is {store_url()}"
     )
+    _inbox_sign_ins()
     print("still to come:")
     for stage in NOT_YET_BUILT:
         print(f"  - {stage}")

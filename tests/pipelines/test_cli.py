@@ -92,5 +92,8 @@ def test_demo_makes_then_reuses_the_world(
     assert "world: 1,500 people" in first
     assert "incidents in" in first and "a wrong token gets 401" in first
     assert (tmp_path / "world" / "world.json").is_file()
+    assert "http://127.0.0.1:8000/" in first and "duty_manager" in first  # the inbox's sign-ins
     assert main(["demo", "--people", "1500", "--nights", "2"]) == 0
-    assert "reusing" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert "reusing" in again
+    assert "users already exist" in again  # sign-ins are printed only once

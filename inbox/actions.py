@@ -125,6 +125,12 @@ def open_alert(
                 sa.select(NOTES).where(NOTES.c.alert_id == alert["id"]).order_by(NOTES.c.id)
             )
         ]
+        alert["snoozed_until"] = conn.execute(
+            sa.select(SNOOZES.c.until)
+            .where(SNOOZES.c.alert_id == alert["id"])
+            .order_by(SNOOZES.c.id.desc())
+            .limit(1)
+        ).scalar()
         alert["forwards"] = [
             dict(r._mapping)
             for r in conn.execute(

@@ -176,6 +176,9 @@ def test_snooze_with_a_reason_until_a_date(inbox: Inbox) -> None:
     )
     assert answer.status_code == 303
     assert _alert(inbox, "TEAMNORTH1")["state"] == "snoozed"
+    page = client.get("/alerts/TEAMNORTH1").text
+    assert '<span id="snoozed-until">2099-01-31</span>' in page
+    assert "Waiting for the strategy meeting." in page
     assert ("mash_north", "snooze", "TEAMNORTH1") in _actions(inbox)
 
 

@@ -73,7 +73,7 @@ def test_joinedup_inbox_serves_on_loopback(store_without_users: str, tmp_path: P
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded machine imports slowly
         while True:
             try:
                 page = httpx.get(f"http://127.0.0.1:{port}/alerts", follow_redirects=True)
@@ -86,6 +86,6 @@ def test_joinedup_inbox_serves_on_loopback(store_without_users: str, tmp_path: P
         assert "Sign in" in page.text
     finally:
         server.terminate()
-        out, _ = server.communicate(timeout=10)
+        out, _ = server.communicate(timeout=60)
     assert "Demo users" in out and "mash_north" in out and "duty_manager" in out
     assert f"http://127.0.0.1:{port}/" in out

@@ -309,11 +309,15 @@ def score_night(
     night: dt.date,
     folder: Path | None = None,
     settings: RiskSettings | None = None,
+    model: RiskModel | None = None,
 ) -> ScoreReport:
-    """Score every person linked on a night into `scores`, replacing that night's rows."""
+    """Score every person linked on a night into `scores`, replacing that night's rows.
+
+    `model`, when the caller has loaded it already, is used instead of loading it again.
+    """
     t0 = time.perf_counter()
     settings = settings or risk_settings()
-    model = scoring_model(folder)
+    model = model or scoring_model(folder)
     con = duckdb.connect(str(warehouse))
     in_transaction = False
     try:

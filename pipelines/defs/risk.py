@@ -154,7 +154,7 @@ def score_persons(warehouse: WarehouseResource, night: dt.date) -> Outcome:
         done = _already_scored(wh, night, version)
         if done is not None:
             return Outcome("already scored", _report_of_run(wh, night, done))
-    return Outcome("scored", score_night(Path(warehouse.path), night, folder))
+    return Outcome("scored", score_night(Path(warehouse.path), night, folder, model=model))
 
 
 def _checks() -> list[dg.AssetCheckSpec]:

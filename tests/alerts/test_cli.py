@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alertworld import NIGHT, Linked, SmtpSink, WebhookServer, write_scores
-from conftest import ConfigMaker
+from alertworld import NIGHT, ConfigMaker, Linked, SmtpSink, WebhookServer, write_scores
 
 from pipelines.cli import main
 

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import re
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,27 +211,6 @@ def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> Test
     return client
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-)
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty store on SQLite or a real PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.sqlite'}"
-        return
-    server: str = request.getfixturevalue("postgres_url")
-    name = f"inbox_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def _inbox(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
     monkeypatch.setenv("JOINEDUP_SMTP_URL", "mailto://127.0.0.1:2525")
     store = open_store(url)
@@ -261,6 +239,6 @@ def inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
 
 
 @pytest.fixture
-def both_inbox(any_store: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
+def both_inbox(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
     """The inbox over a filled store, on SQLite and on PostgreSQL."""
-    yield from _inbox(any_store, monkeypatch)
+    yield from _inbox(store_url, monkeypatch)

@@ -273,6 +273,7 @@ def cmd_risk(args: argparse.Namespace) -> int:
 def _risk_train(warehouse: Path, args: argparse.Namespace) -> int:
     from pipelines.risk import train_risk
 
+    print("\n".join(_bring_back_outcomes(warehouse, dt.datetime.now(dt.UTC))))
     report = train_risk(warehouse, Path(args.world) if args.world else None)
     print("\n".join(report.lines))
     for report_file in sorted(report.folder.glob("*/**/evaluation.html")):
@@ -357,9 +358,13 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
     now = dt.datetime.now(dt.UTC)
     try:
-        if args.action == "run":
+        if args.action == "outcomes":
+            print("\n".join(_bring_back_outcomes(warehouse_path(), now)))
+        elif args.action == "run":
             if not args.night:
                 raise UsageError("name a night with --night YYYY-MM-DD")
+            # Last night's closures go back to the warehouse before tonight's alerts.
+            print("\n".join(_bring_back_outcomes(warehouse_path(), now)))
             for night in args.night:
                 try:
                     date = dt.date.fromisoformat(night)
@@ -374,6 +379,21 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     except (ConfigError, WarehouseError) as exc:
         raise UsageError(str(exc)) from exc
     return 0
+
+
+def _bring_back_outcomes(warehouse: Path, now: dt.datetime) -> list[str]:
+    """Closed alerts' outcomes into the warehouse as labels (report lines)."""
+    from pipelines.environment import store_url
+    from pipelines.outcomes import OutcomesCopyError, copy_outcomes
+    from risk_models.features import FeaturesError
+
+    url = store_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return [f"outcomes: no operational store at {url} yet: nothing to bring back"]
+    try:
+        return copy_outcomes(url, warehouse, now).lines()
+    except (OutcomesCopyError, FeaturesError) as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:
@@ -477,8 +497,12 @@ def parser() -> argparse.ArgumentParser:
     rk.add_argument("--out", help="evaluate, backtest: folder for the files written")
     rk.set_defaults(func=cmd_risk)
 
-    al = sub.add_parser("alerts", help="select, route and deliver alerts; retry; escalate")
-    al.add_argument("action", choices=["run", "retry", "escalate"])
+    al = sub.add_parser(
+        "alerts",
+        help="select, route and deliver alerts; retry; escalate; bring closed alerts' "
+        "outcomes back to the warehouse",
+    )
+    al.add_argument("action", choices=["run", "retry", "escalate", "outcomes"])
     al.add_argument("--night", action="append", help="run: night scored, YYYY-MM-DD (repeatable)")
     al.set_defaults(func=cmd_alerts)
 

@@ -7,7 +7,8 @@ V = N - H, whose outcomes it never saw: half of them (by person id) fit the cali
 the other half are the held-out test. Both the logistic baseline and the boosted model are
 trained and judged; `model.kind` in risk.yaml picks the one that scores each night. A
 model is kept as `risk-vN/` under the models folder, with each kind's model, its
-evaluation (`evaluation.json`, `evaluation.html`) and its model card.
+evaluation (`evaluation.json`, `evaluation.html`) and its model card. Each is judged too
+on the outcomes professionals recorded when closing alerts (`risk_models.labels`).
 
 Scoring writes `scores`: one row per person per night, with the score, band, model
 version, reasons, indicators, and the change against the person's last score. Anything
@@ -36,6 +37,7 @@ from risk_models.features import (
     feature_set,
     newest_night,
 )
+from risk_models.labels import LabelsJudgement, judge_on_labels, labels_config
 from risk_models.model import KINDS, RiskModel, fit, load, matrix, save, top_reasons
 from risk_models.outcomes import oracle_auc, outcome_config, training_examples, truth_outcomes
 from risk_models.report import ModelCard, write_report
@@ -195,6 +197,7 @@ def train_risk(
             horizon_days=horizon,
         )
         judged = _judge(model, held_out, settings)
+        by_professionals = _judge_by_professionals(model, warehouse)
         context: dict[str, Any] = {
             "held-out persons": f"{held_out.height:,}, as at {judged_at}",
             "outcome": f"a serious safeguarding event within {horizon} days",
@@ -203,6 +206,7 @@ def train_risk(
             "trained on": f"{learn.height:,} persons as at {learned_at}",
             "feature set": feature_set(),
         }
+        context["judged by professionals"] = by_professionals.line()
         save(model, folder / kind)
         write_report(folder / kind, _card(settings, version, kind), judged, context)
         line = (
@@ -224,10 +228,20 @@ def train_risk(
                 f"ECE {world_view.ece:.4f}"
             )
         lines.append(f"{line}; {time.perf_counter() - t1:.1f} s")
+        lines.append(f"    {by_professionals.line()}")
     (folder / "model.json").write_text(
         json.dumps({"version": version, "scores_with": settings.model.kind}, indent=1)
     )
     return TrainReport(folder, lines)
+
+
+def _judge_by_professionals(model: RiskModel, warehouse: Path) -> LabelsJudgement:
+    """The model against the outcomes professionals recorded when closing alerts."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return judge_on_labels(model, con, labels_config())
+    finally:
+        con.close()
 
 
 def _judge(

@@ -32,7 +32,7 @@ from risk_models.windows import ago_sql, count_words, in_window, period
 log = logging.getLogger(__name__)
 
 RISK_CONFIG = Path(__file__).resolve().parent.parent / "pipelines" / "config" / "risk.yaml"
-RISK_SECTIONS = ("features", "outcome", "model", "bands", "indicators")
+RISK_SECTIONS = ("features", "outcome", "labels", "model", "bands", "indicators")
 AUDIT_COLUMNS = ("audit_sex", "audit_ethnicity", "audit_age_band")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 

@@ -71,7 +71,9 @@ def test_train_prints_the_figures_and_where_the_reports_are(
     monkeypatch.delenv("JOINEDUP_WAREHOUSE", raising=False)
     assert main(["risk", "train", "--world", str(rw.world)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("risk-v1: learned at ")
+    first, second = out.splitlines()[:2]
+    assert first.startswith("outcomes: no operational store at sqlite:///")
+    assert second.startswith("risk-v1: learned at ")
     for kind in ("logistic", "boosted"):
         (line,) = [x for x in out.splitlines() if x.startswith(f"  {kind}: held-out AUC 0.")]
         assert "against the world's truth: AUC 0." in line and "of the oracle's" in line

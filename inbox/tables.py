@@ -53,7 +53,7 @@ SESSIONS = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
 )
 
-# Append-only: the inbox inserts and reads it, never updates or deletes.
+# Append-only: the inbox inserts and reads it, never updates or deletes (and see below).
 AUDIT_LOG = sa.Table(
     "inbox_audit_log",
     METADATA,
@@ -65,6 +65,26 @@ AUDIT_LOG = sa.Table(
     sa.Column("reference", sa.String(16), index=True),
     sa.Column("detail", sa.String(500), nullable=False, default=""),  # never a note's text
 )
+
+# The store itself refuses to change or remove a line of the audit log, whoever asks: a
+# trigger on SQLite and on PostgreSQL, made with the table.
+_APPEND_ONLY = "the audit log is append-only"
+for _statement in (
+    "CREATE TRIGGER inbox_audit_no_update BEFORE UPDATE ON inbox_audit_log "
+    f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END",
+    "CREATE TRIGGER inbox_audit_no_delete BEFORE DELETE ON inbox_audit_log "
+    f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END",
+):
+    sa.event.listen(AUDIT_LOG, "after_create", sa.DDL(_statement).execute_if(dialect="sqlite"))
+for _statement in (
+    "CREATE OR REPLACE FUNCTION inbox_audit_append_only() RETURNS trigger LANGUAGE plpgsql "
+    f"AS $$ BEGIN RAISE EXCEPTION '{_APPEND_ONLY}'; END $$",
+    "CREATE TRIGGER inbox_audit_no_change BEFORE UPDATE OR DELETE ON inbox_audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION inbox_audit_append_only()",
+    "CREATE TRIGGER inbox_audit_no_truncate BEFORE TRUNCATE ON inbox_audit_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION inbox_audit_append_only()",
+):
+    sa.event.listen(AUDIT_LOG, "after_create", sa.DDL(_statement).execute_if(dialect="postgresql"))
 
 NOTES = sa.Table(
     "inbox_notes",

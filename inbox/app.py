@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from alerts.config import load_config
 from alerts.store import STATES, open_store
-from inbox import actions
+from inbox import actions, throttle
 from inbox.actions import Refused
 from inbox.sessions import Session, csrf_ok, end_session, find_session, start_session
 from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, OUTCOMES, PROFESSIONAL
@@ -152,19 +152,25 @@ def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
         expected = request.cookies.get(LOGIN_COOKIE)
         if not expected or not csrf_ok(expected, csrf):
             raise _BadToken()
-        user = authenticate(engine, username, password)
+        now = _now()
+        client = request.client.host if request.client else "unknown"
+        until = throttle.held_until(engine, username, client, now)
+        user = None if until else authenticate(engine, username, password)
         if user is None:
             token = secrets.token_urlsafe(32)
-            refused = page(
-                "signin.html",
-                401,
-                csrf=token,
-                next=_safe_next(next),
-                error="That sign-in and password do not match.",
-            )
+            if until:
+                status = 429
+                error = (
+                    f"Too many failed sign-ins: try again after {until:%H:%M} UTC, "
+                    "or ask an admin to check your account."
+                )
+            else:
+                status, error = 401, "That sign-in and password do not match."
+                throttle.record(engine, username, client, False, now)
+            refused = page("signin.html", status, csrf=token, next=_safe_next(next), error=error)
             refused.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", max_age=3600)
             return refused
-        now = _now()
+        throttle.record(engine, username, client, True, now)
         cookie = start_session(engine, secret, user, now)
         with engine.begin() as conn:
             actions.audit(conn, user, "sign_in", now)

@@ -69,13 +69,20 @@ AUDIT_LOG = sa.Table(
 # The store itself refuses to change or remove a line of the audit log, whoever asks: a
 # trigger on SQLite and on PostgreSQL, made with the table.
 _APPEND_ONLY = "the audit log is append-only"
+
+
+def _trigger(statement: str, dialect: str) -> None:
+    ddl = sa.DDL(statement)  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
+    sa.event.listen(AUDIT_LOG, "after_create", ddl.execute_if(dialect=dialect))
+
+
 for _statement in (
     "CREATE TRIGGER inbox_audit_no_update BEFORE UPDATE ON inbox_audit_log "
     f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END",
     "CREATE TRIGGER inbox_audit_no_delete BEFORE DELETE ON inbox_audit_log "
     f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END",
 ):
-    sa.event.listen(AUDIT_LOG, "after_create", sa.DDL(_statement).execute_if(dialect="sqlite"))
+    _trigger(_statement, "sqlite")
 for _statement in (
     "CREATE OR REPLACE FUNCTION inbox_audit_append_only() RETURNS trigger LANGUAGE plpgsql "
     f"AS $$ BEGIN RAISE EXCEPTION '{_APPEND_ONLY}'; END $$",
@@ -84,7 +91,7 @@ for _statement in (
     "CREATE TRIGGER inbox_audit_no_truncate BEFORE TRUNCATE ON inbox_audit_log "
     "FOR EACH STATEMENT EXECUTE FUNCTION inbox_audit_append_only()",
 ):
-    sa.event.listen(AUDIT_LOG, "after_create", sa.DDL(_statement).execute_if(dialect="postgresql"))
+    _trigger(_statement, "postgresql")
 
 NOTES = sa.Table(
     "inbox_notes",
@@ -124,4 +131,16 @@ OUTCOME_ROWS = sa.Table(
     sa.Column("outcome", sa.String(32), nullable=False),
     sa.Column("by", sa.String(320), nullable=False),
     sa.Column("at", sa.DateTime, nullable=False),
+)
+
+# Every sign-in attempt, kept to slow down password guessing (inbox.throttle): the sign-in
+# as typed (lowercased), the client's address, and whether it succeeded; never a password.
+SIGN_INS = sa.Table(
+    "inbox_sign_ins",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(320), nullable=False, index=True),
+    sa.Column("client", sa.String(64), nullable=False, index=True),
+    sa.Column("succeeded", sa.Boolean, nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False, index=True),
 )

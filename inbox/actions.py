@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,17 +86,36 @@ def audit(
     )
 
 
-def list_alerts(engine: Engine, user: User, state: str | None) -> list[dict[str, Any]]:
-    """The alerts a user may see (of one state, or all), newest night and highest score first."""
+# What the list shows of an alert: a duty manager's list is every alert, so reading the
+# rest (reasons, triggers, times) and copying each row into a dict was most of the query.
+LISTED = (
+    "id",
+    "reference",
+    "night",
+    "band",
+    "score",
+    "kind",
+    "routed_team",
+    "routed_to",
+    "recipient_kind",
+    "state",
+)
+
+
+def list_alerts(engine: Engine, user: User, state: str | None) -> Sequence[sa.RowMapping]:
+    """The alerts a user may see (of one state, or all), newest night and highest score first.
+
+    Each row holds the columns in `LISTED`, read by name (`row["reference"]`).
+    """
     query = (
-        sa.select(ALERTS)
+        sa.select(*(ALERTS.c[name] for name in LISTED))
         .where(visible(user))
         .order_by(ALERTS.c.night.desc(), ALERTS.c.score.desc(), ALERTS.c.id)
     )
     if state:
         query = query.where(ALERTS.c.state == state)
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+        return conn.execute(query).mappings().all()
 
 
 def open_alert(
@@ -106,7 +126,10 @@ def open_alert(
     An alert the user may not see and one that does not exist both give None, so a URL
     does not tell whether an alert exists; the attempt is audited as refused.
     """
-    with engine.begin() as conn:
+    # Every view writes an audit line: last, and as a statement on its own (autocommit).
+    # On SQLite the store is locked for writing from a transaction's first write to its
+    # commit; a thread that waited for Python's lock in between kept everyone else waiting.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         row = conn.execute(
             sa.select(ALERTS, CASE_PACKS.c.json.label("pack_json"))
             .outerjoin(CASE_PACKS, CASE_PACKS.c.alert_id == ALERTS.c.id)
@@ -115,10 +138,7 @@ def open_alert(
         if row is None:
             audit(conn, user, "view_refused", now, reference[:16])
             return None
-        audit(conn, user, "view", now, reference)
         alert = dict(row._mapping)
-        alert["pack"] = json.loads(alert.pop("pack_json") or "{}")
-        alert["reasons"] = json.loads(alert["reasons_json"] or "[]")
         alert["notes"] = [
             dict(r._mapping)
             for r in conn.execute(
@@ -139,6 +159,9 @@ def open_alert(
                 .order_by(FORWARDS.c.id)
             )
         ]
+        audit(conn, user, "view", now, reference)
+    alert["pack"] = json.loads(alert.pop("pack_json") or "{}")
+    alert["reasons"] = json.loads(alert["reasons_json"] or "[]")
     return alert
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -70,9 +71,15 @@ def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
     if len(secret) < 16:
         raise ValueError("the inbox secret needs at least 16 characters")
     engine = open_store(store_url)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _commit_without_fsync)
+        engine.dispose()  # the connection that made the tables has not had it
     config = load_config(config_path)
+    # The templates ship with the code: no look at their files' times on every page.
     env = Environment(
-        loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True)
+        loader=FileSystemLoader(_TEMPLATES),
+        autoescape=select_autoescape(default=True),
+        auto_reload=False,
     )
     app = FastAPI(title="joinedup inbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
@@ -336,6 +343,17 @@ def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
         return page("summary.html", session=me, rows=actions.summary(engine))
 
     return app
+
+
+def _commit_without_fsync(dbapi_connection: Any, _record: Any) -> None:
+    # Every alert page writes its audit line. SQLite's default (synchronous=FULL) waits for
+    # the disk inside each commit while holding the store's one write lock, so on a busy
+    # disk views queued behind each other for seconds (bench/inbox_load.py). In WAL mode,
+    # NORMAL waits only at checkpoints: the store cannot be corrupted, and a crash of the
+    # inbox loses nothing; a power cut or an OS crash may lose the last commits.
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
 
 
 def _safe_next(target: str) -> str:

@@ -102,15 +102,32 @@ LISTED = (
 )
 
 
-def list_alerts(engine: Engine, user: User, state: str | None) -> Sequence[sa.RowMapping]:
-    """The alerts a user may see (of one state, or all), newest night and highest score first.
+def list_alerts(
+    engine: Engine, user: User, state: str | None, today: dt.date | None = None
+) -> Sequence[sa.RowMapping]:
+    """The alerts a user may see (of one state, or all): snoozed alerts whose day has come
+    first, then newest night and highest score first.
 
-    Each row holds the columns in `LISTED`, read by name (`row["reference"]`).
+    Each row holds the columns in `LISTED`, read by name (`row["reference"]`), and `woke`:
+    the day a snoozed alert's snooze ended, if it has (None otherwise). Waking changes
+    nothing stored: the alert stays snoozed until someone acts on it.
     """
+    today = today or dt.datetime.now(dt.UTC).date()
+    until = (
+        sa.select(sa.func.max(SNOOZES.c.until))
+        .where(SNOOZES.c.alert_id == ALERTS.c.id)
+        .scalar_subquery()
+    )
+    woke = sa.case((sa.and_(ALERTS.c.state == "snoozed", until <= today), until), else_=None)
     query = (
-        sa.select(*(ALERTS.c[name] for name in LISTED))
+        sa.select(*(ALERTS.c[name] for name in LISTED), woke.label("woke"))
         .where(visible(user))
-        .order_by(ALERTS.c.night.desc(), ALERTS.c.score.desc(), ALERTS.c.id)
+        .order_by(
+            sa.case((woke.is_(None), 1), else_=0),
+            ALERTS.c.night.desc(),
+            ALERTS.c.score.desc(),
+            ALERTS.c.id,
+        )
     )
     if state:
         query = query.where(ALERTS.c.state == state)

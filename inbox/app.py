@@ -201,7 +201,7 @@ def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
     def alert_list(request: Request, state: str = "") -> Response:
         me = session(request, ALERT_ROLES)
         chosen = state if state in STATES else ""
-        rows = actions.list_alerts(engine, me.user, chosen or None)
+        rows = actions.list_alerts(engine, me.user, chosen or None, _now().date())
         return page("alerts.html", session=me, alerts=rows, state=chosen)
 
     @app.get("/alerts/{reference}", response_model=None)

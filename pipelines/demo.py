@@ -31,7 +31,7 @@ from world.police_api import BackgroundServer
 NOT_YET_BUILT = (
     "linkage F1 of 0.98 at council size (issue 4: 0.956 pairs, 0.973 clusters; docs/matching.md)",
     "risk AUC at 95% of the oracle's (issue 5: 87.9%; the records allow 93.5%; docs/risk.md)",
-    "the inbox's browser tests, load bench, screenshots, and outcomes as labels (issue 7)",
+    "the inbox's user management pages for admins, and OIDC sign-in (docs/inbox.md)",
 )
 
 

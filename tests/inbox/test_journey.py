@@ -5,13 +5,16 @@ audit log shows each step. The key steps run on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import sqlalchemy as sa
-from conftest import PASSWORD, Inbox, csrf_of
+from conftest import NOW, PASSWORD, Inbox, csrf_of
 
 from alerts.store import ALERTS
+from inbox.actions import list_alerts, snooze
 from inbox.tables import AUDIT_LOG, NOTES, OUTCOME_ROWS, SESSIONS
+from inbox.users import find_user
 
 
 def _alert(inbox: Inbox, reference: str) -> dict[str, object]:
@@ -180,6 +183,29 @@ def test_snooze_with_a_reason_until_a_date(inbox: Inbox) -> None:
     assert '<span id="snoozed-until">2099-01-31</span>' in page
     assert "Waiting for the strategy meeting." in page
     assert ("mash_north", "snooze", "TEAMNORTH1") in _actions(inbox)
+
+
+def test_a_snoozed_alert_wakes_on_its_day_at_the_top_of_the_list(both_inbox: Inbox) -> None:
+    user = find_user(both_inbox.engine, "mash_north")
+    assert user is not None
+    # Snoozed on 3 November: the lower-scored one until the 5th, the other for years.
+    snooze(both_inbox.engine, user, "TEAMNORTH2", 1, "2026-11-05", "School holiday", NOW)
+    snooze(both_inbox.engine, user, "TEAMNORTH1", 1, "2099-01-31", "Court date", NOW)
+    on_the_4th = list_alerts(both_inbox.engine, user, None, dt.date(2026, 11, 4))
+    assert [(a["reference"], a["woke"]) for a in on_the_4th] == [
+        ("TEAMNORTH1", None),
+        ("TEAMNORTH2", None),
+    ]
+    on_the_5th = list_alerts(both_inbox.engine, user, "snoozed", dt.date(2026, 11, 5))
+    assert [(a["reference"], a["woke"]) for a in on_the_5th] == [
+        ("TEAMNORTH2", dt.date(2026, 11, 5)),
+        ("TEAMNORTH1", None),
+    ]
+    # The page (today is after the 5th) shows it woken, first; nothing stored changed.
+    page = both_inbox.client("mash_north").get("/alerts").text
+    assert page.index("TEAMNORTH2") < page.index("TEAMNORTH1")
+    assert "<strong>snooze ended 2026-11-05</strong>" in page
+    assert _alert(both_inbox, "TEAMNORTH2")["state"] == "snoozed"
 
 
 def test_snooze_into_the_past_is_refused(inbox: Inbox) -> None:

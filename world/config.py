@@ -52,6 +52,11 @@ class PopulationRates(_Strict):
     double_barrelled: Rate = Field(0.03, description="share of families with a two-part surname")
     middle_name: Rate = Field(0.45, description="share of people with a middle name")
     vacant_addresses: Rate = Field(0.08, description="share of addresses empty at the start")
+    name_tails: bool = Field(
+        True,
+        description="names reach past the shipped lists into a long tail of rarer names, as in "
+        "life (docs/world.md); false: the shipped lists only, as worlds were made before",
+    )
 
 
 class NightlyRates(_Strict):

@@ -90,7 +90,7 @@ def generate(cfg: WorldConfig, out: Path) -> Report:
 
     t = started
     rng = np.random.default_rng(cfg.seed)
-    vocab = load_vocab()
+    vocab = load_vocab(cfg.population.name_tails)
     directory = build_directory(rng, vocab, cfg.people)
     pop = build_population(cfg, rng, vocab)
     pop = type(pop)(

@@ -115,6 +115,42 @@ def constrained_clusters(
     )
 
 
+def mark_refused(pairs: pl.DataFrame, clusters: pl.DataFrame, threshold: float) -> pl.DataFrame:
+    """Add `refused_by_clustering`: a link at or above the threshold whose records stayed apart.
+
+    Such a link scored high enough, but joining its records would have joined records that
+    conflict, so the product does not keep it: its records are two persons.
+
+    Args:
+        pairs: `unique_id_l`, `unique_id_r`, `match_probability`.
+        clusters: `unique_id`, `cluster_id` for every record of the pairs.
+        threshold: the threshold the clusters were made at.
+    """
+    cluster = clusters.select("unique_id", "cluster_id")
+    marked: pl.DataFrame = (
+        pairs.join(
+            cluster.rename({"unique_id": "unique_id_l", "cluster_id": "_cluster_l"}),
+            on="unique_id_l",
+            how="left",
+        )
+        .join(
+            cluster.rename({"unique_id": "unique_id_r", "cluster_id": "_cluster_r"}),
+            on="unique_id_r",
+            how="left",
+        )
+        .with_columns(
+            (
+                (pl.col("match_probability") >= threshold)
+                & (pl.col("_cluster_l") != pl.col("_cluster_r"))
+            )
+            .fill_null(False)
+            .alias("refused_by_clustering")
+        )
+        .drop("_cluster_l", "_cluster_r")
+    )
+    return marked
+
+
 def recluster_changes(
     prepared: pl.DataFrame,
     pairs: pl.DataFrame,

@@ -89,6 +89,24 @@ def pair_scores(pairs: pl.DataFrame, truth: pl.DataFrame, threshold: float) -> S
     )
 
 
+def kept_pair_scores(pairs: pl.DataFrame, truth: pl.DataFrame, threshold: float) -> Scores:
+    """The links the product keeps: pairs at the threshold that clustering did not refuse.
+
+    This is the pairwise figure to quote; `pair_scores` gives the raw one, every pair at
+    the threshold, beside it.
+
+    Args:
+        pairs: `unique_id_l`, `unique_id_r`, `match_probability`, `refused_by_clustering`
+            (as `matching.link.link` and the warehouse's `linkage_pairs` give them).
+        truth: `unique_id`, `person_id` for every record.
+        threshold: the threshold the clusters were made at (the refusals hold for it only).
+    """
+    if "refused_by_clustering" not in pairs.columns:
+        raise ValueError("pairs need refused_by_clustering (from matching.link.link)")
+    kept = pairs.filter(~pl.col("refused_by_clustering").fill_null(False))
+    return pair_scores(kept, truth, threshold)
+
+
 def _table(scores_at: Callable[[float], Scores], thresholds: list[float]) -> pl.DataFrame:
     rows = []
     for t in thresholds:

@@ -19,7 +19,7 @@ from splink import DuckDBAPI, Linker, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.exceptions import SplinkException  # Splink does not export it
 
-from matching.cluster import constrained_clusters
+from matching.cluster import constrained_clusters, mark_refused
 from matching.model import settings
 from matching.prepare import LINKAGE_COLUMNS, prepare
 
@@ -28,7 +28,9 @@ from matching.prepare import LINKAGE_COLUMNS, prepare
 class Linked:
     """Scored pairs and clusters of one linkage run."""
 
-    pairs: pl.DataFrame  # unique_id_l, unique_id_r, match_probability, match_weight
+    # unique_id_l, unique_id_r, match_probability, match_weight, and (from a full link)
+    # refused_by_clustering: at or above the threshold, yet its records are two persons
+    pairs: pl.DataFrame
     clusters: pl.DataFrame  # unique_id, cluster_id, source, source_record_id
     seconds: dict[str, float]
 
@@ -165,10 +167,14 @@ def train(records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6) -> Train
         if pairs < MIN_EM_PAIRS:
             skipped.append(f"{name}: {pairs} pair(s) in its block, fewer than {MIN_EM_PAIRS}")
             continue
+        before = linker.misc.save_model_to_json()
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(*block))
         except (SplinkException, ValueError, ArithmeticError) as exc:
-            # A failed session leaves the model as it was before the session began.
+            # Splink leaves out the comparisons of a session's blocked columns while it
+            # runs, and a session that fails does not put them back: the model would lose
+            # its names. So the model goes back to what it was before the session.
+            linker = _linker(prepared, before, log_level=logging.WARNING)
             skipped.append(f"{name}: {_reason(exc)}")
     if len(skipped) == len(EM_BLOCKS):
         raise TrainingFailed("no EM session could run: " + "; ".join(skipped))
@@ -181,7 +187,11 @@ def link(
     threshold: float,
     max_pairs_per_rule: int | None = None,
 ) -> Linked:
-    """Score every blocked pair and cluster records whose links reach the threshold."""
+    """Score every blocked pair and cluster records whose links reach the threshold.
+
+    Pairs come back with `refused_by_clustering` (`matching.cluster.mark_refused`): links
+    at or above the threshold that the clustering would not take.
+    """
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold}")
     check_model_fits(model)
@@ -196,6 +206,7 @@ def link(
     clusters = constrained_clusters(prepared, pairs, threshold).join(
         prepared.select("unique_id", "source", "source_record_id"), on="unique_id"
     )
+    pairs = mark_refused(pairs, clusters, threshold)
     t2 = time.perf_counter()
     return Linked(pairs, clusters, {"predict": t1 - t0, "cluster": t2 - t1})
 

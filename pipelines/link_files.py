@@ -283,8 +283,9 @@ class LinkFilesReport:
         ]
         lines.append(
             f"{s['mode']} at threshold {s['threshold']}: {s['records']:,} records, "
-            f"{s['pairs_scored']:,} pairs scored, {s['pairs_linked']:,} at or above the "
-            f"threshold; {s['clusters']:,} clusters ({s['clusters_of_two_or_more']:,} of two "
+            f"{s['pairs_scored']:,} pairs scored, {s['pairs_above_threshold']:,} at or above "
+            f"the threshold, {s['pairs_linked']:,} of them kept by clustering; "
+            f"{s['clusters']:,} clusters ({s['clusters_of_two_or_more']:,} of two "
             f"or more records); {s['seconds']['total']:.1f} s"
         )
         lines += [f"skipped in training: {why}" for why in s["em_sessions_skipped"]]
@@ -356,6 +357,7 @@ def link_files(
             "match_probability",
             "match_weight",
             (pl.col("match_probability") >= threshold).alias("above_threshold"),
+            "refused_by_clustering",
         )
         .sort(["match_probability", "unique_id_l", "unique_id_r"], descending=[True, False, False])
     )
@@ -379,7 +381,8 @@ def link_files(
         "quarantined": extracts.quarantine.height,
         "field_issues": extracts.field_issues.height,
         "pairs_scored": pairs.height,
-        "pairs_linked": int(pairs["above_threshold"].sum()),
+        "pairs_above_threshold": int(pairs["above_threshold"].sum()),
+        "pairs_linked": int((pairs["above_threshold"] & ~pairs["refused_by_clustering"]).sum()),
         "clusters": sizes.len(),
         "clusters_of_two_or_more": int((sizes > 1).sum()),
         "records_in_clusters_of_two_or_more": int(sizes.filter(sizes > 1).sum()),

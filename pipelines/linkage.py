@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS linkage_pairs (
     night DATE NOT NULL, unique_id_l VARCHAR NOT NULL, unique_id_r VARCHAR NOT NULL,
     match_probability DOUBLE NOT NULL, match_weight DOUBLE NOT NULL
 );
+ALTER TABLE linkage_pairs ADD COLUMN IF NOT EXISTS refused_by_clustering BOOLEAN;
 CREATE TABLE IF NOT EXISTS linkage_runs (
     night DATE NOT NULL, model VARCHAR NOT NULL, threshold DOUBLE NOT NULL,
     records BIGINT, persons BIGINT, pairs BIGINT, seconds DOUBLE, finished_at TIMESTAMP
@@ -344,9 +345,25 @@ def link_night(
             ).fetchall()
         con.register("_pairs", linked.pairs)
         con.execute(
-            "INSERT INTO linkage_pairs SELECT ?, unique_id_l, unique_id_r, match_probability,"
-            " match_weight FROM _pairs",
+            "INSERT INTO linkage_pairs (night, unique_id_l, unique_id_r, match_probability,"
+            " match_weight) SELECT ?, unique_id_l, unique_id_r, match_probability, match_weight"
+            " FROM _pairs",
             [night],
+        ).fetchall()
+        # A link at the threshold whose records are two persons tonight was refused by the
+        # clustering. Marked for the pairs scored tonight, and again for earlier pairs of
+        # records whose person changed: for the rest, nothing that decides it has moved.
+        con.register("_tonight", result.persons.select("unique_id", "person_id"))
+        con.execute(
+            "UPDATE linkage_pairs SET refused_by_clustering ="
+            " linkage_pairs.match_probability >= ? AND l.person_id <> r.person_id"
+            " FROM _tonight AS l, _tonight AS r"
+            " WHERE l.unique_id = linkage_pairs.unique_id_l"
+            " AND r.unique_id = linkage_pairs.unique_id_r"
+            " AND (linkage_pairs.refused_by_clustering IS NULL"
+            " OR linkage_pairs.unique_id_l IN (SELECT unique_id FROM _moved)"
+            " OR linkage_pairs.unique_id_r IN (SELECT unique_id FROM _moved))",
+            [threshold],
         ).fetchall()
         con.register("_history", result.history)
         con.execute("INSERT INTO person_history SELECT ?, * FROM _history", [night]).fetchall()

@@ -236,3 +236,16 @@ def test_incremental_nights_give_the_persons_a_full_run_gives(
     both = full.join(incremental, on="unique_id", suffix="_inc")
     assert both.height == full.height == incremental.height
     assert (both["person_id"] == both["person_id_inc"]).mean() >= 0.995
+    # Every stored link says whether the clustering refused it, as of the newest night.
+    con = duckdb.connect(str(copy), read_only=True)
+    wrong = con.sql(
+        "SELECT count(*) FROM linkage_pairs AS p"
+        " JOIN persons AS l ON l.unique_id = p.unique_id_l AND l.valid_to IS NULL"
+        " JOIN persons AS r ON r.unique_id = p.unique_id_r AND r.valid_to IS NULL"
+        " WHERE p.refused_by_clustering IS DISTINCT FROM"
+        " (p.match_probability >= 0.9 AND l.person_id <> r.person_id)"
+    ).fetchall()[0][0]
+    refused = con.sql("SELECT count(*) FROM linkage_pairs WHERE refused_by_clustering").fetchall()
+    con.close()
+    assert wrong == 0
+    assert refused[0][0] > 0  # namesakes and household members the clustering kept apart

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from matching.evaluate import cluster_scores
+from matching.evaluate import cluster_scores, kept_pair_scores, pair_scores
 
 
 def main() -> None:
@@ -69,11 +69,13 @@ def main() -> None:
         f"incremental / full: {incremental / full:.1%}"
     )
     for mode, (path, _) in results.items():
-        _scores(path, args.world, first, second, mode)
+        _scores(path, args.world, first, second, mode, args.threshold)
     shutil.rmtree(tmp)
 
 
-def _scores(path: Path, world: Path, first: dt.date, second: dt.date, mode: str) -> None:
+def _scores(
+    path: Path, world: Path, first: dt.date, second: dt.date, mode: str, threshold: float
+) -> None:
     con = duckdb.connect(str(path), read_only=True)
     at = (
         "SELECT unique_id, source_record_id, person_id FROM persons"
@@ -85,6 +87,10 @@ def _scores(path: Path, world: Path, first: dt.date, second: dt.date, mode: str)
         "SELECT c.source || ':' || c.record_key AS unique_id FROM changes c JOIN loads l"
         " USING (load_id) WHERE l.night = ? AND c.contract = 'person_records'",
         params=[second],
+    ).pl()
+    pairs = con.sql(
+        "SELECT unique_id_l, unique_id_r, match_probability, refused_by_clustering"
+        " FROM linkage_pairs"
     ).pl()
     con.close()
     same = before.join(after, on="unique_id", suffix="_next").join(
@@ -106,6 +112,9 @@ def _scores(path: Path, world: Path, first: dt.date, second: dt.date, mode: str)
         f"{mode}: {same.height:,} unchanged records, {kept:.2%} keep their person id; "
         f"clusters {scores.line()}"
     )
+    labels = truth.select("unique_id", pl.col("person_id_true").alias("person_id"))
+    print(f"{mode}: linkage_pairs, links kept: {kept_pair_scores(pairs, labels, threshold).line()}")
+    print(f"{mode}: linkage_pairs, raw:        {pair_scores(pairs, labels, threshold).line()}")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,31 @@ CREATE TABLE IF NOT EXISTS linkage_runs (
 """
 
 
+# Pairs to mark (new tonight, or of a record whose person changed), their records' persons
+# tonight, and the mark: a smaller join than every pair against every person.
+MARK_REFUSED = (
+    """
+    CREATE OR REPLACE TEMP TABLE _touched AS
+    SELECT unique_id_l, unique_id_r, match_probability FROM linkage_pairs
+    WHERE refused_by_clustering IS NULL
+       OR unique_id_l IN (SELECT unique_id FROM _moved)
+       OR unique_id_r IN (SELECT unique_id FROM _moved)
+    """,
+    """
+    CREATE OR REPLACE TEMP TABLE _who AS
+    SELECT unique_id, person_id FROM _tonight
+    WHERE unique_id IN (SELECT unique_id_l FROM _touched UNION ALL SELECT unique_id_r FROM _touched)
+    """,
+    """
+    UPDATE linkage_pairs
+    SET refused_by_clustering = t.match_probability >= $threshold AND l.person_id <> r.person_id
+    FROM _touched AS t, _who AS l, _who AS r
+    WHERE t.unique_id_l = linkage_pairs.unique_id_l AND t.unique_id_r = linkage_pairs.unique_id_r
+      AND l.unique_id = t.unique_id_l AND r.unique_id = t.unique_id_r
+    """,
+)
+
+
 class MatchingConfig(BaseModel):
     """The analyst's settings for linkage."""
 
@@ -354,17 +379,10 @@ def link_night(
         # clustering. Marked for the pairs scored tonight, and again for earlier pairs of
         # records whose person changed: for the rest, nothing that decides it has moved.
         con.register("_tonight", result.persons.select("unique_id", "person_id"))
-        con.execute(
-            "UPDATE linkage_pairs SET refused_by_clustering ="
-            " linkage_pairs.match_probability >= ? AND l.person_id <> r.person_id"
-            " FROM _tonight AS l, _tonight AS r"
-            " WHERE l.unique_id = linkage_pairs.unique_id_l"
-            " AND r.unique_id = linkage_pairs.unique_id_r"
-            " AND (linkage_pairs.refused_by_clustering IS NULL"
-            " OR linkage_pairs.unique_id_l IN (SELECT unique_id FROM _moved)"
-            " OR linkage_pairs.unique_id_r IN (SELECT unique_id FROM _moved))",
-            [threshold],
-        ).fetchall()
+        *staging, mark = MARK_REFUSED
+        for statement in staging:
+            con.execute(statement).fetchall()
+        con.execute(mark, {"threshold": threshold}).fetchall()
         con.register("_history", result.history)
         con.execute("INSERT INTO person_history SELECT ?, * FROM _history", [night]).fetchall()
         seconds = time.perf_counter() - t0

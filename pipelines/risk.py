@@ -37,7 +37,7 @@ from risk_models.features import (
     feature_set,
     newest_night,
 )
-from risk_models.labels import LabelsJudgement, judge_on_labels, labels_config
+from risk_models.labels import judge_on_labels, labelled_features, labels_config
 from risk_models.model import KINDS, RiskModel, fit, load, matrix, save, top_reasons
 from risk_models.outcomes import oracle_auc, outcome_config, training_examples, truth_outcomes
 from risk_models.report import ModelCard, write_report
@@ -173,6 +173,7 @@ def train_risk(
         if world is not None:
             tonight = build_features(con, newest, newest)
             truth = tonight.join(truth_outcomes(world, con, newest), on="person_id")
+        labelled = labelled_features(con, labels_config())
     finally:
         con.close()
     learn = examples.filter(pl.col("as_of") == learned_at)
@@ -197,7 +198,7 @@ def train_risk(
             horizon_days=horizon,
         )
         judged = _judge(model, held_out, settings)
-        by_professionals = _judge_by_professionals(model, warehouse)
+        by_professionals = judge_on_labels(model, labelled)
         context: dict[str, Any] = {
             "held-out persons": f"{held_out.height:,}, as at {judged_at}",
             "outcome": f"a serious safeguarding event within {horizon} days",
@@ -233,15 +234,6 @@ def train_risk(
         json.dumps({"version": version, "scores_with": settings.model.kind}, indent=1)
     )
     return TrainReport(folder, lines)
-
-
-def _judge_by_professionals(model: RiskModel, warehouse: Path) -> LabelsJudgement:
-    """The model against the outcomes professionals recorded when closing alerts."""
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return judge_on_labels(model, con, labels_config())
-    finally:
-        con.close()
 
 
 def _judge(

@@ -130,16 +130,30 @@ class LabelsJudgement:
         )
 
 
-def judge_on_labels(
-    model: RiskModel,
-    con: duckdb.DuckDBPyConnection,
-    config: LabelsConfig,
-    features: FeaturesConfig | None = None,
-) -> LabelsJudgement:
-    """Score each labelled alert's person as at the night it was raised, with `model`.
+@dataclass(frozen=True)
+class Labelled:
+    """The labelled closed alerts, each with its person's features as at the alert's night.
+
+    `frame` holds reference, concern, alerting_score and the features; it is None
+    when there is nothing to judge on, and `why_not` says why.
+    """
+
+    labels: int
+    concern: int
+    nights: tuple[dt.date, ...]
+    frame: pl.DataFrame | None
+    why_not: str | None = None
+
+
+def labelled_features(
+    con: duckdb.DuckDBPyConnection, config: LabelsConfig, features: FeaturesConfig | None = None
+) -> Labelled:
+    """Build, once for every model to be judged, the features of each labelled person.
 
     Only the newest `config.nights` linked nights with labels are read (the features are
-    built once a night); labels of nights no longer linked are left out.
+    built once a night); labels of nights no longer linked are left out. An alert's
+    person was scored on its night, so is in that night's features, unless the night has
+    been linked again since; those few are left out of the counts.
     """
     labels = professional_labels(con)
     linked = set(linked_nights(con))
@@ -147,35 +161,41 @@ def judge_on_labels(
     nights = sorted(labels["alerted_night"].unique().to_list(), reverse=True)[: config.nights]
     labels = labels.filter(pl.col("alerted_night").is_in(nights))
     concern = int(labels["concern"].sum())
-    judgement = LabelsJudgement(labels.height, concern, tuple(nights), None, None)
+    nothing = Labelled(labels.height, concern, tuple(nights), None)
     if labels.height < config.min_labels:
         why = f"{labels.height} labelled closed alerts, fewer than the {config.min_labels} needed"
-        return replace(judgement, why_not=f"{why} to judge on")
+        return replace(nothing, why_not=f"{why} to judge on")
     if concern in (0, labels.height):
         kind = "confirmed a concern" if concern else "found no concern"
         why = f"all {labels.height} labelled closed alerts {kind}: no ranking to judge"
-        return replace(judgement, why_not=why)
-    scored = []
-    for night in nights:
-        mine = labels.filter(pl.col("alerted_night") == night)
-        frame = build_features(con, night, night, features).join(
-            mine.select("reference", "person_id"), on="person_id", how="inner"
-        )
-        scored.append(
-            frame.select("reference").with_columns(
-                pl.Series("new_score", model.probability(matrix(frame, model.features)))
+        return replace(nothing, why_not=why)
+    frame = pl.concat(
+        [
+            build_features(con, night, night, features).join(
+                labels.filter(pl.col("alerted_night") == night).select(
+                    "reference", "person_id", "concern", pl.col("score").alias("alerting_score")
+                ),
+                on="person_id",
+                how="inner",
             )
-        )
-    # An alert's person was scored on its night, so is in that night's features, unless
-    # the night has been linked again since; those few are left out of the counts.
-    judged = labels.join(pl.concat(scored), on="reference", how="inner", validate="1:1")
-    truth = judged["concern"].to_numpy().astype(bool)
-    if truth.all() or not truth.any():
-        return replace(judgement, why_not="one kind of label left once persons were matched")
+            for night in nights
+        ]
+    )
+    found = int(frame["concern"].sum())
+    if found in (0, frame.height):
+        return replace(nothing, why_not="one kind of label left once persons were matched")
+    return Labelled(frame.height, found, tuple(nights), frame)
+
+
+def judge_on_labels(model: RiskModel, labelled: Labelled) -> LabelsJudgement:
+    """How `model` ranks the labelled alerts, beside the scores that raised them."""
+    judgement = LabelsJudgement(labelled.labels, labelled.concern, labelled.nights, None, None)
+    if labelled.frame is None:
+        return replace(judgement, why_not=labelled.why_not)
+    frame = labelled.frame
+    truth = frame["concern"].to_numpy().astype(bool)
     return replace(
         judgement,
-        labels=judged.height,
-        concern=int(truth.sum()),
-        auc=float(roc_auc_score(truth, judged["new_score"].to_numpy())),
-        alerting_auc=float(roc_auc_score(truth, np.asarray(judged["score"].to_numpy()))),
+        auc=float(roc_auc_score(truth, model.probability(matrix(frame, model.features)))),
+        alerting_auc=float(roc_auc_score(truth, np.asarray(frame["alerting_score"].to_numpy()))),
     )

@@ -22,7 +22,7 @@ from pipelines.cli import main
 from pipelines.outcomes import OutcomesCopyError, check_labels, copy_outcomes
 from pipelines.risk import score_night, scoring_model
 from risk_models.features import FeaturesError
-from risk_models.labels import LabelsConfig, judge_on_labels, labels_config
+from risk_models.labels import LabelsConfig, judge_on_labels, labelled_features, labels_config
 from risk_models.outcomes import truth_outcomes
 
 pytestmark = pytest.mark.slow
@@ -191,8 +191,9 @@ def test_training_judges_a_model_on_the_professionals_labels(closed: Closed) -> 
     model = scoring_model()
     con = duckdb.connect(str(closed.warehouse), read_only=True)
     try:
-        judged = judge_on_labels(model, con, labels_config())
-        too_few = judge_on_labels(model, con, LabelsConfig(**{**_shipped(), "min_labels": 41}))
+        judged = judge_on_labels(model, labelled_features(con, labels_config()))
+        fewer = LabelsConfig(**{**_shipped(), "min_labels": 41})
+        too_few = judge_on_labels(model, labelled_features(con, fewer))
     finally:
         con.close()
     assert judged.labels == 40 and judged.concern == sum(closed.concern.values())

@@ -125,16 +125,17 @@ def _households(
         return empty, empty
     con.register("_who", pl.DataFrame({"person_id": ids}, schema={"person_id": pl.String}))
     try:
-        latest = "(SELECT max(night) FROM households WHERE night <= $night)"
+        # The rows as the night's linkage left them (or the last linkage before it).
+        latest = "h.valid_from <= $night AND (h.valid_to IS NULL OR h.valid_to > $night)"
         mine: pl.DataFrame = con.sql(
             f"""SELECT h.person_id, h.household_id, h.basis, h.relationship FROM households h
-            JOIN _who USING (person_id) WHERE h.night = {latest}""",
+            JOIN _who USING (person_id) WHERE {latest}""",
             params={"night": night},
         ).pl()
         con.register("_homes", mine.select("household_id").unique())
         members: pl.DataFrame = con.sql(
             f"""SELECT h.person_id, h.household_id, h.basis, h.relationship FROM households h
-            JOIN _homes USING (household_id) WHERE h.night = {latest}""",
+            JOIN _homes USING (household_id) WHERE {latest}""",
             params={"night": night},
         ).pl()
         con.unregister("_homes")

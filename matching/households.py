@@ -26,12 +26,18 @@ A household's id is made from its tenancy, or else from its address: it is the s
 every night the tenancy lasts or the household stays at the address, and a move (out of
 a tenancy, or to an address) makes a new one. `basis` says how each person was placed:
 tenancy, uprn or address.
+
+An incremental night (`rehouse`) places again only the persons that what changed can
+reach, and gives them what `households` would give them, since each step below reads,
+for every key it decides (a person, an address line, a tenancy, a household's address),
+all the records or persons with that key.
 """
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass
 
+import duckdb
 import polars as pl
 
 # The person_records contract's relationship codes (docs/connectors.md), most specific first.
@@ -97,6 +103,141 @@ def _tenancies(rec: pl.DataFrame) -> pl.DataFrame:
     return chosen.join(related, on="person_id", how="left")
 
 
+HOUSEHOLD_COLUMNS = ("person_id", "household_id", "basis", "address_key", "relationship")
+_NO_TENANTS = pl.DataFrame(schema={"address_key": pl.String, "household_id": pl.String})
+
+
+def _rec(persons: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """Each record with its person, address line key, tenancy and relationship."""
+    records = records.with_columns(
+        pl.lit(None, pl.String).alias(c)
+        for c in ("source", "household_ref", "relationship")
+        if c not in records.columns
+    )
+    return persons.select("unique_id", "person_id").join(
+        records.select(
+            "unique_id",
+            pl.col("uprn").cast(pl.String),
+            "valid_from",
+            pl.concat_str(["source", "household_ref"], separator=":").alias("tenancy"),
+            pl.col("relationship").cast(pl.String),
+            _line_key().alias("line_key"),
+        ),
+        on="unique_id",
+    )
+
+
+def _with_uprns(rec: pl.DataFrame, pool: pl.DataFrame) -> pl.DataFrame:
+    """`rec` with a UPRN where the register records in `pool` tie its address line to one.
+
+    `pool` must hold every record with any of `rec`'s address lines.
+    """
+    line_to_uprn = (
+        pool.filter(pl.col("uprn").is_not_null() & pl.col("line_key").is_not_null())
+        .group_by("line_key", "uprn")
+        .len()
+        .sort(["line_key", "len", "uprn"], descending=[False, True, False])
+        .group_by("line_key", maintain_order=True)
+        .first()
+        .select("line_key", pl.col("uprn").alias("line_uprn"))
+    )
+    return (
+        rec.join(line_to_uprn, on="line_key", how="left")
+        .with_columns(pl.coalesce("uprn", "line_uprn").alias("uprn"))
+        .drop("line_uprn")
+    )
+
+
+def _placements(rec: pl.DataFrame, tenancy_rec: pl.DataFrame) -> pl.DataFrame:
+    """Where each person of `rec` lives: `person_id`, `basis`, `address_key`, `relationship`,
+    and `home_key` for a tenancy.
+
+    Args:
+        rec: every record of the persons to place (`_with_uprns`).
+        tenancy_rec: every record of the tenancies those persons are on (`_with_uprns`).
+    """
+    tenancies = _tenancies(rec)
+    # Where a tenancy is: the address its own records give.
+    where = _most_common(
+        tenancy_rec.filter(pl.col("tenancy").is_not_null()).with_columns(
+            pl.coalesce(pl.concat_str([pl.lit("U"), pl.col("uprn")]), "line_key").alias("at")
+        ),
+        "tenancy",
+        "at",
+    ).select("tenancy", "at")
+    home = pl.concat_str([pl.lit("T|"), pl.col("tenancy")])
+    by_tenancy = tenancies.join(where, on="tenancy", how="left").select(
+        "person_id",
+        pl.lit("tenancy").alias("basis"),
+        pl.coalesce("at", home).alias("address_key"),
+        "relationship",
+        home.alias("home_key"),
+    )
+    rest = rec.join(by_tenancy, on="person_id", how="anti")
+    by_uprn = _most_common(rest, "person_id", "uprn").select(
+        "person_id",
+        pl.lit("uprn").alias("basis"),
+        pl.concat_str([pl.lit("U"), pl.col("uprn")]).alias("address_key"),
+    )
+    by_line = _most_common(
+        rest.join(by_uprn, on="person_id", how="anti"), "person_id", "line_key"
+    ).select("person_id", pl.lit("address").alias("basis"), pl.col("line_key").alias("address_key"))
+    by_address = pl.concat([by_uprn, by_line]).with_columns(
+        pl.lit(None, pl.String).alias("relationship"), pl.lit(None, pl.String).alias("home_key")
+    )
+    return pl.concat([by_tenancy, by_address])
+
+
+def _ids(keys: pl.Series) -> pl.DataFrame:
+    """`key` and its household id, "H" and the first 12 hex digits of its SHA-256."""
+    con = duckdb.connect()
+    try:
+        con.register("keys", keys.unique().to_frame("key"))
+        ids: pl.DataFrame = con.sql(
+            "SELECT key, 'H' || left(sha256(key), 12) AS household_id FROM keys"
+        ).pl()
+    finally:
+        con.close()
+    return ids
+
+
+def _homes(placed: pl.DataFrame, tenants: pl.DataFrame) -> pl.DataFrame:
+    """Household ids for placed persons.
+
+    A tenancy's members are its household. A person placed by address joins the tenancy
+    at that address, the one with most members there (then the first by id), or else is
+    one household with everyone else at the address.
+
+    Args:
+        placed: `_placements` rows of the persons to give a household.
+        tenants: `address_key`, `household_id` of every person placed by tenancy at the
+            addresses of `placed`.
+    """
+    tenancy_at = (
+        tenants.group_by("address_key", "household_id")
+        .len()
+        .sort(["address_key", "len", "household_id"], descending=[False, True, False])
+        .group_by("address_key", maintain_order=True)
+        .first()
+        .select("address_key", pl.col("household_id").alias("tenancy_home"))
+    )
+    keyed = placed.with_columns(pl.coalesce("home_key", "address_key").alias("key"))
+    return (
+        keyed.join(_ids(keyed["key"]), on="key", how="left")
+        .join(tenancy_at, on="address_key", how="left")
+        .select(
+            "person_id",
+            pl.when(pl.col("home_key").is_null())
+            .then(pl.coalesce("tenancy_home", "household_id"))
+            .otherwise("household_id")
+            .alias("household_id"),
+            "basis",
+            "address_key",
+            "relationship",
+        )
+    )
+
+
 def households(persons: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
     """Group persons into households, by tenancy where a source knows one, else by address.
 
@@ -110,93 +251,93 @@ def households(persons: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
         `person_id`, `household_id`, `basis` (tenancy, uprn or address), `address_key`
         (the household's address), `relationship` (null where no source states one).
     """
-    records = records.with_columns(
-        pl.lit(None, pl.String).alias(c)
-        for c in ("source", "household_ref", "relationship")
-        if c not in records.columns
-    )
-    rec = (
-        persons.select("unique_id", "person_id")
-        .join(
-            records.select(
-                "unique_id",
-                "uprn",
-                "address",
-                "postcode",
-                "valid_from",
-                pl.concat_str(["source", "household_ref"], separator=":").alias("tenancy"),
-                pl.col("relationship").cast(pl.String),
-            ),
-            on="unique_id",
+    rec = _rec(persons, records)
+    rec = _with_uprns(rec, rec)
+    placed = _placements(rec, rec)
+    tenants = _homes(placed.filter(pl.col("basis") == "tenancy"), _NO_TENANTS)
+    return _homes(placed, tenants.select("address_key", "household_id")).sort("person_id")
+
+
+@dataclass
+class Rehoused:
+    """An incremental night's households: the persons placed again, and their rows."""
+
+    redone: pl.DataFrame  # person_id: every person whose row may differ from last night's
+    rows: pl.DataFrame  # the households rows of those of them who are persons tonight
+
+
+def _keyed(rec: pl.DataFrame, column: str, keys: pl.DataFrame) -> pl.DataFrame:
+    return rec.join(keys.select(column).drop_nulls().unique(), on=column, how="semi")
+
+
+def rehouse(
+    persons: pl.DataFrame,
+    records: pl.DataFrame,
+    earlier: pl.DataFrame,
+    touched: pl.DataFrame,
+    before: pl.DataFrame,
+) -> Rehoused:
+    """Tonight's households from last night's, placing again only whom the changes reach.
+
+    Each person in `redone` gets the row `households` would give them tonight; every
+    other person's row is last night's, which `households` would give them again.
+
+    Args:
+        persons: tonight's `unique_id`, `person_id` for every record.
+        records: tonight's records (as for `households`).
+        earlier: last night's households rows (`HOUSEHOLD_COLUMNS`), made from the same
+            records as last night's persons.
+        touched: `unique_id`, `person_id` of every record that is new, changed or gone
+            tonight, or whose person changed: one row for its person last night and one
+            for its person tonight, where it has them.
+        before: the records of `touched` as they were last night (as for `households`),
+            for those that existed.
+    """
+    rec = _rec(persons, records)
+    was = _rec(touched.filter(pl.col("person_id").is_not_null()), before)
+    now = rec.join(touched.select("unique_id"), on="unique_id", how="semi")
+    # Address lines and tenancies that gained, lost or changed a record; the records on them.
+    lines = pl.concat([was.select("line_key"), now.select("line_key")])
+    on_lines = _keyed(rec, "line_key", lines)
+    tenancies = pl.concat([t.select("tenancy") for t in (was, now, on_lines)])
+    redo = (
+        pl.concat(
+            [
+                touched.select("person_id"),
+                on_lines.select("person_id"),
+                _keyed(rec, "tenancy", tenancies).select("person_id"),
+            ]
         )
-        .with_columns(_line_key().alias("line_key"), pl.col("uprn").cast(pl.String))
+        .drop_nulls()
+        .unique()
     )
-    line_to_uprn = (
-        rec.filter(pl.col("uprn").is_not_null() & pl.col("line_key").is_not_null())
-        .group_by("line_key", "uprn")
-        .len()
-        .sort(["line_key", "len", "uprn"], descending=[False, True, False])
-        .group_by("line_key", maintain_order=True)
-        .first()
-        .select("line_key", pl.col("uprn").alias("line_uprn"))
+    mine = rec.join(redo, on="person_id", how="semi")
+    theirs = _keyed(rec, "tenancy", mine)
+    pool = _keyed(rec, "line_key", pl.concat([mine.select("line_key"), theirs.select("line_key")]))
+    placed = _placements(_with_uprns(mine, pool), _with_uprns(theirs, pool))
+    # The addresses whose tenancy may differ: the redone persons' old and new ones.
+    addresses = pl.concat(
+        [
+            placed.select("address_key"),
+            earlier.join(redo, on="person_id", how="semi").select("address_key"),
+        ]
     )
-    rec = rec.join(line_to_uprn, on="line_key", how="left").with_columns(
-        pl.coalesce("uprn", "line_uprn").alias("uprn")
+    others = _keyed(earlier, "address_key", addresses).join(redo, on="person_id", how="anti")
+    new_tenants = _homes(placed.filter(pl.col("basis") == "tenancy"), _NO_TENANTS)
+    tenants = pl.concat(
+        [
+            new_tenants.select("address_key", "household_id"),
+            others.filter(pl.col("basis") == "tenancy").select("address_key", "household_id"),
+        ]
     )
-    tenancies = _tenancies(rec)
-    # Where a tenancy is: the address its own records give.
-    where = _most_common(
-        rec.filter(pl.col("tenancy").is_not_null()).with_columns(
-            pl.coalesce(pl.concat_str([pl.lit("U"), pl.col("uprn")]), "line_key").alias("at")
-        ),
-        "tenancy",
-        "at",
-    ).select("tenancy", "at")
-    by_tenancy = tenancies.join(where, on="tenancy", how="left").select(
+    # Persons placed by address at those addresses, whose placement has not changed.
+    neighbours = others.filter(pl.col("basis") != "tenancy").select(
         "person_id",
-        pl.lit("tenancy").alias("basis"),
-        pl.coalesce("at", pl.concat_str([pl.lit("T|"), pl.col("tenancy")])).alias("address_key"),
-        pl.concat_str([pl.lit("T|"), pl.col("tenancy")]).alias("home_key"),
+        "basis",
+        "address_key",
         "relationship",
+        pl.lit(None, pl.String).alias("home_key"),
     )
-    rest = rec.join(by_tenancy, on="person_id", how="anti")
-    by_uprn = _most_common(rest, "person_id", "uprn").select(
-        "person_id",
-        pl.lit("uprn").alias("basis"),
-        pl.concat_str([pl.lit("U"), pl.col("uprn")]).alias("address_key"),
-    )
-    by_line = _most_common(
-        rest.join(by_uprn, on="person_id", how="anti"), "person_id", "line_key"
-    ).select("person_id", pl.lit("address").alias("basis"), pl.col("line_key").alias("address_key"))
-    # A person at a tenancy's address joins it; at an address of two, the larger, then the first.
-    tenancy_at = (
-        by_tenancy.group_by("address_key", "home_key")
-        .len()
-        .sort(["address_key", "len", "home_key"], descending=[False, True, False])
-        .group_by("address_key", maintain_order=True)
-        .first()
-        .select("address_key", pl.col("home_key").alias("tenancy_home"))
-    )
-    by_address = (
-        pl.concat([by_uprn, by_line])
-        .join(tenancy_at, on="address_key", how="left")
-        .select(
-            "person_id",
-            "basis",
-            "address_key",
-            pl.coalesce("tenancy_home", "address_key").alias("home_key"),
-            pl.lit(None, pl.String).alias("relationship"),
-        )
-    )
-    placed = pl.concat([by_tenancy, by_address])
-    ids = {
-        k: "H" + hashlib.sha256(k.encode()).hexdigest()[:12]
-        for k in placed["home_key"].unique().to_list()
-    }
-    return (
-        placed.with_columns(
-            pl.col("home_key").replace_strict(ids, return_dtype=pl.String).alias("household_id")
-        )
-        .select("person_id", "household_id", "basis", "address_key", "relationship")
-        .sort("person_id")
-    )
+    rows = _homes(pl.concat([placed, neighbours]), tenants)
+    redone = pl.concat([redo, neighbours.select("person_id")]).unique()
+    return Rehoused(redone, rows.sort("person_id"))

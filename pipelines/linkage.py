@@ -4,6 +4,9 @@ The model is an artifact: `linkage-vN.json` under the models folder, with when a
 what it was trained. Each night's persons are kept in the warehouse with history, like
 the contracts: `persons` (record to person, valid from a night until a night) and
 `person_history` (new persons, merges and splits).
+
+Households are kept the same way: a person's row is valid from the night it was first
+made until the night it changed.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from matching.cluster import recluster_changes
-from matching.households import households
+from matching.households import HOUSEHOLD_COLUMNS, households, rehouse
 from matching.link import Linked, link, score_new, train
 from matching.persons import Assignment, assign
 from matching.prepare import prepare
@@ -37,10 +40,9 @@ CREATE TABLE IF NOT EXISTS person_history (
     other_id VARCHAR, records BIGINT
 );
 CREATE TABLE IF NOT EXISTS households (
-    night DATE NOT NULL, person_id VARCHAR NOT NULL, household_id VARCHAR NOT NULL,
-    basis VARCHAR NOT NULL, address_key VARCHAR NOT NULL, relationship VARCHAR
+    person_id VARCHAR NOT NULL, household_id VARCHAR NOT NULL, basis VARCHAR NOT NULL,
+    address_key VARCHAR NOT NULL, relationship VARCHAR, valid_from DATE NOT NULL, valid_to DATE
 );
-ALTER TABLE households ADD COLUMN IF NOT EXISTS relationship VARCHAR;
 CREATE TABLE IF NOT EXISTS linkage_pairs (
     night DATE NOT NULL, unique_id_l VARCHAR NOT NULL, unique_id_r VARCHAR NOT NULL,
     match_probability DOUBLE NOT NULL, match_weight DOUBLE NOT NULL
@@ -50,6 +52,19 @@ CREATE TABLE IF NOT EXISTS linkage_runs (
     night DATE NOT NULL, model VARCHAR NOT NULL, threshold DOUBLE NOT NULL,
     records BIGINT, persons BIGINT, pairs BIGINT, seconds DOUBLE, finished_at TIMESTAMP
 );
+"""
+
+# Households were once written whole every night (a `night` column): each night's row
+# becomes valid from its night until the next night linked.
+HOUSEHOLDS_BY_NIGHT = """
+ALTER TABLE households ADD COLUMN IF NOT EXISTS relationship VARCHAR;
+CREATE TABLE households_by_validity AS
+SELECT h.person_id, h.household_id, h.basis, h.address_key, h.relationship,
+       h.night AS valid_from, min(n.night) AS valid_to
+FROM households h LEFT JOIN (SELECT DISTINCT night FROM households) n ON n.night > h.night
+GROUP BY ALL;
+DROP TABLE households;
+ALTER TABLE households_by_validity RENAME TO households;
 """
 
 
@@ -185,6 +200,7 @@ class _Changes:
 
     pairs: pl.DataFrame  # the pairs scored tonight
     replaced: pl.DataFrame  # unique_id: changed or gone records, whose old pairs go
+    since: dt.date  # the night linked last
 
 
 def _link_changes(
@@ -223,7 +239,7 @@ def _link_changes(
         prepared.select("unique_id", "source", "source_record_id"), on="unique_id"
     )
     linked = Linked(new_pairs, clusters, {"predict": t1 - t0, "cluster": time.perf_counter() - t1})
-    return linked, _Changes(new_pairs, replaced)
+    return linked, _Changes(new_pairs, replaced, since)
 
 
 def _assign_changes(clusters: pl.DataFrame, previous: pl.DataFrame, next_number: int) -> Assignment:
@@ -235,6 +251,65 @@ def _assign_changes(clusters: pl.DataFrame, previous: pl.DataFrame, next_number:
     redone = clusters.filter(~untouched)
     result = assign(redone, previous.join(redone, on="unique_id", how="semi"), next_number)
     return Assignment(pl.concat([kept, result.persons]), result.history, result.next_number)
+
+
+def _households(
+    con: duckdb.DuckDBPyConnection,
+    night: dt.date,
+    records: pl.DataFrame,
+    persons: pl.DataFrame,
+    previous: pl.DataFrame,
+    moved: pl.DataFrame,
+    ended: pl.DataFrame,
+    changes: _Changes | None,
+) -> int:
+    """Write tonight's households: rows that differ from the current ones replace them.
+
+    A full night places everyone; an incremental one (`rehouse`) only the persons its
+    changes reach. Returns how many households there are tonight.
+    """
+    current = con.sql(
+        f"SELECT {', '.join(HOUSEHOLD_COLUMNS)} FROM households WHERE valid_to IS NULL"
+    ).pl()
+    if changes is None:
+        homes = households(persons, records)
+        current_there = current
+    else:
+        replaced = changes.replaced["unique_id"]
+        touched = pl.concat(
+            [
+                moved.select("unique_id", "person_id"),
+                ended.select("unique_id", "person_id"),
+                persons.filter(pl.col("unique_id").is_in(replaced.implode())),
+                previous.filter(pl.col("unique_id").is_in(replaced.implode())),
+            ]
+        ).unique()
+        con.register("_touched_records", touched.select("unique_id").unique())
+        before = con.sql(
+            f"SELECT * EXCLUDE ({_UNREAD}), source || ':' || source_record_id AS unique_id"
+            " FROM person_records WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+            " AND source || ':' || source_record_id IN (SELECT unique_id FROM _touched_records)",
+            params=[changes.since, changes.since],
+        ).pl()
+        rehoused = rehouse(persons, records, current, touched, before)
+        homes = rehoused.rows
+        current_there = current.join(rehoused.redone, on="person_id", how="semi")
+    gone = current_there.join(homes, on=HOUSEHOLD_COLUMNS, how="anti", nulls_equal=True)
+    came = homes.join(current_there, on=HOUSEHOLD_COLUMNS, how="anti", nulls_equal=True)
+    con.register("_homes_gone", gone.select("person_id"))
+    con.execute(
+        "UPDATE households SET valid_to = ? WHERE valid_to IS NULL"
+        " AND person_id IN (SELECT person_id FROM _homes_gone)",
+        [night],
+    ).fetchall()
+    con.register("_homes_came", came)
+    con.execute(
+        "INSERT INTO households BY NAME SELECT *, ? AS valid_from FROM _homes_came", [night]
+    ).fetchall()
+    count = con.execute(
+        "SELECT count(DISTINCT household_id) FROM households WHERE valid_to IS NULL"
+    ).fetchall()
+    return int(count[0][0])
 
 
 @dataclass
@@ -276,6 +351,12 @@ def link_night(
     con = duckdb.connect(str(warehouse))
     in_transaction = False
     try:
+        layout = con.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_name = 'households' AND column_name = 'night'"
+        ).fetchall()
+        if layout:
+            con.execute(HOUSEHOLDS_BY_NIGHT).fetchall()
         con.execute(PERSONS_DDL).fetchall()
         done = con.execute(
             "SELECT records, persons, pairs FROM linkage_runs WHERE night = ? AND model = ?"
@@ -319,6 +400,8 @@ def link_night(
         con.execute("DELETE FROM persons WHERE valid_from = ?", [night]).fetchall()
         con.execute("UPDATE persons SET valid_to = NULL WHERE valid_to = ?", [night]).fetchall()
         con.execute("DELETE FROM person_history WHERE night = ?", [night]).fetchall()
+        con.execute("DELETE FROM households WHERE valid_from = ?", [night]).fetchall()
+        con.execute("UPDATE households SET valid_to = NULL WHERE valid_to = ?", [night]).fetchall()
         previous = con.sql("SELECT unique_id, person_id FROM persons WHERE valid_to IS NULL").pl()
         numbers = con.execute(
             "SELECT max(CAST(substr(person_id, 2) AS BIGINT)) FROM persons"
@@ -347,17 +430,10 @@ def link_night(
             " FROM _moved",
             [night],
         ).fetchall()
-        homes = households(
-            result.persons,
-            records.with_columns(
-                pl.concat_str(["source", "source_record_id"], separator=":").alias("unique_id")
-            ),
+        records = records.with_columns(
+            pl.concat_str(["source", "source_record_id"], separator=":").alias("unique_id")
         )
-        con.execute("DELETE FROM households WHERE night = ?", [night]).fetchall()
-        con.register("_homes", homes)
-        con.execute(
-            "INSERT INTO households BY NAME SELECT ? AS night, * FROM _homes", [night]
-        ).fetchall()
+        homes = _households(con, night, records, result.persons, previous, moved, ended, changes)
         # Every current pair, with the night it was scored, for the analyst's review of the
         # threshold and the next incremental night.
         if changes is None:
@@ -417,5 +493,5 @@ def link_night(
         count.get("merge", 0),
         count.get("split", 0),
         seconds,
-        households=homes["household_id"].n_unique(),
+        households=homes,
     )

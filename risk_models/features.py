@@ -234,7 +234,7 @@ def __getattr__(name: str) -> str:
 # What each step reads from the warehouse.
 REQUIRED: dict[str, tuple[str, ...]] = {
     "persons": ("source", "source_record_id", "person_id", "valid_from", "valid_to"),
-    "households": ("night", "person_id", "household_id"),
+    "households": ("person_id", "household_id", "valid_from", "valid_to"),
     "events": ("source", "source_record_id", "type", "date", "severity", "valid_from", "valid_to"),
     "involvements": (
         "source",
@@ -312,9 +312,9 @@ def check(con: duckdb.DuckDBPyConnection, config: FeaturesConfig | None = None) 
 
 def linked_nights(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
     """The nights the warehouse holds persons and households for, oldest first."""
-    require(con, {"households": ("night",)})
+    require(con, {"linkage_runs": ("night",), "households": ("valid_from",)})
     return [
-        r[0] for r in con.execute("SELECT DISTINCT night FROM households ORDER BY 1").fetchall()
+        r[0] for r in con.execute("SELECT DISTINCT night FROM linkage_runs ORDER BY 1").fetchall()
     ]
 
 
@@ -470,7 +470,8 @@ base AS (
            agg.last_ago,
            {", ".join(f"coalesce(agg.{n}, 0) AS {n}" for n in counted)}
     FROM people p
-    LEFT JOIN (SELECT person_id, household_id FROM households WHERE night = $night) h
+    LEFT JOIN (SELECT person_id, household_id FROM households
+               WHERE valid_from <= $night AND (valid_to IS NULL OR valid_to > $night)) h
         USING (person_id)
     LEFT JOIN agg USING (person_id) LEFT JOIN inv USING (person_id)
     LEFT JOIN dob USING (person_id) LEFT JOIN sex USING (person_id)

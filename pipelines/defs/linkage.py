@@ -159,7 +159,11 @@ def _report_of_run(wh: Warehouse, night: dt.date, run: dict[str, Any]) -> LinkRe
     changes = dict(
         wh.run("SELECT change, count(*) FROM person_history WHERE night = ? GROUP BY 1", [night])
     )
-    homes = wh.run("SELECT count(DISTINCT household_id) FROM households WHERE night = ?", [night])
+    homes = wh.run(
+        "SELECT count(DISTINCT household_id) FROM households"
+        " WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)",
+        [night, night],
+    )
     return LinkReport(
         night=night,
         records=int(run["records"]),

@@ -17,7 +17,7 @@ from worldfiles import SOURCES_FILE, TEST_WORLD, extract, load_truth, partner_en
 from connectors.config import ConfigError, load_sources
 from connectors.ingest import ingest_night, ingest_source
 from connectors.warehouse import CONTRACT_COLUMNS, Warehouse
-from matching.households import households
+from matching.households import Rehoused, households, rehouse
 from matching.link import train
 from pipelines.linkage import link_night
 from world.police_api import BackgroundServer
@@ -176,6 +176,93 @@ def test_tenancy_ids_are_stable_and_namespaced_by_source() -> None:
     )
     homes = households(_persons(A=["csc:C1"], B=["housing:HP1"]), other)
     assert homes["household_id"].n_unique() == 2
+
+
+# An incremental night: `rehouse` places again only whom the changes reach, and everyone
+# ends up where a full `households` puts them.
+def _rehouse_against_full(
+    persons: pl.DataFrame, records: pl.DataFrame, after: pl.DataFrame, after_records: pl.DataFrame
+) -> Rehoused:
+    earlier = households(persons, records)
+    old = persons.join(records, on="unique_id")
+    new = after.join(after_records, on="unique_id")
+    differ = pl.concat(
+        [
+            old.join(new, on=old.columns, how="anti", nulls_equal=True).select("unique_id"),
+            new.join(old, on=old.columns, how="anti", nulls_equal=True).select("unique_id"),
+        ]
+    )
+    touched = pl.concat(
+        [
+            f.join(differ, on="unique_id", how="semi").select("unique_id", "person_id")
+            for f in (old, new)
+        ]
+    ).unique()
+    done = rehouse(
+        after, after_records, earlier, touched, records.join(differ, on="unique_id", how="semi")
+    )
+    kept = earlier.join(done.redone, on="person_id", how="anti")
+    assert pl.concat([kept, done.rows]).sort("person_id").equals(households(after, after_records))
+    return done
+
+
+def _set(records: pl.DataFrame, uid: str, **values: object) -> pl.DataFrame:
+    return records.with_columns(
+        pl.when(pl.col("unique_id") == uid).then(pl.lit(v)).otherwise(pl.col(c)).alias(c)
+        for c, v in values.items()
+    )
+
+
+# The neighbour in Mill Lane, and someone health knows on the same line without a UPRN;
+# and a council-tax payer whose line carries a slip in the postcode but whose UPRN is the
+# tenancy's.
+STREET = pl.concat(
+    [
+        TENANCY,
+        _records(
+            ("health:L5", None, "FLAT 4 80 MILL LANE", "JU2 9ZZ", NIGHT, None, None),
+            ("ctax:C6", "1001", "12 STATION RD", "JU1 1AB", NIGHT, None, None),
+        ),
+    ]
+)
+STREET_PERSONS = pl.concat([TENANCY_PERSONS, _persons(P5=["health:L5"], P6=["ctax:C6"])])
+
+
+def test_a_register_changing_a_property_moves_a_neighbour_whose_records_did_not_change() -> None:
+    corrected = _set(STREET, "ctax:C9", uprn="2003", valid_from=LATER)
+    done = _rehouse_against_full(STREET_PERSONS, STREET, STREET_PERSONS, corrected)
+    by = _by_person(done.rows)
+    assert by["P5"] == (_id("U2003"), "uprn", None)
+    # The tenancy's other members were not placed again (the partner, whose stale records
+    # are on that line, was; and the persons at his household's address had their
+    # household looked up again).
+    redone = set(done.redone["person_id"])
+    assert {"P2", "P5", "P9"} <= redone and not {"P1", "P3"} & redone
+
+
+def test_a_tenancy_ending_leaves_a_neighbour_at_its_property_a_household_of_their_own() -> None:
+    before = _by_person(households(STREET_PERSONS, STREET))
+    assert before["P6"] == (_id("T|housing:TEN7"), "uprn", None)
+    ended = STREET.filter(~pl.col("unique_id").str.starts_with("housing:"))
+    done = _rehouse_against_full(STREET_PERSONS, STREET, STREET_PERSONS, ended)
+    assert _by_person(done.rows)["P6"] == (_id("U1001"), "uprn", None)
+
+
+def test_merges_splits_and_records_gone_are_placed_as_a_full_night_places_them() -> None:
+    merged = _persons(
+        P1=["housing:HP1", "health:L4"],
+        P2=["housing:HP2", "police:N2", "health:L2"],
+        P3=["housing:HP3", "education:P3"],
+        P7=["health:L3"],
+        P5=["health:L5"],
+        P6=["ctax:C6"],
+    )
+    done = _rehouse_against_full(
+        STREET_PERSONS, STREET, merged, STREET.filter(pl.col("unique_id") != "ctax:C9")
+    )
+    assert "P4" in set(done.redone["person_id"]) and "P4" not in set(done.rows["person_id"])
+    assert _by_person(done.rows)["P7"] == (_id("JU1 5QQ|3"), "address", None)
+    assert "P9" not in set(done.rows["person_id"])
 
 
 # The connectors: the fields come through from config, and older warehouses still open.

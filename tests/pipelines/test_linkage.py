@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from matching.evaluate import cluster_scores
+from matching.households import households
 from matching.link import link, score_changes
 from pipelines.linkage import changed_records, link_night, train_model
 from pipelines.nightly import run_night
@@ -160,7 +161,7 @@ def test_an_older_night_is_not_relinked_over_newer_ones(linked: tuple[Path, Path
 def test_households_group_the_people_at_one_address(linked: tuple[Path, Path]) -> None:
     world, warehouse = linked
     con = duckdb.connect(str(warehouse), read_only=True)
-    homes = con.sql("SELECT * FROM households WHERE night = ?", params=[NIGHTS[-1]]).pl()
+    homes = con.sql("SELECT * FROM households WHERE valid_to IS NULL").pl()
     con.close()
     persons = _with_truth(world, _persons(warehouse))
     # Each predicted person stands for the true person most of its records belong to.
@@ -216,13 +217,17 @@ def test_scoring_only_changes_finds_the_same_pairs(linked: tuple[Path, Path]) ->
     assert len(both) >= 0.995 * len(keys(incremental))
 
 
+def _copy(linked: tuple[Path, Path], to: Path) -> tuple[Path, Path]:
+    """The newest model, and a copy of the linked warehouse to change."""
+    _, warehouse = linked
+    shutil.copy(warehouse, to)
+    return sorted((warehouse.parent / "models").glob("*.json"))[-1], to
+
+
 def test_incremental_nights_give_the_persons_a_full_run_gives(
     linked: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    _, warehouse = linked
-    model = sorted((warehouse.parent / "models").glob("*.json"))[-1]
-    copy = tmp_path / "incremental.duckdb"
-    shutil.copy(warehouse, copy)
+    model, copy = _copy(linked, tmp_path / "incremental.duckdb")
     con = duckdb.connect(str(copy))
     for table in ("persons", "person_history", "linkage_runs", "linkage_pairs", "households"):
         con.execute(f"DROP TABLE {table}").fetchall()
@@ -231,7 +236,7 @@ def test_incremental_nights_give_the_persons_a_full_run_gives(
     for night in NIGHTS[1:]:
         report = link_night(copy, night, model, 0.9, incremental=True)
         assert report.status == "linked"
-    full = _persons(warehouse).select("unique_id", "person_id")
+    full = _persons(linked[1]).select("unique_id", "person_id")
     incremental = _persons(copy).select("unique_id", "person_id")
     both = full.join(incremental, on="unique_id", suffix="_inc")
     assert both.height == full.height == incremental.height
@@ -246,6 +251,48 @@ def test_incremental_nights_give_the_persons_a_full_run_gives(
         " (p.match_probability >= 0.9 AND l.person_id <> r.person_id)"
     ).fetchall()[0][0]
     refused = con.sql("SELECT count(*) FROM linkage_pairs WHERE refused_by_clustering").fetchall()
+    # The households kept night by night are those a full placement of tonight's persons gives.
+    columns = "person_id, household_id, basis, address_key, relationship"
+    stored = con.sql(f"SELECT {columns} FROM households WHERE valid_to IS NULL").pl()
+    records = con.sql(
+        "SELECT *, source || ':' || source_record_id AS unique_id FROM person_records"
+        " WHERE valid_to IS NULL"
+    ).pl()
+    persons = con.sql("SELECT unique_id, person_id FROM persons WHERE valid_to IS NULL").pl()
+    changed_rows = con.sql("SELECT count(*) FROM households WHERE valid_to IS NOT NULL").fetchall()
     con.close()
     assert wrong == 0
     assert refused[0][0] > 0  # namesakes and household members the clustering kept apart
+    assert stored.sort("person_id").equals(households(persons, records))
+    assert 0 < changed_rows[0][0] < stored.height  # rows are written when they change, not nightly
+
+
+def test_households_written_whole_each_night_become_rows_valid_between_nights(
+    linked: tuple[Path, Path], tmp_path: Path
+) -> None:
+    model, copy = _copy(linked, tmp_path / "old-layout.duckdb")
+    con = duckdb.connect(str(copy))
+    # The layout before: every person's row again for every night linked.
+    con.execute(
+        "CREATE OR REPLACE TABLE households AS"
+        " SELECT n.night, h.person_id, h.household_id, h.basis, h.address_key, h.relationship"
+        " FROM households h, (SELECT DISTINCT night FROM linkage_runs) n"
+        " WHERE h.valid_from <= n.night AND (h.valid_to IS NULL OR h.valid_to > n.night)"
+    ).fetchall()
+    by_night = con.sql("SELECT night, count(*) FROM households GROUP BY 1 ORDER BY 1").fetchall()
+    con.close()
+    assert link_night(copy, NIGHTS[-1], model, 0.9).status == "linked"  # the newest, again
+    con = duckdb.connect(str(copy), read_only=True)
+    as_of = [
+        (
+            night,
+            con.sql(
+                "SELECT count(*) FROM households WHERE valid_from <= ?"
+                " AND (valid_to IS NULL OR valid_to > ?)",
+                params=[night, night],
+            ).fetchall()[0][0],
+        )
+        for night, _ in by_night
+    ]
+    con.close()
+    assert as_of == by_night

@@ -151,51 +151,71 @@ def mark_refused(pairs: pl.DataFrame, clusters: pl.DataFrame, threshold: float) 
     return marked
 
 
+def to_recluster(
+    previous: pl.DataFrame, current: pl.DataFrame, new_links: pl.DataFrame, changed: set[str]
+) -> pl.DataFrame:
+    """The records whose persons what changed can touch: they are clustered again.
+
+    A person is touched when one of their records changed or went, or when a changed
+    record now links to one of their records.
+
+    Args:
+        previous: last night's `unique_id`, `person_id`.
+        current: `unique_id` of tonight's records.
+        new_links: tonight's links (pairs at the threshold) of new and changed records.
+        changed: unique ids of new and changed records.
+
+    Returns:
+        `unique_id`: those records, and every other record of their persons.
+    """
+    ids = pl.DataFrame({"unique_id": list(changed)}, schema={"unique_id": pl.String})
+    touched = pl.concat(
+        [
+            ids,
+            previous.join(current, on="unique_id", how="anti").select("unique_id"),
+            new_links.select(pl.col("unique_id_l").alias("unique_id")),
+            new_links.select(pl.col("unique_id_r").alias("unique_id")),
+        ]
+    ).unique()
+    affected = previous.join(touched, on="unique_id", how="semi").select("person_id")
+    theirs = previous.join(affected, on="person_id", how="semi").select("unique_id")
+    return pl.concat([touched, theirs]).unique()
+
+
 def recluster_changes(
     prepared: pl.DataFrame,
-    pairs: pl.DataFrame,
+    links: pl.DataFrame,
     previous: pl.DataFrame,
-    changed: set[str],
+    redo: pl.DataFrame,
     threshold: float,
 ) -> pl.DataFrame:
-    """Clusters for tonight, re-working only the persons that what changed can touch.
+    """Clusters for tonight, re-working only the records of `to_recluster`.
 
-    A person is re-clustered when one of their records changed or went, or when a
-    changed record now links to one of their records; everyone else keeps last night's
-    cluster as it was.
+    Everyone else keeps last night's cluster as it was.
 
     Args:
         prepared: tonight's linkage input.
-        pairs: tonight's scored pairs (`unique_id_l`, `unique_id_r`, `match_probability`).
+        links: tonight's pairs (`unique_id_l`, `unique_id_r`, `match_probability`): at
+            least every one at the threshold between two records of `redo`.
         previous: last night's `unique_id`, `person_id`.
-        changed: unique ids of new and changed records.
+        redo: `unique_id` of the records to cluster again (`to_recluster`).
         threshold: links below it are not used.
+
+    Returns:
+        `unique_id`, `cluster_id` for every record tonight: `kept:` and the person id for
+        records that keep last night's person, a new cluster's smallest record id otherwise.
     """
-    current = prepared.select("unique_id")
-    gone = previous.join(current, on="unique_id", how="anti")["unique_id"]
-    strong = pairs.filter(pl.col("match_probability") >= threshold)
-    reached = strong.filter(
-        pl.col("unique_id_l").is_in(list(changed)) | pl.col("unique_id_r").is_in(list(changed))
+    redo_pairs = (
+        links.filter(pl.col("match_probability") >= threshold)
+        .join(redo.rename({"unique_id": "unique_id_l"}), on="unique_id_l", how="semi")
+        .join(redo.rename({"unique_id": "unique_id_r"}), on="unique_id_r", how="semi")
     )
-    touched = (
-        set(changed)
-        | set(gone.to_list())
-        | set(reached["unique_id_l"].to_list())
-        | set(reached["unique_id_r"].to_list())
+    fresh = constrained_clusters(
+        prepared.join(redo, on="unique_id", how="semi"), redo_pairs, threshold
     )
-    affected = previous.filter(pl.col("unique_id").is_in(list(touched)))["person_id"].unique()
-    redo_ids = (
-        set(previous.filter(pl.col("person_id").is_in(affected.implode()))["unique_id"].to_list())
-        | touched
-    )
-    redo = prepared.filter(pl.col("unique_id").is_in(list(redo_ids)))
-    redo_pairs = strong.filter(
-        pl.col("unique_id_l").is_in(list(redo_ids)) & pl.col("unique_id_r").is_in(list(redo_ids))
-    )
-    fresh = constrained_clusters(redo, redo_pairs, threshold)
     kept = (
-        previous.join(current, on="unique_id")
-        .filter(~pl.col("unique_id").is_in(list(redo_ids)))
+        previous.join(prepared.select("unique_id"), on="unique_id", how="semi")
+        .join(redo, on="unique_id", how="anti")
         .select(
             "unique_id", pl.concat_str([pl.lit("kept:"), pl.col("person_id")]).alias("cluster_id")
         )

@@ -104,15 +104,14 @@ def _tenancies(rec: pl.DataFrame) -> pl.DataFrame:
 
 
 HOUSEHOLD_COLUMNS = ("person_id", "household_id", "basis", "address_key", "relationship")
+_HOUSEHOLD_FIELDS = ("source", "household_ref", "relationship")
 _NO_TENANTS = pl.DataFrame(schema={"address_key": pl.String, "household_id": pl.String})
 
 
 def _rec(persons: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
     """Each record with its person, address line key, tenancy and relationship."""
     records = records.with_columns(
-        pl.lit(None, pl.String).alias(c)
-        for c in ("source", "household_ref", "relationship")
-        if c not in records.columns
+        pl.lit(None, pl.String).alias(c) for c in _HOUSEHOLD_FIELDS if c not in records.columns
     )
     return persons.select("unique_id", "person_id").join(
         records.select(
@@ -270,6 +269,18 @@ def _keyed(rec: pl.DataFrame, column: str, keys: pl.DataFrame) -> pl.DataFrame:
     return rec.join(keys.select(column).drop_nulls().unique(), on=column, how="semi")
 
 
+class _Finder:
+    """Tonight's records (as `_rec` gives them) by record, person, address line or tenancy."""
+
+    def __init__(self, persons: pl.DataFrame, records: pl.DataFrame) -> None:
+        wanted = ("unique_id", "uprn", "address", "postcode", "valid_from", *_HOUSEHOLD_FIELDS)
+        self.rec = _rec(persons, records.select(c for c in wanted if c in records.columns))
+
+    def of(self, ids: pl.DataFrame, column: str) -> pl.DataFrame:
+        """The records whose `column` is one of `ids`'s."""
+        return _keyed(self.rec, column, ids)
+
+
 def rehouse(
     persons: pl.DataFrame,
     records: pl.DataFrame,
@@ -293,27 +304,26 @@ def rehouse(
         before: the records of `touched` as they were last night (as for `households`),
             for those that existed.
     """
-    rec = _rec(persons, records)
+    find = _Finder(persons, records)
     was = _rec(touched.filter(pl.col("person_id").is_not_null()), before)
-    now = rec.join(touched.select("unique_id"), on="unique_id", how="semi")
+    now = find.of(touched, "unique_id")
     # Address lines and tenancies that gained, lost or changed a record; the records on them.
-    lines = pl.concat([was.select("line_key"), now.select("line_key")])
-    on_lines = _keyed(rec, "line_key", lines)
+    on_lines = find.of(pl.concat([was.select("line_key"), now.select("line_key")]), "line_key")
     tenancies = pl.concat([t.select("tenancy") for t in (was, now, on_lines)])
     redo = (
         pl.concat(
             [
                 touched.select("person_id"),
                 on_lines.select("person_id"),
-                _keyed(rec, "tenancy", tenancies).select("person_id"),
+                find.of(tenancies, "tenancy").select("person_id"),
             ]
         )
         .drop_nulls()
         .unique()
     )
-    mine = rec.join(redo, on="person_id", how="semi")
-    theirs = _keyed(rec, "tenancy", mine)
-    pool = _keyed(rec, "line_key", pl.concat([mine.select("line_key"), theirs.select("line_key")]))
+    mine = find.of(redo, "person_id")
+    theirs = find.of(mine, "tenancy")
+    pool = find.of(pl.concat([mine.select("line_key"), theirs.select("line_key")]), "line_key")
     placed = _placements(_with_uprns(mine, pool), _with_uprns(theirs, pool))
     # The addresses whose tenancy may differ: the redone persons' old and new ones.
     addresses = pl.concat(

@@ -23,7 +23,7 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from matching.cluster import recluster_changes
+from matching.cluster import recluster_changes, to_recluster
 from matching.households import HOUSEHOLD_COLUMNS, households, rehouse
 from matching.link import Linked, link, score_new, train
 from matching.persons import Assignment, assign
@@ -206,6 +206,7 @@ class _Changes:
 def _link_changes(
     con: duckdb.DuckDBPyConnection,
     records: pl.DataFrame,
+    prior_persons: pl.DataFrame,
     model: dict[str, Any],
     since: dt.date,
     night: dt.date,
@@ -214,7 +215,6 @@ def _link_changes(
     t0 = time.perf_counter()
     changed = changed_records(con, night, since)
     prepared = prepare(records)
-    prior_persons = con.sql("SELECT unique_id, person_id FROM persons WHERE valid_to IS NULL").pl()
     gone = prior_persons.join(prepared.select("unique_id"), on="unique_id", how="anti")
     replaced = pl.concat(
         [
@@ -224,18 +224,25 @@ def _link_changes(
     ).unique()
     new_pairs = score_new(prepared, model, changed)
     t1 = time.perf_counter()
-    # Only links at the threshold can cluster: last night's, less those of replaced records.
+    # Only links at the threshold can cluster: among the records to cluster again, last
+    # night's (less those of replaced records) and tonight's.
+    new_links = new_pairs.filter(pl.col("match_probability") >= threshold)
+    redo = to_recluster(prior_persons, prepared.select("unique_id"), new_links, changed)
     con.register("_replaced", replaced)
+    con.register("_redo", redo)
     kept_links = con.sql(
         "SELECT unique_id_l, unique_id_r, match_probability, match_weight FROM linkage_pairs"
         " WHERE match_probability >= ?"
+        " AND unique_id_l IN (SELECT unique_id FROM _redo)"
+        " AND unique_id_r IN (SELECT unique_id FROM _redo)"
         " AND unique_id_l NOT IN (SELECT unique_id FROM _replaced)"
         " AND unique_id_r NOT IN (SELECT unique_id FROM _replaced)",
         params=[threshold],
     ).pl()
+    con.unregister("_redo")
     con.unregister("_replaced")
-    links = pl.concat([kept_links, new_pairs.filter(pl.col("match_probability") >= threshold)])
-    clusters = recluster_changes(prepared, links, prior_persons, changed, threshold).join(
+    links = pl.concat([kept_links, new_links])
+    clusters = recluster_changes(prepared, links, prior_persons, redo, threshold).join(
         prepared.select("unique_id", "source", "source_record_id"), on="unique_id"
     )
     linked = Linked(new_pairs, clusters, {"predict": t1 - t0, "cluster": time.perf_counter() - t1})
@@ -344,7 +351,8 @@ def link_night(
     """Link the records as of a night and give each a stable person id in the warehouse.
 
     With `incremental`, and last night linked, only new and changed records are scored and
-    only the persons they touch are re-clustered; otherwise every record is.
+    only the persons they touch are re-clustered; otherwise every record is. The newest
+    night linked again is linked in full, replacing what it wrote.
     """
     artifact = json.loads(model_path.read_text())
     t0 = time.perf_counter()
@@ -365,34 +373,15 @@ def link_night(
         ).fetchall()
         later = con.execute("SELECT max(night) FROM linkage_runs WHERE night > ?", [night])
         newest = later.fetchall()[0][0]
-        if done and newest is None:
-            pass  # the newest night, linked again: replaced below, with the same result
+        again = bool(done) and newest is None
+        if again:
+            pass  # the newest night, linked again in full: replaced below, with the same result
         elif done:
             r, p, n = done[0]
             return LinkReport(night, r, p, n, 0, 0, 0, 0.0, status="already linked")
         elif newest is not None:
             raise ValueError(
                 f"night {night} is older than the last night linked, {newest}; nights link in order"
-            )
-        records = _current_records(con, night)
-        # Incremental only from a night this model linked at this threshold: tonight's
-        # changes are then every load since, skipped nights included.
-        last = con.execute(
-            "SELECT night, model, threshold FROM linkage_runs WHERE night < ?"
-            " ORDER BY night DESC, finished_at DESC LIMIT 1",
-            [night],
-        ).fetchall()
-        changes: _Changes | None = None
-        if incremental and last and last[0][1:] == (model_path.name, threshold):
-            linked, changes = _link_changes(
-                con, records, artifact["splink_model"], last[0][0], night, threshold
-            )
-        else:
-            linked = link(
-                records,
-                artifact["splink_model"],
-                threshold,
-                max_pairs_per_rule=matching_config().max_pairs_per_rule,
             )
         con.execute("BEGIN TRANSACTION").fetchall()
         in_transaction = True
@@ -403,6 +392,26 @@ def link_night(
         con.execute("DELETE FROM households WHERE valid_from = ?", [night]).fetchall()
         con.execute("UPDATE households SET valid_to = NULL WHERE valid_to = ?", [night]).fetchall()
         previous = con.sql("SELECT unique_id, person_id FROM persons WHERE valid_to IS NULL").pl()
+        records = _current_records(con, night)
+        # Incremental only from a night this model linked at this threshold: tonight's
+        # changes are then every load since, skipped nights included.
+        last = con.execute(
+            "SELECT night, model, threshold FROM linkage_runs WHERE night < ?"
+            " ORDER BY night DESC, finished_at DESC LIMIT 1",
+            [night],
+        ).fetchall()
+        changes: _Changes | None = None
+        if incremental and not again and last and last[0][1:] == (model_path.name, threshold):
+            linked, changes = _link_changes(
+                con, records, previous, artifact["splink_model"], last[0][0], night, threshold
+            )
+        else:
+            linked = link(
+                records,
+                artifact["splink_model"],
+                threshold,
+                max_pairs_per_rule=matching_config().max_pairs_per_rule,
+            )
         numbers = con.execute(
             "SELECT max(CAST(substr(person_id, 2) AS BIGINT)) FROM persons"
         ).fetchall()[0][0]

@@ -110,19 +110,21 @@ _NO_TENANTS = pl.DataFrame(schema={"address_key": pl.String, "household_id": pl.
 
 def _rec(persons: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
     """Each record with its person, address line key, tenancy and relationship."""
+    return persons.select("unique_id", "person_id").join(_keys(records), on="unique_id")
+
+
+def _keys(records: pl.DataFrame) -> pl.DataFrame:
+    """Each record's UPRN, address line key, tenancy, relationship and night."""
     records = records.with_columns(
         pl.lit(None, pl.String).alias(c) for c in _HOUSEHOLD_FIELDS if c not in records.columns
     )
-    return persons.select("unique_id", "person_id").join(
-        records.select(
-            "unique_id",
-            pl.col("uprn").cast(pl.String),
-            "valid_from",
-            pl.concat_str(["source", "household_ref"], separator=":").alias("tenancy"),
-            pl.col("relationship").cast(pl.String),
-            _line_key().alias("line_key"),
-        ),
-        on="unique_id",
+    return records.select(
+        "unique_id",
+        pl.col("uprn").cast(pl.String),
+        "valid_from",
+        pl.concat_str(["source", "household_ref"], separator=":").alias("tenancy"),
+        pl.col("relationship").cast(pl.String),
+        _line_key().alias("line_key"),
     )
 
 
@@ -270,15 +272,21 @@ def _keyed(rec: pl.DataFrame, column: str, keys: pl.DataFrame) -> pl.DataFrame:
 
 
 class _Finder:
-    """Tonight's records (as `_rec` gives them) by record, person, address line or tenancy."""
+    """Tonight's records (as `_rec` gives them) by record, person, address line or tenancy.
+
+    Every record's keys are made once; persons are joined only to the records found.
+    """
 
     def __init__(self, persons: pl.DataFrame, records: pl.DataFrame) -> None:
-        wanted = ("unique_id", "uprn", "address", "postcode", "valid_from", *_HOUSEHOLD_FIELDS)
-        self.rec = _rec(persons, records.select(c for c in wanted if c in records.columns))
+        self.persons = persons.select("unique_id", "person_id")
+        self.keys = _keys(records)
 
     def of(self, ids: pl.DataFrame, column: str) -> pl.DataFrame:
         """The records whose `column` is one of `ids`'s."""
-        return _keyed(self.rec, column, ids)
+        if column == "person_id":
+            ids = _keyed(self.persons, column, ids)
+            column = "unique_id"
+        return _keyed(self.keys, column, ids).join(self.persons, on="unique_id")
 
 
 def rehouse(

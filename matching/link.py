@@ -211,6 +211,16 @@ def link(
     return Linked(pairs, clusters, {"predict": t1 - t0, "cluster": t2 - t1})
 
 
+def _tf_columns(model: dict[str, Any]) -> set[str]:
+    """The columns the model adjusts for term frequency."""
+    return {
+        level["tf_adjustment_column"]
+        for comparison in model["comparisons"]
+        for level in comparison["comparison_levels"]
+        if level.get("tf_adjustment_column")
+    }
+
+
 def score_new(prepared: pl.DataFrame, model: dict[str, Any], changed: set[str]) -> pl.DataFrame:
     """Pairs that involve a new or changed record: among themselves and against the rest.
 
@@ -228,7 +238,7 @@ def score_new(prepared: pl.DataFrame, model: dict[str, Any], changed: set[str]) 
     db = DuckDBAPI()
     everyone = db.register(prepared.to_arrow(), dataset_display_name="person_records")
     linker = Linker(everyone, model, log_level=logging.ERROR)
-    for column in ("first_name", "last_name", "postcode"):
+    for column in sorted(_tf_columns(model)):
         linker.table_management.compute_tf_table(column)
     is_changed = pl.col("unique_id").is_in(list(changed))
     fresh = db.register(prepared.filter(is_changed).to_arrow(), dataset_display_name="changed")

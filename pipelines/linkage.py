@@ -419,14 +419,11 @@ def link_night(
             result = assign(linked.clusters, previous, (numbers or 0) + 1)
         else:
             result = _assign_changes(linked.clusters, previous, (numbers or 0) + 1)
-        tonight = result.persons.join(
+        # Only records whose person changed (or that came or went) are written.
+        moved = result.persons.join(previous, on=["unique_id", "person_id"], how="anti").join(
             linked.clusters.select("unique_id", "source", "source_record_id"), on="unique_id"
         )
-        # Only records whose person changed (or that came or went) are written.
-        moved = tonight.join(previous, on=["unique_id", "person_id"], how="anti")
-        ended = previous.join(
-            tonight.select("unique_id", "person_id"), on=["unique_id", "person_id"], how="anti"
-        )
+        ended = previous.join(result.persons, on=["unique_id", "person_id"], how="anti")
         con.register("_ended", ended.select("unique_id"))
         con.execute(
             "UPDATE persons SET valid_to = ? WHERE valid_to IS NULL"
@@ -471,7 +468,7 @@ def link_night(
         con.register("_history", result.history)
         con.execute("INSERT INTO person_history SELECT ?, * FROM _history", [night]).fetchall()
         seconds = time.perf_counter() - t0
-        persons = tonight["person_id"].n_unique()
+        persons = result.persons["person_id"].n_unique()
         con.execute(
             "INSERT INTO linkage_runs VALUES (?, ?, ?, ?, ?, ?, ?, now())",
             [

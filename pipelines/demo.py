@@ -29,7 +29,6 @@ from world.generate import MANIFEST, Report, generate, load_config
 from world.police_api import BackgroundServer
 
 NOT_YET_BUILT = (
-    "an incremental linkage night in 15% of a full one (issue 4: 18.8%; docs/benchmarks.md)",
     "risk AUC at 95% of the oracle's (issue 5: 87.9%; the records allow 93.5%; docs/risk.md)",
     "the inbox's user management pages for admins, and OIDC sign-in (docs/inbox.md)",
 )

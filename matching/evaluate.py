@@ -205,16 +205,38 @@ def read_labels(path: str, known: set[str], *, keep_unsure: bool = False) -> pl.
 
 def label_scores(pairs: pl.DataFrame, labels: pl.DataFrame, threshold: float) -> Scores:
     """Scored pairs at a threshold against clerical labels (match and non-match pairs only)."""
-    linked = (
-        pairs.filter(pl.col("match_probability") >= threshold)
+    linked = pairs.filter(pl.col("match_probability") >= threshold).select(pair_key())
+    return _judged(linked, labels)
+
+
+def label_cluster_scores(persons: pl.DataFrame, labels: pl.DataFrame) -> Scores:
+    """Persons against clerical labels: a labelled pair is linked when its two records
+    are one person.
+
+    Args:
+        persons: `unique_id`, `person_id` of the night's records.
+        labels: as `read_labels` gives them.
+    """
+    ids = persons.select("unique_id", "person_id")
+    together = (
+        labels.join(ids.rename({"unique_id": "unique_id_l"}), on="unique_id_l")
+        .join(ids.rename({"unique_id": "unique_id_r"}), on="unique_id_r", suffix="_r")
+        .filter(pl.col("person_id") == pl.col("person_id_r"))
         .select(pair_key())
-        .unique()
-        .with_columns(pl.lit(True).alias("linked"))
     )
+    return _judged(together, labels)
+
+
+def _judged(linked: pl.DataFrame, labels: pl.DataFrame) -> Scores:
+    """Linked pairs (`pair_a`, `pair_b`) against the match and non-match labels."""
     judged = (
         labels.filter(pl.col("label").is_in(["match", "non-match"]))
         .select(*pair_key(), (pl.col("label") == "match").alias("match"))
-        .join(linked, on=["pair_a", "pair_b"], how="left")
+        .join(
+            linked.unique().with_columns(pl.lit(True).alias("linked")),
+            on=["pair_a", "pair_b"],
+            how="left",
+        )
         .with_columns(pl.col("linked").fill_null(False))
     )
     return Scores(

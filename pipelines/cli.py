@@ -191,10 +191,16 @@ def _link_files(args: argparse.Namespace) -> int:
 
 
 def _evaluate(warehouse: Path, args: argparse.Namespace) -> int:
-    """Score the newest night's pairs against clerical labels, across thresholds."""
+    """Score the newest night's pairs, links kept and persons against clerical labels."""
     import duckdb
+    import polars as pl
 
-    from matching.evaluate import LabelsError, label_scores, read_labels
+    from matching.evaluate import (
+        LabelsError,
+        label_cluster_scores,
+        label_scores,
+        read_labels,
+    )
 
     if not args.labels:
         raise UsageError("evaluate needs --labels FILE: a CSV of unique_id_l, unique_id_r, label")
@@ -208,6 +214,11 @@ def _evaluate(warehouse: Path, args: argparse.Namespace) -> int:
             ).fetchall()
         }
         pairs = con.sql("SELECT * FROM linkage_pairs").pl()
+        persons = con.sql("SELECT unique_id, person_id FROM persons WHERE valid_to IS NULL").pl()
+        run = con.execute(
+            "SELECT night, threshold FROM linkage_runs ORDER BY night DESC, finished_at DESC"
+            " LIMIT 1"
+        ).fetchall()
     except duckdb.CatalogException as exc:
         raise UsageError("no linked night to evaluate: run `joinedup link run` first") from exc
     finally:
@@ -218,7 +229,17 @@ def _evaluate(warehouse: Path, args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     print(f"{labels.height:,} labelled pairs; newest night's {pairs.height:,} scored pairs")
     for threshold in (0.5, 0.8, 0.9, 0.95, 0.99):
-        print(f"  at {threshold}: {label_scores(pairs, labels, threshold).line()}")
+        print(f"  pairs at {threshold}: {label_scores(pairs, labels, threshold).line()}")
+    if run:
+        night, threshold = run[0]
+        kept = pairs.filter(~pl.col("refused_by_clustering").fill_null(False))
+        print(
+            f"  links kept at night {night}'s threshold {threshold} (none the clustering "
+            f"refused): {label_scores(kept, labels, threshold).line()}"
+        )
+        print(
+            f"  persons (clusters) of night {night}: {label_cluster_scores(persons, labels).line()}"
+        )
     return 0
 
 

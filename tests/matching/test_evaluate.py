@@ -10,6 +10,7 @@ import pytest
 from matching.evaluate import (
     LabelsError,
     cluster_scores,
+    label_cluster_scores,
     label_scores,
     label_sweep,
     pair_scores,
@@ -77,6 +78,15 @@ def test_clerical_labels(tmp_path: Path) -> None:
     )
     s = label_scores(pairs, labels, 0.9)
     assert (s.true_positives, s.predicted, s.actual) == (2, 3, 3)
+    # The persons: a1, a2 and a3 are one (so a1/a3 is found), b1 and b2 two, c1 alone.
+    persons = pl.DataFrame(
+        {
+            "unique_id": ["a1", "a2", "a3", "b1", "b2", "c1"],
+            "person_id": ["P1", "P1", "P1", "P2", "P3", "P4"],
+        }
+    )
+    s = label_cluster_scores(persons, labels)
+    assert (s.true_positives, s.predicted, s.actual) == (2, 2, 3)
 
 
 def test_newest_label_of_a_pair_wins_and_unsure_says_nothing(tmp_path: Path) -> None:

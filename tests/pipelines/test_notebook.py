@@ -294,4 +294,6 @@ def test_the_analysts_marks_are_saved_for_the_next_evaluation(
     # The command reads the same file.
     capsys.readouterr()
     assert main(["link", "evaluate", "--labels", str(labels)]) == 0
-    assert "2 labelled pairs" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 labelled pairs" in out
+    assert "links kept at night" in out and "persons (clusters) of night" in out

@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -38,17 +37,10 @@ from inbox.users import add_user, find_user
 from pipelines.environment import alerts_file, data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' helpers for Chromium and ports
+from servers import CHROMIUM_ARGS, free_port  # noqa: E402
+
 USERNAME = "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def main() -> int:
@@ -168,9 +160,7 @@ class _served:
     """`joinedup inbox` over the store at `url`, on a free loopback port."""
 
     def __init__(self, url: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         self.env = os.environ | {
             "JOINEDUP_STORE": url,
             "JOINEDUP_INBOX_SECRET": secrets.token_urlsafe(32),

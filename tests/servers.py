@@ -1,4 +1,5 @@
-"""Real servers for the tests, started on loopback: PostgreSQL from Debian's packages."""
+"""Real servers for the tests, started on loopback: PostgreSQL from Debian's packages; and
+how Debian's Chromium is started headless (the browser tests and scripts/inbox-screenshots.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+# Headless, and nothing fetched from the network behind the page's back.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:

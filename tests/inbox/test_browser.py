@@ -20,22 +20,12 @@ import pytest
 import uvicorn
 from conftest import CONFIG, PASSWORD, SECRET, fill
 from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
-from servers import free_port
+from servers import CHROMIUM_ARGS, free_port
 
 from alerts.store import open_store
 from inbox.app import create_app, engine_of
 
 CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TIMEOUT_MS = 20_000  # a loaded two-core machine runs the whole suite beside this
 
 pytestmark = [

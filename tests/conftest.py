@@ -8,10 +8,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 from servers import pg_bin, postgres
 from worldfiles import TEST_WORLD
 
 from world.generate import generate
+
+# The properties are about results, not speed: on a loaded two-core machine running the
+# suite in parallel, one example can take longer than Hypothesis's default 200 ms.
+settings.register_profile("joinedup", deadline=None)
+settings.load_profile("joinedup")
 
 
 @pytest.fixture(scope="session")

@@ -90,7 +90,9 @@ def _linker(prepared: pl.DataFrame, model: Any, log_level: int = logging.ERROR) 
     # Nightly runs log errors only; training shows Splink's warnings to the analyst.
     db = DuckDBAPI()
     table = db.register(prepared.to_arrow(), dataset_display_name="person_records")
-    return Linker(table, model, log_level=log_level)
+    # Settings are checked when a model is trained; a night checks that the model fits its
+    # columns (`check_model_fits`), and Splink's own check only logs, at a level not shown.
+    return Linker(table, model, log_level=log_level, validate_settings=log_level < logging.ERROR)
 
 
 # Pairs that these link are taken as one person: the prior is estimated from them.
@@ -237,23 +239,27 @@ def score_new(prepared: pl.DataFrame, model: dict[str, Any], changed: set[str]) 
     check_model_fits(model)
     db = DuckDBAPI()
     everyone = db.register(prepared.to_arrow(), dataset_display_name="person_records")
-    linker = Linker(everyone, model, log_level=logging.ERROR)
+    linker = Linker(everyone, model, log_level=logging.ERROR, validate_settings=False)
     for column in sorted(_tf_columns(model)):
         linker.table_management.compute_tf_table(column)
     is_changed = pl.col("unique_id").is_in(list(changed))
     fresh = db.register(prepared.filter(is_changed).to_arrow(), dataset_display_name="changed")
-    rest = db.register(prepared.filter(~is_changed).to_arrow(), dataset_display_name="unchanged")
-    scored = [
-        linker.inference.predict_within(fresh, threshold_match_probability=0.01),
-        linker.inference.predict_between(fresh, rest, threshold_match_probability=0.01),
-    ]
-    found = pl.concat([s.as_duckdbpyrelation().pl().select(PAIR_COLUMNS) for s in scored])
-    ordered: pl.DataFrame = found.select(
-        pl.min_horizontal("unique_id_l", "unique_id_r").alias("unique_id_l"),
-        pl.max_horizontal("unique_id_l", "unique_id_r").alias("unique_id_r"),
-        "match_probability",
-        "match_weight",
-    ).unique(["unique_id_l", "unique_id_r"])
+    # One call scores the changed records against every record, one another included: a
+    # pair of two changed records comes once each way round (the same score, as every
+    # comparison is symmetric), and each record once against itself.
+    found = linker.inference.predict_between(fresh, everyone, threshold_match_probability=0.01)
+    ordered: pl.DataFrame = (
+        found.as_duckdbpyrelation()
+        .pl()
+        .filter(pl.col("unique_id_l") != pl.col("unique_id_r"))
+        .select(
+            pl.min_horizontal("unique_id_l", "unique_id_r").alias("unique_id_l"),
+            pl.max_horizontal("unique_id_l", "unique_id_r").alias("unique_id_r"),
+            "match_probability",
+            "match_weight",
+        )
+        .unique(["unique_id_l", "unique_id_r"])
+    )
     return ordered
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from matching.evaluate import cluster_scores
 from matching.households import households
-from matching.link import link, score_changes
+from matching.link import link, score_changes, score_new
+from matching.prepare import prepare
 from pipelines.linkage import changed_records, link_night, train_model
 from pipelines.nightly import run_night
 from world.config import NightlyRates, WorldConfig
@@ -215,6 +216,22 @@ def test_scoring_only_changes_finds_the_same_pairs(linked: tuple[Path, Path]) ->
     both = keys(full) & keys(incremental)
     assert len(both) >= 0.995 * len(keys(full))
     assert len(both) >= 0.995 * len(keys(incremental))
+    # The pairs of changed records are scored exactly as the full night scores them: the
+    # same pairs, the same weights (the comparisons are symmetric, so it does not matter
+    # that the changed record is on the left).
+    touched = pl.col("unique_id_l").is_in(list(changed)) | pl.col("unique_id_r").is_in(
+        list(changed)
+    )
+    new = score_new(prepare(after), model["splink_model"], changed)
+    side = ["unique_id_l", "unique_id_r"]
+    compared = (
+        full.filter(touched)
+        .select(*side, "match_weight")
+        .join(new.select(*side, "match_weight"), on=side, how="full", suffix="_new")
+    )
+    assert compared.height > 0
+    assert compared["match_weight"].null_count() == compared["match_weight_new"].null_count() == 0
+    assert (compared["match_weight"] - compared["match_weight_new"]).abs().max() < 1e-9
 
 
 def _copy(linked: tuple[Path, Path], to: Path) -> tuple[Path, Path]:

@@ -261,31 +261,3 @@ def score_new(prepared: pl.DataFrame, model: dict[str, Any], changed: set[str]) 
         .unique(["unique_id_l", "unique_id_r"])
     )
     return ordered
-
-
-def score_changes(
-    records: pl.DataFrame, model: dict[str, Any], changed: set[str], previous_pairs: pl.DataFrame
-) -> pl.DataFrame:
-    """Tonight's scored pairs, scoring only what changed.
-
-    New and changed records are scored (`score_new`); last night's pairs between records
-    that did not change are kept as they were.
-
-    Args:
-        records: tonight's standardised person records (all of them).
-        model: the trained model's JSON.
-        changed: unique ids of records that are new or changed since the pairs were scored.
-        previous_pairs: `unique_id_l`, `unique_id_r`, `match_probability`, `match_weight`.
-    """
-    prepared = prepare(records)
-    new_pairs = score_new(prepared, model, changed)
-    stayed = prepared.filter(~pl.col("unique_id").is_in(list(changed))).select("unique_id")
-    kept = (
-        previous_pairs.select(PAIR_COLUMNS)
-        .join(stayed.rename({"unique_id": "unique_id_l"}), on="unique_id_l", how="semi")
-        .join(stayed.rename({"unique_id": "unique_id_r"}), on="unique_id_r", how="semi")
-    )
-    tonight: pl.DataFrame = pl.concat([kept, new_pairs]).unique(
-        ["unique_id_l", "unique_id_r"], keep="last"
-    )
-    return tonight

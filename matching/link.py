@@ -246,18 +246,22 @@ def score_new(prepared: pl.DataFrame, model: dict[str, Any], changed: set[str]) 
     fresh = db.register(prepared.filter(is_changed).to_arrow(), dataset_display_name="changed")
     # One call scores the changed records against every record, one another included: a
     # pair of two changed records comes once each way round (the same score, as every
-    # comparison is symmetric), and each record once against itself.
+    # comparison is symmetric), and each record once against itself. Of the two, the one
+    # with the smaller id on the left is kept, as a full night scores it: a model trained
+    # before the swapped-name levels were symmetric can score the two differently.
     found = linker.inference.predict_between(fresh, everyone, threshold_match_probability=0.01)
+    left, right = pl.col("unique_id_l"), pl.col("unique_id_r")
     ordered: pl.DataFrame = (
         found.as_duckdbpyrelation()
         .pl()
-        .filter(pl.col("unique_id_l") != pl.col("unique_id_r"))
+        .filter(left != right)
+        .sort(left < right, descending=True)
         .select(
-            pl.min_horizontal("unique_id_l", "unique_id_r").alias("unique_id_l"),
-            pl.max_horizontal("unique_id_l", "unique_id_r").alias("unique_id_r"),
+            pl.min_horizontal(left, right).alias("unique_id_l"),
+            pl.max_horizontal(left, right).alias("unique_id_r"),
             "match_probability",
             "match_weight",
         )
-        .unique(["unique_id_l", "unique_id_r"])
+        .unique(["unique_id_l", "unique_id_r"], keep="first", maintain_order=True)
     )
     return ordered

@@ -152,7 +152,7 @@ def mark_refused(pairs: pl.DataFrame, clusters: pl.DataFrame, threshold: float) 
 
 
 def to_recluster(
-    previous: pl.DataFrame, current: pl.DataFrame, new_links: pl.DataFrame, changed: set[str]
+    previous: pl.DataFrame, gone: pl.DataFrame, new_links: pl.DataFrame, changed: set[str]
 ) -> pl.DataFrame:
     """The records whose persons what changed can touch: they are clustered again.
 
@@ -161,7 +161,7 @@ def to_recluster(
 
     Args:
         previous: last night's `unique_id`, `person_id`.
-        current: `unique_id` of tonight's records.
+        gone: `unique_id` of last night's records that are not here tonight.
         new_links: tonight's links (pairs at the threshold) of new and changed records.
         changed: unique ids of new and changed records.
 
@@ -172,7 +172,7 @@ def to_recluster(
     touched = pl.concat(
         [
             ids,
-            previous.join(current, on="unique_id", how="anti").select("unique_id"),
+            gone.select("unique_id"),
             new_links.select(pl.col("unique_id_l").alias("unique_id")),
             new_links.select(pl.col("unique_id_r").alias("unique_id")),
         ]
@@ -198,7 +198,8 @@ def recluster_changes(
         links: tonight's pairs (`unique_id_l`, `unique_id_r`, `match_probability`): at
             least every one at the threshold between two records of `redo`.
         previous: last night's `unique_id`, `person_id`.
-        redo: `unique_id` of the records to cluster again (`to_recluster`).
+        redo: `unique_id` of the records to cluster again (`to_recluster`), which holds
+            every record of last night that is not here tonight.
         threshold: links below it are not used.
 
     Returns:
@@ -213,11 +214,7 @@ def recluster_changes(
     fresh = constrained_clusters(
         prepared.join(redo, on="unique_id", how="semi"), redo_pairs, threshold
     )
-    kept = (
-        previous.join(prepared.select("unique_id"), on="unique_id", how="semi")
-        .join(redo, on="unique_id", how="anti")
-        .select(
-            "unique_id", pl.concat_str([pl.lit("kept:"), pl.col("person_id")]).alias("cluster_id")
-        )
+    kept = previous.join(redo, on="unique_id", how="anti").select(
+        "unique_id", pl.concat_str([pl.lit("kept:"), pl.col("person_id")]).alias("cluster_id")
     )
     return pl.concat([kept, fresh])

@@ -227,7 +227,7 @@ def _link_changes(
     # Only links at the threshold can cluster: among the records to cluster again, last
     # night's (less those of replaced records) and tonight's.
     new_links = new_pairs.filter(pl.col("match_probability") >= threshold)
-    redo = to_recluster(prior_persons, prepared.select("unique_id"), new_links, changed)
+    redo = to_recluster(prior_persons, gone, new_links, changed)
     con.register("_replaced", replaced)
     con.register("_redo", redo)
     kept_links = con.sql(

@@ -102,6 +102,16 @@ LISTED = (
 )
 
 
+def _snoozed_until(alert_id: Any) -> sa.Select[tuple[dt.date]]:
+    """The day an alert's latest snooze runs to: a snooze given again replaces the last."""
+    return (
+        sa.select(SNOOZES.c.until)
+        .where(SNOOZES.c.alert_id == alert_id)
+        .order_by(SNOOZES.c.id.desc())
+        .limit(1)
+    )
+
+
 def list_alerts(
     engine: Engine, user: User, state: str | None, today: dt.date | None = None
 ) -> Sequence[sa.RowMapping]:
@@ -113,11 +123,7 @@ def list_alerts(
     nothing stored: the alert stays snoozed until someone acts on it.
     """
     today = today or dt.datetime.now(dt.UTC).date()
-    until = (
-        sa.select(sa.func.max(SNOOZES.c.until))
-        .where(SNOOZES.c.alert_id == ALERTS.c.id)
-        .scalar_subquery()
-    )
+    until = _snoozed_until(ALERTS.c.id).scalar_subquery()
     woke = sa.case((sa.and_(ALERTS.c.state == "snoozed", until <= today), until), else_=None)
     query = (
         sa.select(*(ALERTS.c[name] for name in LISTED), woke.label("woke"))
@@ -162,12 +168,7 @@ def open_alert(
                 sa.select(NOTES).where(NOTES.c.alert_id == alert["id"]).order_by(NOTES.c.id)
             )
         ]
-        alert["snoozed_until"] = conn.execute(
-            sa.select(SNOOZES.c.until)
-            .where(SNOOZES.c.alert_id == alert["id"])
-            .order_by(SNOOZES.c.id.desc())
-            .limit(1)
-        ).scalar()
+        alert["snoozed_until"] = conn.execute(_snoozed_until(alert["id"])).scalar()
         alert["forwards"] = [
             dict(r._mapping)
             for r in conn.execute(

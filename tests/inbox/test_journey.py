@@ -208,6 +208,19 @@ def test_a_snoozed_alert_wakes_on_its_day_at_the_top_of_the_list(both_inbox: Inb
     assert _alert(both_inbox, "TEAMNORTH2")["state"] == "snoozed"
 
 
+def test_a_snooze_given_again_for_fewer_days_wakes_on_the_new_day(both_inbox: Inbox) -> None:
+    user = find_user(both_inbox.engine, "mash_north")
+    assert user is not None
+    snooze(both_inbox.engine, user, "TEAMNORTH1", 1, "2099-01-31", "Court date", NOW)
+    snooze(both_inbox.engine, user, "TEAMNORTH1", 2, "2026-11-05", "Court date moved", NOW)
+    on_the_5th = list_alerts(both_inbox.engine, user, "snoozed", dt.date(2026, 11, 5))
+    assert [(a["reference"], a["woke"]) for a in on_the_5th] == [
+        ("TEAMNORTH1", dt.date(2026, 11, 5))
+    ]
+    page = both_inbox.client("mash_north").get("/alerts/TEAMNORTH1").text
+    assert '<span id="snoozed-until">2026-11-05</span>' in page
+
+
 def test_snooze_into_the_past_is_refused(inbox: Inbox) -> None:
     client = inbox.client("mash_north")
     answer = client.post(

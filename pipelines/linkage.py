@@ -450,21 +450,24 @@ def link_night(
                 "DELETE FROM linkage_pairs WHERE unique_id_l IN (SELECT unique_id FROM _replaced)"
                 " OR unique_id_r IN (SELECT unique_id FROM _replaced)"
             ).fetchall()
+        # A link at the threshold whose records are two persons tonight was refused by the
+        # clustering. A full night's pairs come marked (`link`). An incremental night marks
+        # the pairs it scored, and again earlier pairs of records whose person changed: for
+        # the rest, nothing that decides it has moved.
         con.register("_pairs", linked.pairs)
+        refused = "refused_by_clustering" if changes is None else "NULL"
         con.execute(
             "INSERT INTO linkage_pairs (night, unique_id_l, unique_id_r, match_probability,"
-            " match_weight) SELECT ?, unique_id_l, unique_id_r, match_probability, match_weight"
-            " FROM _pairs",
+            " match_weight, refused_by_clustering) SELECT ?, unique_id_l, unique_id_r,"
+            f" match_probability, match_weight, {refused} FROM _pairs",
             [night],
         ).fetchall()
-        # A link at the threshold whose records are two persons tonight was refused by the
-        # clustering. Marked for the pairs scored tonight, and again for earlier pairs of
-        # records whose person changed: for the rest, nothing that decides it has moved.
-        con.register("_tonight", result.persons.select("unique_id", "person_id"))
-        *staging, mark = MARK_REFUSED
-        for statement in staging:
-            con.execute(statement).fetchall()
-        con.execute(mark, {"threshold": threshold}).fetchall()
+        if changes is not None:
+            con.register("_tonight", result.persons.select("unique_id", "person_id"))
+            *staging, mark = MARK_REFUSED
+            for statement in staging:
+                con.execute(statement).fetchall()
+            con.execute(mark, {"threshold": threshold}).fetchall()
         con.register("_history", result.history)
         con.execute("INSERT INTO person_history SELECT ?, * FROM _history", [night]).fetchall()
         seconds = time.perf_counter() - t0

@@ -239,6 +239,12 @@ def _homes(placed: pl.DataFrame, tenants: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _tenants(placed: pl.DataFrame) -> pl.DataFrame:
+    """`address_key`, `household_id` of the persons of `placed` placed by tenancy."""
+    homes = _homes(placed.filter(pl.col("basis") == "tenancy"), _NO_TENANTS)
+    return homes.select("address_key", "household_id")
+
+
 def households(persons: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
     """Group persons into households, by tenancy where a source knows one, else by address.
 
@@ -255,8 +261,7 @@ def households(persons: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
     rec = _rec(persons, records)
     rec = _with_uprns(rec, rec)
     placed = _placements(rec, rec)
-    tenants = _homes(placed.filter(pl.col("basis") == "tenancy"), _NO_TENANTS)
-    return _homes(placed, tenants.select("address_key", "household_id")).sort("person_id")
+    return _homes(placed, _tenants(placed)).sort("person_id")
 
 
 @dataclass
@@ -341,10 +346,9 @@ def rehouse(
         ]
     )
     others = _keyed(earlier, "address_key", addresses).join(redo, on="person_id", how="anti")
-    new_tenants = _homes(placed.filter(pl.col("basis") == "tenancy"), _NO_TENANTS)
     tenants = pl.concat(
         [
-            new_tenants.select("address_key", "household_id"),
+            _tenants(placed),
             others.filter(pl.col("basis") == "tenancy").select("address_key", "household_id"),
         ]
     )

@@ -114,9 +114,15 @@ def _combine(a: str, b: str) -> str:
 
 
 @cache
+def _name_parts() -> pl.DataFrame:
+    """The parts names are made of, by tradition and kind (read once)."""
+    return pl.read_csv(VOCAB_DIR / "name_parts.csv")
+
+
+@cache
 def _synthesised(tradition: str, kind: str) -> tuple[str, ...]:
     """Every name a tradition's parts make, commonest-looking first, in a fixed order."""
-    parts = pl.read_csv(VOCAB_DIR / "name_parts.csv").filter(pl.col("tradition") == tradition)
+    parts = _name_parts().filter(pl.col("tradition") == tradition)
 
     def of(k: str) -> list[str]:
         return parts.filter(pl.col("kind") == k)["part"].to_list()

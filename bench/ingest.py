@@ -4,9 +4,12 @@ Makes (or reuses) a world, serves its police API on loopback from a separate pro
 the force's server would be), and in each run loads the
 first night into a new warehouse, then loads the same night again (the unchanged case).
 Prints rows per second end to end, the ratio of the reload to the first load, and peak
-memory. Each run is a fresh process.
+memory. Each run is a fresh process. With `--baseline REV`, the same runs are made on that
+commit's code too (taken out with `git archive`), alternating with this checkout's, and the
+ratio of the two throughputs is printed: both measured in one sitting on one world.
 
     .venv/bin/python bench/ingest.py --world /tmp/w300 --people 300000 --runs 3
+    .venv/bin/python bench/ingest.py --world /tmp/w300 --runs 5 --baseline HEAD~1
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def main() -> None:
     p.add_argument("--world", type=Path, default=Path("/tmp/jbench-world"))
     p.add_argument("--people", type=int, default=300_000)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--baseline", help="a commit whose code is measured in the same sitting")
     args = p.parse_args()
     if not (args.world / "world.json").is_file():
         subprocess.run(
@@ -110,18 +114,35 @@ def main() -> None:
             headers={"Authorization": "Bearer bench"},
             timeout=60,
         ).raise_for_status()
-        results = _runs(args, night, env)
+        with tempfile.TemporaryDirectory(prefix="jbench-code") as base:
+            codes = {"this checkout": Path.cwd()}
+            if args.baseline:
+                codes = {f"baseline {args.baseline}": _checkout(args.baseline, Path(base)), **codes}
+            results = _runs(args, night, env, codes)
     finally:
         server.terminate()
         server.wait(timeout=10)
-    first = statistics.median(r["first_s"] for r in results)
-    again = statistics.median(r["again_s"] for r in results)
-    rows = results[0]["rows"]
-    print(
-        f"median of {args.runs}: {rows:,} rows in {first:.1f} s = {rows / first:,.0f} rows/s; "
-        f"unchanged reload {again:.2f} s = {again / first:.1%} of the first load; "
-        f"peak {max(r['peak_mb'] for r in results):,.0f} MB"
-    )
+    speeds = {}
+    for label, found in results.items():
+        first = statistics.median(r["first_s"] for r in found)
+        again = statistics.median(r["again_s"] for r in found)
+        rows = found[0]["rows"]
+        speeds[label] = rows / first
+        print(
+            f"{label}, median of {args.runs}: {rows:,} rows in {first:.1f} s = "
+            f"{rows / first:,.0f} rows/s; unchanged reload {again:.2f} s = {again / first:.1%} "
+            f"of the first load; peak {max(r['peak_mb'] for r in found):,.0f} MB"
+        )
+    if args.baseline:
+        ratio = speeds["this checkout"] / speeds[f"baseline {args.baseline}"]
+        print(f"throughput, this checkout / baseline {args.baseline}: {ratio:.3f}")
+
+
+def _checkout(rev: str, into: Path) -> Path:
+    """A commit's files, for running its code beside this checkout's."""
+    archive = subprocess.run(["git", "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def _free_port() -> int:
@@ -142,33 +163,38 @@ def _wait_for(port: int) -> None:
     raise RuntimeError("the police API did not start")
 
 
-def _runs(args: argparse.Namespace, night: str, env: dict[str, str]) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
+def _runs(
+    args: argparse.Namespace, night: str, env: dict[str, str], codes: dict[str, Path]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each code's runs, taking turns so that a slow spell of the machine hits both."""
+    results: dict[str, list[dict[str, Any]]] = {label: [] for label in codes}
     for i in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="jbench") as tmp:
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    RUN_ONE,
-                    str(args.world),
-                    night,
-                    str(Path(tmp) / "w.duckdb"),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-                env=env,
+        for label, code in codes.items():
+            with tempfile.TemporaryDirectory(prefix="jbench") as tmp:
+                done = subprocess.run(
+                    [
+                        sys.executable,
+                        "-c",
+                        RUN_ONE,
+                        str(args.world.resolve()),
+                        night,
+                        str(Path(tmp) / "w.duckdb"),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env={**env, "PYTHONPATH": str(code)},
+                    cwd=code,
+                )
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            results[label].append(r)
+            print(
+                f"{label}, run {i + 1}: {r['rows']:,} source rows; first load "
+                f"{r['first_s']:.1f} s ({r['rows'] / r['first_s']:,.0f} rows/s); unchanged "
+                f"reload {r['again_s']:.2f} s ({r['again_s'] / r['first_s']:.1%}); peak "
+                f"{r['peak_mb']:,.0f} MB; quarantined {r['quarantined']}; failed {r['failed']}"
             )
-        r = json.loads(done.stdout.strip().splitlines()[-1])
-        results.append(r)
-        print(
-            f"run {i + 1}: {r['rows']:,} source rows; first load {r['first_s']:.1f} s "
-            f"({r['rows'] / r['first_s']:,.0f} rows/s); unchanged reload {r['again_s']:.2f} s "
-            f"({r['again_s'] / r['first_s']:.1%}); peak {r['peak_mb']:,.0f} MB; "
-            f"quarantined {r['quarantined']}; failed {r['failed']}"
-        )
-        print(f"       seconds per source: {r['per_source']}")
+            print(f"       seconds per source: {r['per_source']}")
     return results
 
 

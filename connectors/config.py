@@ -93,6 +93,7 @@ class FieldSpec(_Strict):
         None, description="partner code to our code; the key '' says what a blank means"
     )
     default: str | None = Field(None, description="for codes not in the map; unset: quarantine")
+    required: bool = Field(False, description="a row with this field blank is quarantined")
     part: Literal["first", "middle", "last"] | None = None
     layout: Literal["first middle", "last, first middle", "first middle last"] = "first middle"
 
@@ -216,7 +217,23 @@ class Source(_Strict):
     token: str | None = Field(None, description="bearer token, for rest: use ${VARIABLE}")
     retry: Retry = Retry()
     row_count_tolerance: float = Field(
-        0.2, ge=0, le=10, description="largest change in rows from the last load, as a share"
+        0.2,
+        ge=0,
+        le=10,
+        description="hold a load whose rows in differ from the last good load's by more than "
+        "this share",
+    )
+    max_close_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="hold a load that would close more than this share of the partner's "
+        "current person records or events",
+    )
+    ends_with_newline: bool = Field(
+        True,
+        description="csv: the partner's files end with a line break, so one that does not "
+        "is taken for truncated and held",
     )
     tables: list[TableMapping] = Field(min_length=1)
 
@@ -275,8 +292,41 @@ def _expand(value: Any, path: str, missing: list[str]) -> Any:
     return value
 
 
+def source_files(path: Path) -> list[Path]:
+    """The sources file and, after it, each file in the `sources.d/` folder beside it.
+
+    A new partner is added by a file of its own in `sources.d/`, not by editing the
+    shipped file.
+    """
+    return [path, *sorted((path.parent / "sources.d").glob("*.y*ml"))]
+
+
+def _read_entries(path: Path) -> dict[Path, dict[str, Any]]:
+    """Each sources file's `sources:` mapping, refusing a name given in two files."""
+    entries: dict[Path, dict[str, Any]] = {}
+    seen: dict[str, Path] = {}
+    for file in source_files(path):
+        try:
+            raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read it: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict) or not isinstance(raw.get("sources"), dict):
+            raise ConfigError(f"{file}: expected a top-level `sources:` mapping of partner names")
+        for name in raw["sources"]:
+            if name in seen:
+                raise ConfigError(
+                    f"{file}: source {name!r} is already defined in {seen[name]}; "
+                    "give the new partner a name of its own"
+                )
+            seen[name] = file
+        entries[file] = raw
+    return entries
+
+
 def load_sources(path: Path, only: list[str] | None = None) -> dict[str, Source]:
-    """Read and validate a sources file; secrets come from the environment.
+    """Read and validate a sources file and its `sources.d/`; secrets come from the environment.
 
     Args:
         path: the YAML file.
@@ -285,41 +335,43 @@ def load_sources(path: Path, only: list[str] | None = None) -> dict[str, Source]
     Raises:
         ConfigError: naming the file, the key and what was expected.
     """
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict) or not isinstance(raw.get("sources"), dict):
-        raise ConfigError(f"{path}: expected a top-level `sources:` mapping of partner names")
+    entries = _read_entries(path)
+    known = [n for raw in entries.values() for n in raw["sources"]]
     if only is not None:
-        unknown = sorted(set(only) - set(raw["sources"]))
+        unknown = sorted(set(only) - set(known))
         if unknown:
             raise ConfigError(
-                f"{path}: no source named {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(raw['sources']))}"
+                f"{path}: no source named {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        raw = {**raw, "sources": {k: v for k, v in raw["sources"].items() if k in only}}
-    missing: list[str] = []
-    expanded = _expand(raw, "", missing)
-    if missing:
-        raise ConfigError(f"{path}: " + "; ".join(missing))
-    try:
-        return dict(SourcesFile.model_validate(expanded).sources)
-    except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(p) for p in e['loc']).replace('.[key]', ' (as a name)')}: "
-            f"{e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        ]
-        raise ConfigError(f"{path}: invalid sources:\n" + "\n".join(lines)) from exc
+    found: dict[str, Source] = {}
+    for file, raw in entries.items():
+        kept = {k: v for k, v in raw["sources"].items() if only is None or k in only}
+        if not kept:
+            continue
+        missing: list[str] = []
+        expanded = _expand({**raw, "sources": kept}, "", missing)
+        if missing:
+            raise ConfigError(f"{file}: " + "; ".join(missing))
+        try:
+            found.update(SourcesFile.model_validate(expanded).sources)
+        except ValidationError as exc:
+            lines = [
+                f"  {'.'.join(str(p) for p in e['loc']).replace('.[key]', ' (as a name)')}: "
+                f"{e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
+            ]
+            raise ConfigError(f"{file}: invalid sources:\n" + "\n".join(lines)) from exc
+    return {n: found[n] for n in known if n in found}
 
 
 def source_names(path: Path) -> dict[str, str]:
     """Each source's name and agency, read without secrets: for building the pipeline's graph."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return {name: str(entry.get("agency", name)) for name, entry in raw["sources"].items()}
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        entries = _read_entries(path)
+        return {
+            name: str(entry.get("agency", name))
+            for raw in entries.values()
+            for name, entry in raw["sources"].items()
+        }
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{path}: cannot list its sources: {exc}") from exc

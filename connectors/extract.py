@@ -1,10 +1,13 @@
 """Read a partner's extract as it is: files, a SQL database or a REST API, into text frames.
 
 Every value arrives as text (Excel dates as ISO text), with `_file` and `_row` saying
-where it came from (`_row` is the data row's number in its file, 1 for the first row under
-the header), so standardisation can name the file and row of anything it rejects.
+where it came from, so standardisation can name the file and row of anything it rejects:
+`_row` is the line a record starts on as an editor numbers it (CSV, header on line 1), the
+row Excel shows (xlsx), or the record's place in a table, query or API answer (1 first).
 A line that cannot be read at all (a ragged row, an unclosed quote) is kept aside as a
-`BadLine` with its reason; a file that cannot be read at all raises `ExtractError`.
+`BadLine` with its reason. A file that cannot be read at all (empty, not in its encoding)
+raises `ExtractError`; one that reads but looks broken (truncated, in another encoding than
+declared) carries reasons to hold the load in `RawTable.held`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,12 +40,26 @@ class ExtractError(Exception):
 
 @dataclass(frozen=True)
 class BadLine:
-    """A line of a file that could not be split into the header's columns."""
+    """A line of a file that could not be split into the header's columns.
+
+    `fields` is the line split as leniently as it can be: where it reaches the column of
+    a record's id, that record is known to have been sent, and is not taken for deleted.
+    """
 
     file: str
     row: int
     reason: str
     text: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def _bad_line(
+    file: str, row: int, reason: str, text: str, header: list[str], source: Source
+) -> BadLine:
+    values = next(
+        csv.reader([text], delimiter=source.delimiter, quotechar=source.quote, strict=False), []
+    )
+    return BadLine(file, row, reason, text, dict(zip(header, values, strict=False)))
 
 
 @dataclass
@@ -52,6 +70,7 @@ class RawTable:
     frame: pl.DataFrame
     bad_lines: list[BadLine] = field(default_factory=list)
     content_hash: str = ""
+    held: list[str] = field(default_factory=list)  # reasons to hold the load, in words
 
 
 def resolve(template: str, night: dt.date) -> str:
@@ -70,7 +89,15 @@ def _files(source_name: str, source: Source, table: TableMapping, night: dt.date
     return found
 
 
-def _decode(source_name: str, path: Path, data: bytes, encoding: str) -> str:
+def _single_byte(encoding: str) -> bool:
+    """Whether a codec reads every byte as one character (cp1252, latin-1...), not UTF-8."""
+    return len(b"\xc3\xa9".decode(encoding, errors="replace")) == 2
+
+
+def _decode(source_name: str, path: Path, data: bytes, encoding: str) -> tuple[str, list[str]]:
+    """The file's text, strictly decoded, and any reason to hold it (it looks like UTF-8)."""
+    if not data.strip(b" \t\r\n\x00").removeprefix(b"\xef\xbb\xbf").strip():
+        raise ExtractError(source_name, path.name, "the file is empty")
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -81,50 +108,94 @@ def _decode(source_name: str, path: Path, data: bytes, encoding: str) -> str:
             f"bytes {data[exc.start : exc.end]!r} are not valid {encoding}; "
             "set `encoding` for this source to the one the partner uses",
         ) from exc
-    return text.removeprefix("\ufeff")
+    held = []
+    if _single_byte(encoding) and not data.isascii():
+        try:
+            as_utf8 = data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:  # bytes that are valid UTF-8 by chance in cp1252 text are vanishingly rare
+            wide = sum(1 for c in as_utf8 if ord(c) > 127)
+            first = next(i for i, c in enumerate(as_utf8) if ord(c) > 127)
+            line = as_utf8[:first].count("\n") + 1
+            held.append(
+                f"{path.name} is declared {encoding} but reads as UTF-8 ({wide:,} multi-byte "
+                f"characters, the first on line {line}): it looks like UTF-8; set `encoding: "
+                "utf-8` for this source if the partner changed, then load the night again"
+            )
+    return text.removeprefix("\ufeff"), held
 
 
-def _csv_slow(path: Path, text: str, source: Source) -> tuple[pl.DataFrame, list[BadLine]]:
-    """Split a malformed CSV record by record, keeping the lines that fit the header."""
-    reader = csv.reader(
-        io.StringIO(text, newline=""),
-        delimiter=source.delimiter,
-        quotechar=source.quote,
-        strict=True,
-    )
-    header: list[str] = []
+def _lines(text: str) -> tuple[pl.Series, bool]:
+    """The text's lines without their endings, and whether the last one was ended."""
+    lines = pl.Series("line", [text]).str.split("\n").explode().str.strip_suffix("\r")
+    ended = text.endswith("\n")
+    return (lines.head(-1) if ended else lines), ended
+
+
+class _Feed:
+    """Lines handed to a csv reader one at a time, counting how many it took."""
+
+    def __init__(self, lines: list[str], pos: int) -> None:
+        self.lines, self.pos = lines, pos
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            raise StopIteration
+        self.pos += 1
+        return self.lines[self.pos - 1] + "\n"
+
+
+def _csv_slow(
+    path: Path, lines: list[str], header: list[str], source: Source
+) -> tuple[pl.DataFrame, list[BadLine]]:
+    """Split a file record by record with the csv module, keeping aside what does not fit.
+
+    A record that spans lines yet cannot be read (an unclosed quote swallows what follows)
+    costs only its first line: that line is kept as text and reading goes on from the next.
+    """
+
+    def reader_from(pos: int) -> tuple[_Feed, Iterator[list[str]]]:
+        feed = _Feed(lines, pos)
+        return feed, csv.reader(
+            feed, delimiter=source.delimiter, quotechar=source.quote, strict=True
+        )
+
     good: list[list[str]] = []
     rows: list[int] = []
     bad: list[BadLine] = []
-    record = 0
+    feed, reader = reader_from(1)
     while True:
-        start_line = reader.line_num + 1
+        first = feed.pos
+        problem = None
         try:
             values = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            # Nothing after this point can be split reliably: keep all of it, as text.
-            rest = "\n".join(text.splitlines()[start_line - 1 :])
-            reason = f"cannot split line {start_line} or anything after it: {exc}"
-            bad.append(BadLine(path.name, record + 1, reason, rest))
-            break
-        if not header:
-            header = values
+            values, problem = [], f"cannot be split into fields: {exc}"
+        line = first + 1  # as an editor numbers it: the header is line 1
+        if problem is None and not values:
+            continue  # a blank line holds no record
+        if problem is None and len(values) == len(header):
+            good.append(values)
+            rows.append(line)
             continue
-        record += 1
-        if len(values) != len(header):
-            bad.append(
-                BadLine(
-                    path.name,
-                    record,
-                    f"line {start_line} has {len(values)} fields, the header has {len(header)}",
-                    source.delimiter.join(values)[:200],
-                )
+        if feed.pos - first > 1 or "end of data" in (problem or ""):
+            problem = (
+                f"line {line} opens a quote that is not closed on it, and the record it starts "
+                f"cannot be read; kept as text, and reading goes on from line {line + 1}"
             )
-            continue
-        good.append(values)
-        rows.append(record)
+        elif problem is None:
+            problem = f"row has {len(values)} fields, the header has {len(header)}"
+        else:
+            problem = f"line {line} {problem}"
+        bad.append(_bad_line(path.name, line, problem, lines[first], header, source))
+        if feed.pos - first > 1 or problem.startswith(f"line {line} "):
+            feed, reader = reader_from(first + 1)
     frame = (
         pl.DataFrame(good, schema=header, orient="row")
         if good
@@ -133,22 +204,76 @@ def _csv_slow(path: Path, text: str, source: Source) -> tuple[pl.DataFrame, list
     return frame.with_columns(pl.Series("_row", rows, dtype=pl.Int64)), bad
 
 
-def _read_csv(name: str, path: Path, source: Source) -> tuple[pl.DataFrame, list[BadLine], str]:
+def _field_counts(lines: pl.Series, source: Source) -> pl.Series | None:
+    """Fields on each line, counted without the csv module; None where a quote spans lines."""
+    quote, sep = re.escape(source.quote), re.escape(source.delimiter)
+    if (lines.str.count_matches(quote) % 2 != 0).any():
+        return None
+    unquoted = lines.str.replace_all(f"{quote}[^{quote}]*{quote}", "")
+    return unquoted.str.count_matches(sep) + 1
+
+
+def _read_csv(
+    name: str, path: Path, source: Source
+) -> tuple[pl.DataFrame, list[BadLine], list[str], str]:
+    """A CSV file's rows, its lines that do not fit the header, reasons to hold it, its hash.
+
+    The structure is checked line by line before Polars reads the values: Polars pads a
+    short row with empty fields, which would pass a ragged row off as a record with blanks.
+    `_row` is the line a record starts on, as an editor numbers it (the header is line 1).
+    """
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    text = _decode(name, path, data, source.encoding)
+    text, held = _decode(name, path, data, source.encoding)
+    lines, ended = _lines(text)
+    if not ended and source.ends_with_newline:
+        held.append(
+            f"{path.name} ends part-way through line {lines.len():,} (no line break after the "
+            "last record): it looks truncated; ask the partner to send the whole file"
+        )
+    header = next(csv.reader([lines[0]], delimiter=source.delimiter, quotechar=source.quote))
+    data_lines = lines.slice(1)
+    counts = _field_counts(data_lines, source)
+    if counts is None:
+        frame, bad = _csv_slow(path, lines.to_list(), header, source)
+        return frame, bad, held, digest
+    numbers = pl.int_range(2, data_lines.len() + 2, dtype=pl.Int64, eager=True)
+    blank = data_lines.str.strip_chars() == ""
+    fits = (counts == len(header)) & ~blank
+    bad = [
+        _bad_line(
+            path.name, n, f"row has {c} fields, the header has {len(header)}", t, header, source
+        )
+        for n, c, t in zip(
+            numbers.filter(~fits & ~blank),
+            counts.filter(~fits & ~blank),
+            data_lines.filter(~fits & ~blank),
+            strict=True,
+        )
+    ]
+    body = text
+    if not fits.all():
+        kept = pl.concat([lines.head(1), data_lines.filter(fits)])
+        body = kept.str.join("\n").item() + "\n"
+    values = _polars_values(body, source)
+    if values is None or values.height != int(fits.sum()):
+        # Polars split the values otherwise than the count of fields did: trust the csv module.
+        frame, bad = _csv_slow(path, lines.to_list(), header, source)
+        return frame, bad, held, digest
+    return values.with_columns(numbers.filter(fits).alias("_row")), bad, held, digest
+
+
+def _polars_values(body: str, source: Source) -> pl.DataFrame | None:
+    """The file's values as text, read fast by Polars; None where Polars cannot split it."""
     try:
-        frame = pl.read_csv(
-            io.BytesIO(text.encode("utf-8")),
+        return pl.read_csv(
+            io.BytesIO(body.encode("utf-8")),
             separator=source.delimiter,
             quote_char=source.quote,
             infer_schema=False,
         )
-        frame = frame.with_row_index("_row", offset=1).with_columns(pl.col("_row").cast(pl.Int64))
-        bad: list[BadLine] = []
     except pl.exceptions.PolarsError:
-        frame, bad = _csv_slow(path, text, source)
-    return frame, bad, digest
+        return None
 
 
 def _read_xlsx(path: Path, sheet: str) -> pl.DataFrame:
@@ -157,17 +282,20 @@ def _read_xlsx(path: Path, sheet: str) -> pl.DataFrame:
         pl.col(pl.Date).dt.strftime("%Y-%m-%d"),
         pl.col(pl.Datetime).dt.strftime("%Y-%m-%d %H:%M:%S"),
     ).with_columns(pl.all().cast(pl.String))
-    return text.with_row_index("_row", offset=1).with_columns(pl.col("_row").cast(pl.Int64))
+    # Excel shows the header on row 1: the first record is row 2.
+    return text.with_row_index("_row", offset=2).with_columns(pl.col("_row").cast(pl.Int64))
 
 
 def _file_table(name: str, source: Source, table: TableMapping, night: dt.date) -> RawTable:
     frames: list[pl.DataFrame] = []
     bad: list[BadLine] = []
+    held: list[str] = []
     digest = hashlib.sha256()
     for path in _files(name, source, table, night):
         if source.kind == "csv":
-            frame, lines, file_hash = _read_csv(name, path, source)
+            frame, lines, problems, file_hash = _read_csv(name, path, source)
             bad.extend(lines)
+            held.extend(problems)
         else:
             file_hash = hashlib.sha256(path.read_bytes()).hexdigest()
             try:
@@ -181,7 +309,8 @@ def _file_table(name: str, source: Source, table: TableMapping, night: dt.date) 
                 raise ExtractError(name, path.name, f"cannot read as {source.kind}: {exc}") from exc
         digest.update(file_hash.encode())
         frames.append(frame.with_columns(pl.lit(path.name).alias("_file")))
-    return RawTable(table.name, pl.concat(frames, how="diagonal_relaxed"), bad, digest.hexdigest())
+    frame = pl.concat(frames, how="diagonal_relaxed")
+    return RawTable(table.name, frame, bad, digest.hexdigest(), held)
 
 
 def _redact(url: str) -> str:
@@ -200,6 +329,7 @@ def _sql_table(name: str, source: Source, table: TableMapping, night: dt.date) -
     url = resolve(source.location, night)
     query = table.query or f'SELECT * FROM "{table.table}"'
     where = f"{_redact(url)} ({table.table or 'query'})"
+    url = _read_only(name, url, where)
     last: Exception | None = None
     for attempt in range(source.retry.attempts):
         engine = sa.create_engine(url, connect_args=_connect_args(url, source))
@@ -234,6 +364,17 @@ def _sql_table(name: str, source: Source, table: TableMapping, night: dt.date) -
         pl.col("_row").cast(pl.Int64), pl.lit(table.table or table.name).alias("_file")
     )
     return RawTable(table.name, frame, [], digest)
+
+
+def _read_only(name: str, url: str, where: str) -> str:
+    """A SQLite URL opened read-only, so a missing file is an error, never a new empty file."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    path = Path(url.removeprefix(prefix).split("?", 1)[0])
+    if not path.is_file():
+        raise ExtractError(name, where, "no database file there (has tonight's extract arrived?)")
+    return f"sqlite:///file:{path}?mode=ro&uri=true"
 
 
 def _text_frame(rows: list[Any], columns: list[str]) -> pl.DataFrame:
@@ -352,17 +493,36 @@ def _frame_hash(frame: pl.DataFrame) -> str:
     return hashlib.sha256(values.hash_rows(seed=7).to_numpy().tobytes()).hexdigest()
 
 
-def extract_table(name: str, source: Source, table: TableMapping, night: dt.date) -> RawTable:
-    """Read one table of a source for a night."""
+def read_table(name: str, source: Source, table: TableMapping, night: dt.date) -> RawTable:
+    """Read one table of a source for a night, whatever columns it has."""
     if source.kind in ("csv", "xlsx", "parquet"):
-        raw = _file_table(name, source, table, night)
-    elif source.kind == "sql":
-        raw = _sql_table(name, source, table, night)
-    else:
-        raw = _rest_table(name, source, table, night)
-    missing = [c for c in table.source_columns() if c not in raw.frame.columns]
+        return _file_table(name, source, table, night)
+    if source.kind == "sql":
+        return _sql_table(name, source, table, night)
+    return _rest_table(name, source, table, night)
+
+
+def missing_columns(raw: RawTable, table: TableMapping) -> list[str]:
+    """The columns the mapping reads that the extract does not have."""
+    return [c for c in table.source_columns() if c not in raw.frame.columns]
+
+
+def extract_table(name: str, source: Source, table: TableMapping, night: dt.date) -> RawTable:
+    """Read one table of a source for a night; every column the mapping reads must be there."""
+    raw = read_table(name, source, table, night)
+    missing = missing_columns(raw, table)
     if missing:
         files = ", ".join(sorted(set(raw.frame["_file"]))) if raw.frame.height else table.name
+        present = [c for c in raw.frame.columns if not c.startswith("_")]
+        others = [d for d in (",", ";", "\t", "|") if len(present) == 1 and d in present[0]]
+        if source.kind == "csv" and others:
+            raise ExtractError(
+                name,
+                files,
+                f"the header reads as one column holding {others[0]!r}: the file looks "
+                f"delimited by {others[0]!r} where the source says {source.delimiter!r}; "
+                f"missing column(s) {missing}",
+            )
         raise ExtractError(
             name,
             files,

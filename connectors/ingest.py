@@ -1,9 +1,12 @@
 """Load a partner's extract for a night: extract, snapshot, standardise, detect changes.
 
 Each source's load is one transaction: it ends complete, or it leaves nothing but a
-failed row in `loads` with the reason. Other sources are not affected. A night whose
-extract is byte-for-byte what was loaded before is recorded as unchanged without being
-read again; loading the same night again with different content replaces that night.
+`failed` or `held` row in `loads` with the reason. A load is held, not merged, when its
+file looks broken or it would change too much of what the partner had sent: a bad extract
+never closes a partner's records. Other sources are not affected. A night whose extract
+is byte-for-byte what was loaded before is recorded as `unchanged` (or `already loaded`,
+for the same night) without being read again; loading the same night again with
+different content replaces that night.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ class LoadReport:
     source: str
     night: dt.date
     load_id: str
-    status: str  # complete, unchanged, already loaded, failed
+    status: str  # complete, unchanged, already loaded, held, failed
     rows_in: int = 0
     rows_staged: int = 0
     rows_quarantined: int = 0
@@ -41,22 +44,67 @@ class LoadReport:
     seconds: float = 0.0
     error: str | None = None
     tables: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    held: dict[str, str] = field(default_factory=dict)  # guard -> reason, in words
+    released_by: str | None = None
+    previous_rows_in: int | None = None
 
     @property
     def reconciles(self) -> bool:
         """Rows in = rows staged + rows quarantined."""
         return self.rows_in == self.rows_staged + self.rows_quarantined
 
+    @property
+    def ok(self) -> bool:
+        """Whether the partner's records are as its extract says (nothing failed or held)."""
+        return self.status not in ("failed", "held")
+
     def line(self) -> str:
         """One line for the run's report."""
-        if self.status == "failed":
-            return f"{self.source:<24} FAILED  {self.error}"
-        return (
-            f"{self.source:<24} {self.status:<15} in {self.rows_in:>9,}  staged "
-            f"{self.rows_staged:>9,}  quarantined {self.rows_quarantined:>6,}  new "
-            f"{self.new:>7,}  changed {self.changed:>6,}  deleted {self.deleted:>6,}  "
-            f"{self.seconds:6.2f} s"
-        )
+        return load_line(
+            self.source,
+            self.status,
+            self.error,
+            (self.rows_in, self.rows_staged, self.rows_quarantined),
+            (self.new, self.changed, self.deleted),
+        ) + (f"  {self.seconds:6.2f} s" if self.ok else "")
+
+
+def load_line(
+    source: str,
+    status: str,
+    error: str | None,
+    rows: tuple[int, int, int],
+    changes: tuple[int, int, int],
+) -> str:
+    """A load in one line: its counts, or why it failed or was held."""
+    if status == "failed":
+        return f"{source:<24} FAILED  {error}"
+    if status == "held":
+        return f"{source:<24} HELD    {error}"
+    rows_in, staged, quarantined = rows
+    new, changed, deleted = changes
+    return (
+        f"{source:<24} {status:<15} in {rows_in:>9,}  staged {staged:>9,}  quarantined "
+        f"{quarantined:>6,}  new {new:>7,}  changed {changed:>6,}  deleted {deleted:>6,}"
+    )
+
+
+@dataclass(frozen=True)
+class Release:
+    """A person's decision to accept a held load: who, why, and which extract they saw."""
+
+    held_load_id: str
+    content_hash: str
+    by: str
+    reason: str
+
+
+class ReleaseError(ValueError):
+    """A held load cannot be released; the message says why and what to do."""
+
+
+class _Held(Exception):
+    """Raised inside a load's transaction so that a guard's hold rolls everything back."""
 
 
 def _file_fingerprint(source: Source, night: dt.date) -> str | None:
@@ -111,26 +159,96 @@ def _record(
 def _unchanged(
     wh: Warehouse, report: LoadReport, last: dict[str, Any], started: dt.datetime, t0: float
 ) -> LoadReport:
-    if last["night"] == report.night:
-        report.status = "already loaded"
-        report.load_id = str(last["load_id"])
-    else:
-        report.status = "unchanged"
-        _record(wh, report, started, last["content_hash"])
+    """Record a load whose extract is what was loaded before: nothing is read or written."""
+    report.status = "already loaded" if last["night"] == report.night else "unchanged"
     report.rows_in = int(last["rows_in"])
     report.rows_staged = int(last["rows_staged"])
     report.rows_quarantined = int(last["rows_quarantined"])
     report.seconds = time.perf_counter() - t0
+    _record(wh, report, started, last["content_hash"])
     return report
 
 
-def ingest_source(wh: Warehouse, name: str, source: Source, night: dt.date) -> LoadReport:
-    """Load one source's extract for a night into the warehouse; never raises for bad input."""
+def _current(wh: Warehouse, name: str) -> dict[str, int]:
+    """How many person records and events of a source are current."""
+    return {
+        contract: int(
+            wh.run(
+                f"SELECT count(*) FROM {contract} WHERE source = ? AND valid_to IS NULL", [name]
+            )[0][0]
+        )
+        for contract in ("person_records", "events")
+    }
+
+
+def _guards(
+    source: Source,
+    report: LoadReport,
+    raws: list[RawTable],
+    last: dict[str, Any] | None,
+    before: dict[str, int],
+    closed: dict[str, int],
+) -> dict[str, str]:
+    """Reasons, in words, to hold this load rather than merge it (empty: merge it)."""
+    held: dict[str, str] = {}
+    problems = [p for raw in raws for p in raw.held]
+    if problems:
+        held["file"] = "; ".join(problems)
+    if last is not None and int(last["rows_in"]) > 0:
+        was = int(last["rows_in"])
+        change = abs(report.rows_in - was) / was
+        if change > source.row_count_tolerance:
+            held["row_count"] = (
+                f"{report.rows_in:,} rows in against {was:,} at the last good load "
+                f"({last['night']}), a change of {change:.1%}, beyond this source's "
+                f"row_count_tolerance of {source.row_count_tolerance:.0%}"
+            )
+    over = [
+        f"{closed[c]:,} of its {before[c]:,} current "
+        f"{'person records' if c == 'person_records' else 'events'} "
+        f"({closed[c] / before[c]:.1%})"
+        for c in before
+        if before[c] and closed.get(c, 0) / before[c] > source.max_close_share
+    ]
+    if over:
+        held["closes"] = (
+            f"it would close {' and '.join(over)}, more than this source's max_close_share "
+            f"of {source.max_close_share:.0%}"
+        )
+    return held
+
+
+def _hold_message(report: LoadReport) -> str:
+    reasons = "; ".join(report.held.values())
+    return (
+        f"held, nothing merged: {reasons}. If the partner's extract is right, accept it with "
+        f"`joinedup load release --source {report.source} --night {report.night} "
+        "--reason ...`"
+    )
+
+
+def ingest_source(
+    wh: Warehouse,
+    name: str,
+    source: Source,
+    night: dt.date,
+    release: Release | None = None,
+) -> LoadReport:
+    """Load one source's extract for a night into the warehouse; never raises for bad input.
+
+    A load that a guard holds (rows in beyond the tolerance of the last good load, more
+    of the partner's records closed than its share allows, a file that looks truncated or
+    in another encoding) merges nothing: it is recorded as `held` with the reasons, and
+    the partner's records stay as they were until the next good night, or until a person
+    releases it (`release`, see `release_load`).
+    """
     t0 = time.perf_counter()
     started = dt.datetime.now()
     report = LoadReport(name, night, f"{name}:{night.isoformat()}:{uuid.uuid4().hex[:8]}", "failed")
     last = wh.last_load(name)
     this = wh.night_load(name, night)  # this night, loaded before
+    if last is not None:
+        report.previous_rows_in = int(last["rows_in"])
 
     def refuse_older() -> LoadReport:
         assert last is not None
@@ -142,12 +260,13 @@ def ingest_source(wh: Warehouse, name: str, source: Source, night: dt.date) -> L
         return report
 
     fingerprint = _file_fingerprint(source, night)
-    if this and fingerprint and fingerprint == this["content_hash"]:
-        return _unchanged(wh, report, this, started, t0)
-    if last and last["night"] > night and fingerprint:
-        return refuse_older()
-    if last and fingerprint and fingerprint == last["content_hash"]:
-        return _unchanged(wh, report, last, started, t0)
+    if release is None:
+        if this and fingerprint and fingerprint == this["content_hash"]:
+            return _unchanged(wh, report, this, started, t0)
+        if last and last["night"] > night and fingerprint:
+            return refuse_older()
+        if last and fingerprint and fingerprint == last["content_hash"]:
+            return _unchanged(wh, report, last, started, t0)
     try:
         raws = [extract_table(name, source, table, night) for table in source.tables]
     except ExtractError as exc:
@@ -158,12 +277,18 @@ def ingest_source(wh: Warehouse, name: str, source: Source, night: dt.date) -> L
     content_hash = (
         fingerprint or hashlib.sha256("".join(r.content_hash for r in raws).encode()).hexdigest()
     )
-    if this and content_hash == this["content_hash"]:
-        return _unchanged(wh, report, this, started, t0)
-    if last and last["night"] > night:
-        return refuse_older()
-    if last and content_hash == last["content_hash"]:
-        return _unchanged(wh, report, last, started, t0)
+    if release is not None and content_hash != release.content_hash:
+        raise ReleaseError(
+            f"{name}: the extract for night {night} has changed since it was held; "
+            f"run the night again (joinedup run --night {night}) to judge the new extract"
+        )
+    if release is None:
+        if this and content_hash == this["content_hash"]:
+            return _unchanged(wh, report, this, started, t0)
+        if last and last["night"] > night:
+            return refuse_older()
+        if last and content_hash == last["content_hash"]:
+            return _unchanged(wh, report, last, started, t0)
     try:
         results = [
             standardise(raw, table, night) for raw, table in zip(raws, source.tables, strict=True)
@@ -171,21 +296,74 @@ def ingest_source(wh: Warehouse, name: str, source: Source, night: dt.date) -> L
         with wh.transaction():
             if this:
                 wh.undo(str(this["load_id"]))
-            _write(wh, name, report, raws, results, night, started)
+            before = _current(wh, name)
+            closed = _write(wh, name, report, raws, results, night, started)
             if not report.reconciles:
                 raise RuntimeError(
                     f"rows in {report.rows_in:,} != staged {report.rows_staged:,} + "
                     f"quarantined {report.rows_quarantined:,}"
                 )
+            report.held = _guards(source, report, raws, last, before, closed)
+            if report.held and release is None:
+                raise _Held
             report.status = "complete"
             report.seconds = time.perf_counter() - t0
             _record(wh, report, started, content_hash)
+            if release is not None:
+                report.released_by = release.by
+                wh.run(
+                    "INSERT INTO load_releases VALUES (?, ?, ?, ?, ?, ?, now(), ?)",
+                    [
+                        release.held_load_id,
+                        report.load_id,
+                        name,
+                        night,
+                        release.by,
+                        release.reason,
+                        "; ".join(report.held.values()) or "no guard holds it now",
+                    ],
+                )
+    except _Held:  # rolled back: the partner's records are as they were
+        report.status = "held"
+        report.new = report.changed = report.deleted = 0
+        report.error = _hold_message(report)
+        report.seconds = time.perf_counter() - t0
+        _record(wh, report, started, content_hash)
     except Exception as exc:  # the load is rolled back; say why and carry on with other sources
         report.status = "failed"
         report.error = f"{name}: could not write the load: {exc}"
         report.seconds = time.perf_counter() - t0
         _record(wh, report, started, None)
     return report
+
+
+def release_load(
+    wh: Warehouse, name: str, source: Source, night: dt.date, by: str, reason: str
+) -> LoadReport:
+    """Accept a night's held load as a person decided, recording who released it and why.
+
+    The extract is read again and must be the one that was held; the guards that held
+    it are recorded with the release in `load_releases`.
+
+    Raises:
+        ReleaseError: the night's newest load is not held, or its extract has changed.
+    """
+    if not reason.strip():
+        raise ReleaseError("give the reason for accepting the drop with --reason")
+    newest = wh.frame(
+        "SELECT * FROM loads WHERE source = ? AND night = ? AND status NOT IN"
+        " ('already loaded') ORDER BY started_at DESC LIMIT 1",
+        [name, night],
+    )
+    if not newest.height or newest["status"][0] != "held":
+        status = newest["status"][0] if newest.height else "never loaded"
+        raise ReleaseError(
+            f"{name}: night {night}'s newest load is {status}, not held: nothing to release"
+        )
+    held = newest.row(0, named=True)
+    return ingest_source(
+        wh, name, source, night, Release(str(held["load_id"]), held["content_hash"], by, reason)
+    )
 
 
 def _write(
@@ -196,8 +374,10 @@ def _write(
     results: list[Standardised],
     night: dt.date,
     started: dt.datetime,
-) -> None:
+) -> dict[str, int]:
+    """Write a load's snapshot, quarantine and merges; return each contract's records closed."""
     snapshots: dict[str, list[pl.DataFrame]] = {}
+    unread: dict[str, list[str]] = {}
     for raw, std in zip(raws, results, strict=True):
         wh.write_raw(name, raw.name, raw.frame, report.load_id, started)
         meta = [pl.lit(report.load_id).alias("load_id"), pl.lit(name).alias("source")]
@@ -207,20 +387,25 @@ def _write(
             wh.append("field_issues", std.field_issues.with_columns(*meta))
         for contract, frame in std.contracts.items():
             snapshots.setdefault(contract, []).append(frame)
+        for contract, ids in std.unread.items():
+            unread.setdefault(contract, []).extend(ids)
         quarantined = std.quarantine.height
         report.tables[raw.name] = (std.rows_in, std.rows_staged, quarantined)
         report.rows_in += std.rows_in
         report.rows_staged += std.rows_staged
         report.rows_quarantined += quarantined
     keys = {"person_records": "source_record_id", "events": "event_id"}
+    closed: dict[str, int] = {}
     for contract, frames in snapshots.items():
         snapshot = pl.concat(frames, how="diagonal_relaxed")
         if contract in keys:
             snapshot = snapshot.unique(keys[contract], keep="first", maintain_order=True)
-        counts = wh.merge(contract, name, snapshot, report.load_id, night)
+        counts = wh.merge(contract, name, snapshot, report.load_id, night, unread.get(contract))
         report.new += counts["new"]
         report.changed += counts["changed"]
         report.deleted += counts["deleted"]
+        closed[contract] = counts["deleted"]
+    return closed
 
 
 def record_failure(wh: Warehouse, name: str, night: dt.date, error: str) -> LoadReport:

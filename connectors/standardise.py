@@ -11,7 +11,7 @@ goes through.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -20,6 +20,12 @@ from connectors.config import REQUIRED_FIELDS, FieldSpec, TableMapping
 from connectors.extract import RawTable
 
 NAMES = ("first_name", "middle_name", "last_name")
+# The field whose value names the records a quarantined row stands for, per contract.
+KEPT_BY = {
+    "person_records": "source_record_id",
+    "events": "event_id",
+    "involvements": "source_record_id",
+}
 CHECKED = {
     "postcode": nz.postcode,
     "nhs_number": nz.nhs_number,
@@ -60,6 +66,9 @@ class Standardised:
     field_issues: pl.DataFrame
     rows_in: int
     rows_staged: int
+    # Per contract, the ids (source_record_id for involvements) of records whose rows were
+    # quarantined: the partner sent them, so they are not taken for deleted.
+    unread: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _text(spec: FieldSpec, night: dt.date) -> pl.Expr:
@@ -221,9 +230,11 @@ def standardise(raw: RawTable, table: TableMapping, night: dt.date) -> Standardi
             if issue is not None:
                 computed.append(issue.alias(f"_issue.{name}"))
                 issues.append(name)
-            if name in REQUIRED_FIELDS[contract]:
+            if name in REQUIRED_FIELDS[contract] or spec.required:
                 origin = spec.column or ", ".join(spec.source_columns()) or "constant"
-                blank = f"field {name} ({contract}): column '{origin}' is blank"
+                blank = f"field {name} ({contract}): column '{origin}' is blank" + (
+                    "" if name in REQUIRED_FIELDS[contract] else "; this source requires it"
+                )
                 computed.append(
                     pl.when(value.is_null() & ~pl.col(skip))
                     .then(pl.lit(blank))
@@ -276,6 +287,11 @@ def standardise(raw: RawTable, table: TableMapping, night: dt.date) -> Standardi
         if issue_frames
         else pl.DataFrame(schema=ISSUE_SCHEMA)
     )
+    unread = {
+        contract: _unread_ids(fields[KEPT_BY[contract]], bad_rows, raw, night)
+        for contract, fields in table.mappings().items()
+        if KEPT_BY[contract] in fields
+    }
     contracts: dict[str, pl.DataFrame] = {}
     for contract, columns in outputs.items():
         out = good.filter(~pl.col(f"_skip.{contract}")).select(
@@ -294,4 +310,15 @@ def standardise(raw: RawTable, table: TableMapping, night: dt.date) -> Standardi
         field_issues=field_issues,
         rows_in=frame.height + len(raw.bad_lines),
         rows_staged=good.height,
+        unread=unread,
     )
+
+
+def _unread_ids(
+    spec: FieldSpec, bad_rows: pl.DataFrame, raw: RawTable, night: dt.date
+) -> list[str]:
+    """The ids that quarantined rows and unsplittable lines still show, where they show one."""
+    ids = bad_rows.select(_text(spec, night).alias("id"))["id"].drop_nulls().to_list()
+    if spec.column is not None:
+        ids += [b.fields[spec.column] for b in raw.bad_lines if b.fields.get(spec.column)]
+    return sorted(set(ids))

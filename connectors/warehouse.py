@@ -6,6 +6,8 @@ night that changes nothing writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,6 +77,11 @@ CREATE TABLE IF NOT EXISTS field_issues (
     load_id VARCHAR NOT NULL, source VARCHAR NOT NULL, "table" VARCHAR NOT NULL,
     file VARCHAR, "row" BIGINT, field VARCHAR NOT NULL, issue VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS load_releases (
+    held_load_id VARCHAR NOT NULL, load_id VARCHAR NOT NULL, source VARCHAR NOT NULL,
+    night DATE NOT NULL, released_by VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+    released_at TIMESTAMP NOT NULL, overrode VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS changes (
     load_id VARCHAR NOT NULL, source VARCHAR NOT NULL, contract VARCHAR NOT NULL,
     record_key VARCHAR NOT NULL, change VARCHAR NOT NULL
@@ -94,13 +101,40 @@ CREATE TABLE IF NOT EXISTS {contract} (
 );"""
 
 
+class WarehouseBusy(Exception):
+    """Another process has the warehouse open for writing; the message is one sentence."""
+
+
+def connect(path: Path, wait_seconds: float = 60.0) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file for writing, waiting while another process holds its lock.
+
+    Raises:
+        WarehouseBusy: the lock was still held after `wait_seconds`.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                pid = re.search(r"PID (\d+)", str(exc))
+                raise WarehouseBusy(
+                    f"the warehouse {path} is in use by another process"
+                    f"{f' (PID {pid.group(1)})' if pid else ''}, still after waiting "
+                    f"{wait_seconds:.0f} s: run this again when that one has finished"
+                ) from None
+            time.sleep(0.25)
+
+
 class Warehouse:
     """One DuckDB file: raw snapshots, contract tables with history, quarantine and loads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, wait_seconds: float = 60.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.con = duckdb.connect(str(path))
+        self.con = connect(path, wait_seconds)
         self.run(SCHEMA)
         for contract in CONTRACT_COLUMNS:
             self.run(_contract_ddl(contract))
@@ -200,10 +234,18 @@ class Warehouse:
             self.con.unregister("_raw")
 
     def merge(
-        self, contract: str, source: str, snapshot: pl.DataFrame, load_id: str, night: dt.date
+        self,
+        contract: str,
+        source: str,
+        snapshot: pl.DataFrame,
+        load_id: str,
+        night: dt.date,
+        unread: list[str] | None = None,
     ) -> dict[str, int]:
         """Make the contract's current rows for a source equal the snapshot, keeping history.
 
+        `unread` are ids (`source_record_id` for involvements) of records the partner sent
+        in rows that were quarantined: their current rows stay as they are, not deleted.
         Returns how many records were new, changed and deleted.
         """
         cols = list(CONTRACT_COLUMNS[contract])
@@ -216,6 +258,7 @@ class Warehouse:
             "row",
         )
         self.con.register("_snap", data)
+        self.con.register("_unread", pl.DataFrame({"id": unread or []}, schema={"id": pl.String}))
         key = KEYS[contract]
         added = ADDED_COLUMNS.get(contract, ())
         # concat_ws skips nulls, so an added column that is empty leaves the hash as it was.
@@ -233,8 +276,10 @@ class Warehouse:
                 f"CREATE OR REPLACE TEMP TABLE _new AS SELECT *{record_key}, {digest} AS row_hash"
                 " FROM _snap"
             )
+            kept_by = "source_record_id" if contract == "involvements" else key
             self.run(
-                f"""CREATE OR REPLACE TEMP TABLE _cur AS SELECT "{key}" AS k, row_hash
+                f"""CREATE OR REPLACE TEMP TABLE _cur AS SELECT "{key}" AS k, row_hash,
+                         "{kept_by}" IN (SELECT id FROM _unread) AS unread
                          FROM {contract} WHERE source = ? AND valid_to IS NULL""",
                 [source],
             )
@@ -243,7 +288,8 @@ class Warehouse:
                        CASE WHEN c.k IS NULL THEN 'new' WHEN n."{key}" IS NULL THEN 'deleted'
                             ELSE 'changed' END AS change
                 FROM _new n FULL JOIN _cur c ON n."{key}" = c.k
-                WHERE c.k IS NULL OR n."{key}" IS NULL OR n.row_hash <> c.row_hash""")
+                WHERE c.k IS NULL OR (n."{key}" IS NULL AND NOT c.unread)
+                   OR n.row_hash <> c.row_hash""")
             self.run(
                 f"""UPDATE {contract} SET valid_to = ?, closed_by = ?
                 FROM _diff WHERE {contract}.source = ? AND {contract}.valid_to IS NULL
@@ -263,6 +309,7 @@ class Warehouse:
             counts = dict(self.run("SELECT change, count(*) FROM _diff GROUP BY change"))
         finally:
             self.con.unregister("_snap")
+            self.con.unregister("_unread")
         return {c: int(counts.get(c, 0)) for c in ("new", "changed", "deleted")}
 
     def undo(self, load_id: str) -> None:

@@ -113,6 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         dates = [dt.date.fromisoformat(n) for n in nights]
     except ValueError as exc:
         raise UsageError(f"--night: {exc}; expected YYYY-MM-DD") from exc
+    _warehouse_free()
     ok = True
     for night in dates:
         success, lines = run_night(night, args.source)
@@ -121,6 +122,86 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  {line}")
         ok = ok and success
     return 0 if ok else 1
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """joinedup load release: accept a held load, as a person decided, with the reason."""
+    import getpass
+
+    from connectors.config import ConfigError, load_sources
+    from connectors.ingest import ReleaseError, release_load
+    from connectors.warehouse import Warehouse, WarehouseBusy
+    from pipelines.environment import (
+        set_world_defaults,
+        sources_file,
+        warehouse_path,
+        warehouse_wait,
+    )
+
+    night = _date(args.night, "--night")
+    if not warehouse_path().is_file():
+        raise UsageError(f"no warehouse at {warehouse_path()}: nothing has been loaded")
+    set_world_defaults()
+    try:
+        source = load_sources(sources_file(), only=[args.source])[args.source]
+        wh = Warehouse(warehouse_path(), warehouse_wait())
+    except (ConfigError, WarehouseBusy) as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        report = release_load(
+            wh, args.source, source, night, args.by or getpass.getuser(), args.reason
+        )
+    except ReleaseError as exc:
+        raise UsageError(str(exc)) from exc
+    finally:
+        wh.close()
+    print(report.line())
+    if report.status != "complete":
+        return 1
+    print(
+        f"released by {report.released_by}, recorded in load_releases; link and score the "
+        f"night again with `joinedup run --night {night}`"
+    )
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    """joinedup sources check: try sources' config on their extract or a sample, writing nothing."""
+    from connectors.check import CheckError, check_source, with_sample
+    from connectors.config import ConfigError, load_sources
+    from pipelines.environment import set_world_defaults, sources_file
+
+    night = _date(args.night, "--night") if args.night else dt.date.today()
+    if args.file and not args.source:
+        raise UsageError("--file needs --source: the source whose config reads it")
+    set_world_defaults()
+    try:
+        sources = load_sources(sources_file(), only=[args.source] if args.source else None)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    ok = True
+    for name, configured in sources.items():
+        try:
+            source = (
+                with_sample(configured, Path(args.file), args.table) if args.file else configured
+            )
+        except CheckError as exc:
+            raise UsageError(str(exc)) from exc
+        found = check_source(name, source, night)
+        print("\n".join(found.lines()))
+        ok = ok and found.ok
+    return 0 if ok else 1
+
+
+def _warehouse_free() -> None:
+    """Stop with one sentence if another process holds the warehouse past the wait."""
+    from connectors.warehouse import Warehouse, WarehouseBusy
+    from pipelines.environment import warehouse_path, warehouse_wait
+
+    try:
+        Warehouse(warehouse_path(), warehouse_wait()).close()
+    except WarehouseBusy as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def cmd_link(args: argparse.Namespace) -> int:
@@ -481,6 +562,24 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--all", action="store_true", help="every night in the world, oldest first")
     r.add_argument("--source", action="append", help="only these sources (repeatable)")
     r.set_defaults(func=cmd_run)
+
+    ld = sub.add_parser("load", help="release a held load: accept a drop a guard held")
+    ld.add_argument("action", choices=["release"])
+    ld.add_argument("--source", required=True, help="the source whose load was held")
+    ld.add_argument("--night", required=True, help="the night held, YYYY-MM-DD")
+    ld.add_argument("--reason", required=True, help="why the drop is real (recorded)")
+    ld.add_argument("--by", help="who releases it (default: the signed-in user)")
+    ld.set_defaults(func=cmd_load)
+
+    sc = sub.add_parser(
+        "sources", help="check sources' config against their extract or a sample, writing nothing"
+    )
+    sc.add_argument("action", choices=["check"])
+    sc.add_argument("--source", help="one source (default: every one)")
+    sc.add_argument("--file", help="a sample file or folder read in place of the night's extract")
+    sc.add_argument("--table", help="the table the sample file is for, where a source has several")
+    sc.add_argument("--night", help="the night to read, YYYY-MM-DD (default: today)")
+    sc.set_defaults(func=cmd_sources)
 
     lk = sub.add_parser(
         "link", help="train the linkage model, link nights into persons, or link any files"

@@ -14,7 +14,12 @@ from pipelines.defs.ingest import (
 )
 from pipelines.defs.linkage import PERSONS, link_what_loaded, persons_asset
 from pipelines.defs.risk import SCORES, scores_asset
-from pipelines.environment import set_world_defaults, sources_file, warehouse_path
+from pipelines.environment import (
+    set_world_defaults,
+    sources_file,
+    warehouse_path,
+    warehouse_wait,
+)
 
 NIGHTLY = "nightly"
 
@@ -38,7 +43,9 @@ def build() -> dg.Definitions:
         schedules=[nightly_schedule(nightly)],
         sensors=[arrival_sensor(nightly), link_what_loaded(nightly)],
         resources={
-            "warehouse": WarehouseResource(path=str(warehouse_path())),
+            "warehouse": WarehouseResource(
+                path=str(warehouse_path()), wait_seconds=warehouse_wait()
+            ),
             "sources": SourcesResource(file=str(sources_file())),
         },
     )

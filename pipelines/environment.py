@@ -24,6 +24,12 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("JOINEDUP_WAREHOUSE", str(data_dir() / "warehouse.duckdb")))
 
 
+def warehouse_wait() -> float:
+    """Seconds a load waits for another process to let go of the warehouse:
+    $JOINEDUP_WAREHOUSE_WAIT, else 60."""
+    return float(os.environ.get("JOINEDUP_WAREHOUSE_WAIT", "60"))
+
+
 def sources_file() -> Path:
     """The partners' config: $JOINEDUP_SOURCES, else the one shipped in pipelines/config."""
     return Path(os.environ.get("JOINEDUP_SOURCES", str(PACKAGE / "config" / "sources.yaml")))

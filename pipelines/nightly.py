@@ -7,13 +7,14 @@ import os
 
 import dagster as dg
 
+from connectors.ingest import load_line
 from connectors.warehouse import Warehouse
 from pipelines.definitions import NIGHTLY, build
 from pipelines.defs.linkage import PERSONS
 from pipelines.defs.linkage import STEP as LINK_STEP
 from pipelines.defs.risk import SCORES
 from pipelines.defs.risk import STEP as SCORE_STEP
-from pipelines.environment import dagster_home, warehouse_path
+from pipelines.environment import dagster_home, warehouse_path, warehouse_wait
 
 
 def run_night(
@@ -88,7 +89,7 @@ def _step_line(
 
 def night_report(night: dt.date) -> list[str]:
     """The night's latest load of each source, one line each, from the warehouse."""
-    wh = Warehouse(warehouse_path())
+    wh = Warehouse(warehouse_path(), warehouse_wait())
     try:
         rows = wh.frame(
             "SELECT * FROM loads WHERE night = ? QUALIFY row_number() OVER"
@@ -97,15 +98,13 @@ def night_report(night: dt.date) -> list[str]:
         )
     finally:
         wh.close()
-    lines = []
-    for r in rows.iter_rows(named=True):
-        if r["status"] == "failed":
-            lines.append(f"{r['source']:<24} FAILED  {r['error']}")
-        else:
-            lines.append(
-                f"{r['source']:<24} {r['status']:<10} in {r['rows_in']:>9,}  staged "
-                f"{r['rows_staged']:>9,}  quarantined {r['rows_quarantined']:>6,}  new "
-                f"{r['new_records']:>7,}  changed {r['changed_records']:>6,}  deleted "
-                f"{r['deleted_records']:>6,}"
-            )
-    return lines
+    return [
+        load_line(
+            r["source"],
+            r["status"],
+            r["error"],
+            (r["rows_in"], r["rows_staged"], r["rows_quarantined"]),
+            (r["new_records"], r["changed_records"], r["deleted_records"]),
+        )
+        for r in rows.iter_rows(named=True)
+    ]

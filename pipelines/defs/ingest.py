@@ -16,7 +16,7 @@ import dagster as dg
 
 from connectors.config import REQUIRED_FIELDS, ConfigError, Source, load_sources, source_names
 from connectors.ingest import LoadReport, ingest_source, record_failure
-from connectors.warehouse import CONTRACT_COLUMNS, Warehouse
+from connectors.warehouse import CONTRACT_COLUMNS, Warehouse, WarehouseBusy
 from pipelines.environment import first_night, sources_file, world_dir
 
 if TYPE_CHECKING:
@@ -32,11 +32,12 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[misc, type-arg
     """The DuckDB warehouse file."""
 
     path: str
+    wait_seconds: float = 60.0
 
     @contextmanager
     def open(self) -> Iterator[Warehouse]:
-        """The warehouse, open for one step and closed after it."""
-        wh = Warehouse(Path(self.path))
+        """The warehouse, open for one step and closed after it (waits while it is busy)."""
+        wh = Warehouse(Path(self.path), self.wait_seconds)
         try:
             yield wh
         finally:
@@ -58,16 +59,6 @@ def nightly_partitions() -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(
         start_date=first_night().isoformat(), timezone=TIMEZONE, end_offset=1
     )
-
-
-def _previous(wh: Warehouse, name: str, load_id: str) -> dict[str, Any] | None:
-    rows = wh.frame(
-        "SELECT rows_in FROM loads WHERE source = ? AND status IN ('complete', 'unchanged')"
-        " AND load_id <> ? AND night < (SELECT night FROM loads WHERE load_id = ?)"
-        " ORDER BY night DESC LIMIT 1",
-        [name, load_id, load_id],
-    )
-    return rows.row(0, named=True) if rows.height else None
 
 
 def _schema_problems(wh: Warehouse, name: str) -> list[str]:
@@ -101,7 +92,17 @@ def _checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             "row_count_within_tolerance",
             asset=key,
-            description="rows in within the source's tolerance of the last load",
+            blocking=True,
+            description="rows in within the source's tolerance of the last good load, or a "
+            "person released the load",
+        ),
+        dg.AssetCheckSpec(
+            "load_not_held",
+            asset=key,
+            blocking=True,
+            description="no guard held the load (row count, records it would close, a file "
+            "that looks truncated or in another encoding): the partner's records are as "
+            "its extract says",
         ),
         dg.AssetCheckSpec(
             "contract_schema",
@@ -111,20 +112,10 @@ def _checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def _results(
-    wh: Warehouse, name: str, source: Source, report: LoadReport
-) -> list[dg.AssetCheckResult]:
-    previous = _previous(wh, name, report.load_id)
-    if previous and previous["rows_in"]:
-        change = abs(report.rows_in - previous["rows_in"]) / previous["rows_in"]
-        count_ok = change <= source.row_count_tolerance
-        count_meta: dict[str, Any] = {
-            "previous_rows_in": previous["rows_in"],
-            "change": round(change, 4),
-            "tolerance": source.row_count_tolerance,
-        }
-    else:
-        count_ok, count_meta = True, {"previous_rows_in": "none: first load"}
+def _results(wh: Warehouse, name: str, report: LoadReport) -> list[dg.AssetCheckResult]:
+    count_meta: dict[str, Any] = {"previous_rows_in": report.previous_rows_in or "none"}
+    if report.released_by:
+        count_meta["released_by"] = report.released_by
     problems = _schema_problems(wh, name)
     return [
         dg.AssetCheckResult(
@@ -138,9 +129,18 @@ def _results(
         ),
         dg.AssetCheckResult(
             check_name="row_count_within_tolerance",
-            passed=count_ok,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata=count_meta,
+            passed="row_count" not in report.held or report.released_by is not None,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={**count_meta, "held": report.held.get("row_count", "no")},
+        ),
+        dg.AssetCheckResult(
+            check_name="load_not_held",
+            passed=report.status != "held",
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "status": report.status,
+                "reasons": "; ".join(report.held.values()) or "none",
+            },
         ),
         dg.AssetCheckResult(
             check_name="contract_schema",
@@ -170,18 +170,23 @@ def ingest_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         night = dt.date.fromisoformat(context.partition_key)
-        with warehouse.open() as wh:
-            try:
-                source = sources.source(name)
-            except ConfigError as exc:
-                report = record_failure(wh, name, night, str(exc))
-                raise dg.Failure(description=report.error) from exc
-            report = ingest_source(wh, name, source, night)
-            if report.status == "failed":
-                raise dg.Failure(
-                    description=report.error or "load failed", metadata={"load_id": report.load_id}
-                )
-            checks = _results(wh, name, source, report)
+        try:
+            with warehouse.open() as wh:
+                try:
+                    source = sources.source(name)
+                except ConfigError as exc:
+                    report = record_failure(wh, name, night, str(exc))
+                    raise dg.Failure(description=report.error) from exc
+                report = ingest_source(wh, name, source, night)
+                if report.status == "failed":
+                    raise dg.Failure(
+                        description=report.error or "load failed",
+                        metadata={"load_id": report.load_id},
+                    )
+                # A held load fails its blocking checks: the step fails and linkage waits.
+                checks = _results(wh, name, report)
+        except WarehouseBusy as exc:
+            raise dg.Failure(description=str(exc)) from None
         context.log.info(report.line())
         return dg.MaterializeResult(
             metadata={

@@ -96,9 +96,11 @@ def test_malformed_lines_are_quarantined_and_the_rest_loads(
     reasons = wh.run(
         "SELECT file, row, reasons, raw FROM quarantine WHERE source = 'education' ORDER BY row"
     )
-    assert reasons[0][0] == "pupils.csv" and reasons[0][1] == good_rows + 1
-    assert "has 3 fields, the header has 16" in reasons[0][2]
-    assert "cannot split line" in reasons[1][2] and "Unclosed" in reasons[1][3]
+    # Rows are numbered as an editor numbers lines: the header is line 1.
+    assert reasons[0][0] == "pupils.csv" and reasons[0][1] == good_rows + 2
+    assert reasons[0][2] == "row has 3 fields, the header has 16"
+    assert reasons[1][1] == good_rows + 3
+    assert "opens a quote that is not closed" in reasons[1][2] and "Unclosed" in reasons[1][3]
     assert all(x.status == "complete" for x in r.values())
 
 
@@ -169,12 +171,12 @@ def test_dates_that_do_not_parse_quarantine_their_rows(
     assert r.status == "complete" and r.rows_quarantined == 2
     assert r.rows_staged == len(lines) - 1 - 2
     rows = wh.run("SELECT file, row, reasons FROM quarantine ORDER BY row")
-    assert rows[0][:2] == ("referrals.csv", 3)
+    assert rows[0][:2] == ("referrals.csv", 4)  # lines[3] is line 4 in an editor
     assert (
         "field dob: its value in column 'Date of Birth' is not a date like %d/%m/%Y" in rows[0][2]
     )
     assert "31/02/2015" not in rows[0][2]  # dates of birth stay out of messages
-    assert rows[1][:2] == ("referrals.csv", 7)
+    assert rows[1][:2] == ("referrals.csv", 8)
     assert "field date: yesterday in column 'Referral Date'" in rows[1][2]
 
 

@@ -156,7 +156,8 @@ def test_a_night_loaded_again_changes_nothing(loaded: Loaded, world: Path) -> No
         return loaded.warehouse.run(
             "SELECT (SELECT count(*) FROM person_records), (SELECT count(*) FROM events),"
             " (SELECT count(*) FROM involvements), (SELECT count(*) FROM changes),"
-            " (SELECT count(*) FROM loads), (SELECT count(*) FROM quarantine)"
+            " (SELECT count(*) FROM loads WHERE status <> 'already loaded'),"
+            " (SELECT count(*) FROM quarantine)"
         )
 
     before = snapshot()
@@ -168,3 +169,13 @@ def test_a_night_loaded_again_changes_nothing(loaded: Loaded, world: Path) -> No
         reports = [ingest_source(loaded.warehouse, n, s, NIGHTS[-1]) for n, s in sources.items()]
     assert {r.status for r in reports} == {"already loaded"}
     assert snapshot() == before
+    # Each re-run is recorded, with the counts of the load it found, and says so.
+    recorded = loaded.warehouse.frame(
+        "SELECT a.source, a.rows_in, l.rows_in AS loaded_rows_in FROM loads a JOIN loads l"
+        " ON a.source = l.source AND a.night = l.night AND l.status IN ('complete', 'unchanged')"
+        " WHERE a.load_id IN (SELECT unnest(?))",
+        [[r.load_id for r in reports]],
+    )
+    assert recorded.height == len(reports)
+    assert (recorded["rows_in"] == recorded["loaded_rows_in"]).all()
+    assert all(r.rows_in > 0 and "already loaded" in r.line() for r in reports)

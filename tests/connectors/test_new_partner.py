@@ -30,7 +30,7 @@ def test_a_new_partner_loads_by_config_alone(
 ) -> None:
     drop = tmp_path / "drop" / NIGHT.isoformat()
     drop.mkdir(parents=True)
-    (drop / "yjs_caseload_20261101.csv").write_bytes("\r\n".join(ROWS).encode("cp1252"))
+    (drop / "yjs_caseload_20261101.csv").write_bytes(("\r\n".join(ROWS) + "\r\n").encode("cp1252"))
     monkeypatch.setenv("YJS_DROP", str(tmp_path / "drop"))
     source = load_sources(EXAMPLE)["youth_justice"]
     wh = Warehouse(tmp_path / "wh.duckdb")
@@ -58,7 +58,7 @@ def test_a_new_partner_loads_by_config_alone(
         assert bad == [
             (
                 "yjs_caseload_20261101.csv",
-                4,
+                5,  # the file's fifth line: the header is line 1
                 "field dob: its value in column 'D.O.B.' is not a date like %d.%m.%y",
             )
         ]

@@ -38,7 +38,12 @@ def test_asset_specs_snapshot() -> None:
         checks = sorted(c.name for c in graph.get_check_keys_for_assets({key}))
         if key.path[0] == "ingest":
             assert node.group_name == "ingest"
-            assert checks == ["contract_schema", "reconciles", "row_count_within_tolerance"]
+            assert checks == [
+                "contract_schema",
+                "load_not_held",
+                "reconciles",
+                "row_count_within_tolerance",
+            ]
     persons = graph.get(dg.AssetKey(["linkage", "persons"]))
     assert persons.group_name == "linkage"
     assert sorted(k.to_user_string() for k in persons.parent_keys) == [

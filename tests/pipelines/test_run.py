@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from connectors.warehouse import Warehouse
 from pipelines.cli import main
+from pipelines.definitions import NIGHTLY, build
 from world.config import WorldConfig
 from world.generate import generate
 from world.police_api import BackgroundServer
@@ -26,15 +28,108 @@ def test_run_loads_each_night_and_says_what_it_did(
         out = capsys.readouterr().out
         assert "night 2026-11-01: complete" in out and "night 2026-11-02: complete" in out
         assert "FAILED" not in out
-        # Again: nothing new, nothing failed, nothing written twice.
+        # Again: nothing new, nothing failed, nothing written twice; each re-run is said.
         assert main(["run", "--night", "2026-11-01", "--night", "2026-11-02"]) == 0
+        assert capsys.readouterr().out.count(" already loaded ") == 14
     wh = Warehouse(tmp_path / "warehouse.duckdb")
     try:
-        statuses = wh.run("SELECT status, count(*) FROM loads GROUP BY status ORDER BY 1")
+        statuses = dict(wh.run("SELECT status, count(*) FROM loads GROUP BY status ORDER BY 1"))
     finally:
         wh.close()
-    assert dict(statuses).get("failed") is None
-    assert sum(n for _, n in statuses) == 14
+    assert statuses.get("failed") is None
+    assert statuses["already loaded"] == 14
+    assert statuses["already loaded"] + statuses["complete"] + statuses.get("unchanged", 0) == 28
+
+
+def test_a_held_load_fails_the_run_and_its_check_until_a_person_releases_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = generate(WorldConfig(people=800, seed=5, nights=2), tmp_path / "world").out
+    monkeypatch.setenv("JOINEDUP_DATA", str(tmp_path))
+    monkeypatch.setenv("JOINEDUP_WORLD", str(world))
+    monkeypatch.setenv("JOINEDUP_POLICE_TOKEN", "tok")
+    pupils = world / "extracts" / "2026-11-02" / "education" / "pupils.csv"
+    pupils.write_text(pupils.read_text().splitlines()[0] + "\n")  # the header alone
+    with BackgroundServer(world, "tok") as server:
+        monkeypatch.setenv("JOINEDUP_POLICE_URL", server.url)
+        assert main(["run", "--night", "2026-11-01"]) == 0
+        wh = Warehouse(tmp_path / "warehouse.duckdb")
+        pupils_before = current(wh, "education")
+        wh.close()
+        capsys.readouterr()
+        assert main(["run", "--night", "2026-11-02"]) == 1
+        out = capsys.readouterr().out
+        assert "night 2026-11-02: finished with failures" in out
+        held = next(line for line in out.splitlines() if line.strip().startswith("education"))
+        assert "HELD" in held and "would close" in held
+        assert "joinedup load release --source education --night 2026-11-02" in held
+        wh = Warehouse(tmp_path / "warehouse.duckdb")
+        assert current(wh, "education") == pupils_before
+        wh.close()
+        # In Dagster, the held load fails its blocking checks, and so the step.
+        job = build().resolve_job_def(NIGHTLY)
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = job.execute_in_process(
+                partition_key="2026-11-02",
+                instance=instance,
+                raise_on_error=False,
+                asset_selection=[dg.AssetKey(["ingest", "education"])],
+            )
+        assert not result.success
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        assert not checks["load_not_held"].passed
+        assert checks["load_not_held"].severity == dg.AssetCheckSeverity.ERROR
+        # A person accepts the drop: it is merged, and who and why are recorded.
+        assert (
+            main(
+                [
+                    "load",
+                    "release",
+                    "--source",
+                    "education",
+                    "--night",
+                    "2026-11-02",
+                    "--reason",
+                    "school roll moved to the academy trust",
+                    "--by",
+                    "a.analyst",
+                ]
+            )
+            == 0
+        )
+        assert "released by a.analyst" in capsys.readouterr().out
+        assert (
+            main(
+                [
+                    "load",
+                    "release",
+                    "--source",
+                    "education",
+                    "--night",
+                    "2026-11-02",
+                    "--reason",
+                    "again",
+                ]
+            )
+            == 2
+        )
+        assert "not held: nothing to release" in capsys.readouterr().err
+    wh = Warehouse(tmp_path / "warehouse.duckdb")
+    try:
+        assert current(wh, "education") == 0
+        released = wh.run("SELECT released_by, reason, overrode FROM load_releases")
+    finally:
+        wh.close()
+    assert released[0][:2] == ("a.analyst", "school roll moved to the academy trust")
+    assert "would close" in released[0][2]
+
+
+def current(wh: Warehouse, source: str) -> int:
+    """How many of a source's person records are current."""
+    found: int = wh.run(
+        "SELECT count(*) FROM person_records WHERE source = ? AND valid_to IS NULL", [source]
+    )[0][0]
+    return found
 
 
 def test_run_without_the_police_api_fails_that_source_only(

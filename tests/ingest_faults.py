@@ -188,7 +188,7 @@ class FaultResult:
     case: str
     status: str
     message: str
-    lost: int  # night 1's records closed by the damaged night: the partner still has them
+    lost: int  # records the damaged night closed or altered: the partner's are unchanged
     recovered: bool  # night 3 loaded complete, and the current records are its file's
     quarantined: int
 
@@ -227,7 +227,11 @@ def run_fault(fault: Fault, folder: Path) -> FaultResult:
         assert first.status == "complete", first.line()
         before = current_ids(wh)
         damaged = ingest_source(wh, "youth_justice", source, NIGHTS[1])
-        lost = len(before - current_ids(wh))
+        # Night 2 meant to send night 1 again: any record it closed or wrote anew is lost.
+        altered = wh.run(
+            "SELECT source_record_id FROM person_records WHERE loaded_by = ?", [damaged.load_id]
+        )
+        lost = len((before - current_ids(wh)) | {r[0] for r in altered})
         reasons = wh.run("SELECT reasons FROM quarantine WHERE load_id = ?", [damaged.load_id])
         message = damaged.error or "; ".join(r[0] for r in reasons)
         after = ingest_source(wh, "youth_justice", source, NIGHTS[2])

@@ -308,7 +308,7 @@ def test_relationships_are_mapped_and_an_unknown_code_loses_no_one(tmp_path: Pat
         issues = wh.run("SELECT row, field, issue FROM field_issues")
         assert issues == [
             (
-                3,
+                4,  # the file's fourth line: the header is line 1
                 "relationship",
                 "relationship in column 'Role' is not a code the map knows; left empty",
             )

@@ -94,9 +94,15 @@ def _single_byte(encoding: str) -> bool:
     return len(b"\xc3\xa9".decode(encoding, errors="replace")) == 2
 
 
+def _empty(data: bytes) -> bool:
+    """Whether bytes hold nothing but white space and a byte-order mark."""
+    blank = b" \t\r\n\x00"
+    return not data.strip(blank).removeprefix(b"\xef\xbb\xbf").strip(blank)
+
+
 def _decode(source_name: str, path: Path, data: bytes, encoding: str) -> tuple[str, list[str]]:
     """The file's text, strictly decoded, and any reason to hold it (it looks like UTF-8)."""
-    if not data.strip(b" \t\r\n\x00").removeprefix(b"\xef\xbb\xbf").strip():
+    if _empty(data[:4096]) and _empty(data):
         raise ExtractError(source_name, path.name, "the file is empty")
     try:
         text = data.decode(encoding)
@@ -184,7 +190,14 @@ def _csv_slow(
             good.append(values)
             rows.append(line)
             continue
-        if feed.pos - first > 1 or "end of data" in (problem or ""):
+        spans = feed.pos - first > 1
+        if spans and problem is None:
+            problem = (
+                f"the record starting on line {line} runs to line {feed.pos} and has "
+                f"{len(values)} fields, the header has {len(header)}; line {line} kept as "
+                f"text, and reading goes on from line {line + 1}"
+            )
+        elif spans or "end of data" in (problem or ""):
             problem = (
                 f"line {line} opens a quote that is not closed on it, and the record it starts "
                 f"cannot be read; kept as text, and reading goes on from line {line + 1}"
@@ -194,7 +207,7 @@ def _csv_slow(
         else:
             problem = f"line {line} {problem}"
         bad.append(_bad_line(path.name, line, problem, lines[first], header, source))
-        if feed.pos - first > 1 or problem.startswith(f"line {line} "):
+        if spans or problem.startswith(f"line {line} "):
             feed, reader = reader_from(first + 1)
     frame = (
         pl.DataFrame(good, schema=header, orient="row")

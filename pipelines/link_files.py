@@ -211,6 +211,8 @@ def read_extracts(config: LinkConfig) -> Extracts:
                 raw = extract_table(name, source, only_people, config.night)
             except ExtractError as exc:
                 raise LinkFilesError(f"{config.path}: sources.{name}: {exc}") from exc
+            if raw.held:  # truncated, or garbled by the wrong encoding: not worth linking
+                raise LinkFilesError(f"{config.path}: sources.{name}: " + "; ".join(raw.held))
             done = standardise(raw, only_people, config.night)
             frames.append(done.contracts["person_records"])
             tag = pl.lit(name).alias("source")

@@ -335,6 +335,7 @@ def _write_extract(folder: Path, world: Path) -> None:
         ("out not empty", "the folder is not empty"),
         ("model does not fit", "compares column(s) ['shoe_size']"),
         ("link one source", "linkage.mode: `link` scores pairs across sources"),
+        ("truncated extract", "pupils.csv ends part-way through line"),
     ],
 )
 def test_bad_requests_stop_with_one_message_and_write_nothing(
@@ -354,6 +355,9 @@ def test_bad_requests_stop_with_one_message_and_write_nothing(
         config = tmp_path / "missing.yaml"
     elif case == "no extract":
         (tmp_path / "extracts" / "pupils.csv").unlink()
+    elif case == "truncated extract":
+        path = tmp_path / "extracts" / "pupils.csv"
+        path.write_bytes(path.read_bytes()[:-20])
     elif case == "threshold":
         extra = ["--threshold", "1.5"]
     elif case == "out not empty":
@@ -372,7 +376,7 @@ def test_bad_requests_stop_with_one_message_and_write_nothing(
     err = capsys.readouterr().err
     assert message in err
     assert err.count("joinedup link:") == 1 and "Traceback" not in err
-    if case in ("bad kind", "bad linkage key", "no extract"):
+    if case in ("bad kind", "bad linkage key", "no extract", "truncated extract"):
         assert str(config) in err  # the message names the file
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     if case == "out not empty":

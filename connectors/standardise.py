@@ -3,9 +3,10 @@
 A row goes through when every field it needs can be read: its ids are there, its dates
 parse, its codes are in the mapping. Otherwise the whole row goes to quarantine with every
 reason, naming the field and the partner's column. An identifier or postcode that fails
-its check, or a relationship code the map does not know, is not a reason to lose the
-person: the field is left empty and the problem is noted in `field_issues`, and the row
-goes through.
+its check, a date of birth that does not parse, or a relationship code the map does not
+know, is not a reason to lose the person: the field is left empty and the problem is
+noted in `field_issues`, and the row goes through (unless the source marks the field
+`required`).
 """
 
 from __future__ import annotations
@@ -156,14 +157,20 @@ def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr
                 f"field {name}: {{}} in column '{origin}' is not a date like {fmt}", text
             )
         )
-        reason = pl.coalesce(reason, pl.when(text.is_not_null() & value.is_null()).then(bad))
-        if name == "dob":
-            # A birth date after the extract is a slip, not a reason to lose the person.
+        unparsed = text.is_not_null() & value.is_null()
+        if name == "dob" and not spec.required:
+            # A birth date that does not parse, or comes after the extract, is a slip, not
+            # a reason to lose the person: the field is left empty and the slip noted.
             future = value > pl.lit(night)
-            issue = pl.when(future).then(
-                pl.lit(f"dob in column '{origin}' is after the extract; left empty")
+            issue = (
+                pl.when(unparsed)
+                .then(pl.lit(f"dob in column '{origin}' is not a date like {fmt}; left empty"))
+                .when(future)
+                .then(pl.lit(f"dob in column '{origin}' is after the extract; left empty"))
             )
             value = pl.when(~future).then(value)
+        else:
+            reason = pl.coalesce(reason, pl.when(unparsed).then(bad))
     elif name in NAMES:
         value = nz.clean_name(text)
     elif name == "sex":
@@ -236,7 +243,8 @@ def standardise(raw: RawTable, table: TableMapping, night: dt.date) -> Standardi
                     "" if name in REQUIRED_FIELDS[contract] else "; this source requires it"
                 )
                 computed.append(
-                    pl.when(value.is_null() & ~pl.col(skip))
+                    # Blank, not unreadable: a value that did not parse has its own reason.
+                    pl.when(value.is_null() & reason.is_null() & ~pl.col(skip))
                     .then(pl.lit(blank))
                     .alias(f"_blank.{column}")
                 )

@@ -153,7 +153,7 @@ def test_a_wrong_encoding_names_the_file_and_line(
     assert r["education"].status == "complete"
 
 
-def test_dates_that_do_not_parse_quarantine_their_rows(
+def test_an_event_date_that_does_not_parse_quarantines_its_row_a_birth_date_is_noted(
     world: Path, wh: Warehouse, police: BackgroundServer
 ) -> None:
     path = night_file(world, NIGHT0, "childrens_social_care", "referrals.csv")
@@ -168,16 +168,27 @@ def test_dates_that_do_not_parse_quarantine_their_rows(
     lines[7] = ",".join(row7)
     path.write_text("\n".join(lines) + "\n")
     r = by_source(ingest_night(wh, sources(), NIGHT0))["childrens_social_care"]
-    assert r.status == "complete" and r.rows_quarantined == 2
-    assert r.rows_staged == len(lines) - 1 - 2
+    assert r.status == "complete" and r.rows_quarantined == 1
+    assert r.rows_staged == len(lines) - 1 - 1
     rows = wh.run("SELECT file, row, reasons FROM quarantine ORDER BY row")
-    assert rows[0][:2] == ("referrals.csv", 4)  # lines[3] is line 4 in an editor
+    assert rows == [
+        (
+            "referrals.csv",
+            8,
+            "field date: yesterday in column 'Referral Date' is not a date like %d/%m/%Y",
+        ),
+    ]
+    # The child with a birth date that is no date is kept, the field empty and the slip noted.
+    noted = wh.run("SELECT file, row, issue FROM field_issues WHERE field = 'dob'")
     assert (
-        "field dob: its value in column 'Date of Birth' is not a date like %d/%m/%Y" in rows[0][2]
-    )
-    assert "31/02/2015" not in rows[0][2]  # dates of birth stay out of messages
-    assert rows[1][:2] == ("referrals.csv", 8)
-    assert "field date: yesterday in column 'Referral Date'" in rows[1][2]
+        "referrals.csv",
+        4,
+        "dob in column 'Date of Birth' is not a date like %d/%m/%Y; left empty",
+    ) in noted  # lines[3] is line 4 in an editor
+    assert all("31/02/2015" not in issue for _, _, issue in noted)  # no birth dates in messages
+    child = row3[header.index("Child ID")]
+    kept = wh.run("SELECT count(*) FROM person_records WHERE source_record_id = ?", [child])
+    assert kept == [(1,)]
 
 
 def test_an_unreachable_database_fails_with_its_address_and_no_password(

@@ -76,14 +76,14 @@ def test_a_sample_is_checked_and_nothing_is_written(
     assert code == 0, out
     assert "youth_justice (night 2026-11-01): would load; nothing was written" in out
     assert "columns the mapping reads: 11 of 11 found" in out
-    assert "rows in 5: would be staged 3, quarantined 2" in out
+    assert "rows in 5: would be staged 4, quarantined 1" in out
     assert (
-        "quarantined 1: field dob: its value in column 'D.O.B.' is not a date like %d.%m.%y"
+        "field left empty 1: dob in column 'D.O.B.' is not a date like %d.%m.%y; left empty"
         " (rows 4)" in out
     )
     assert "quarantined 1: row has 6 fields, the header has 11 (rows 5)" in out
     # Dates as parsed: a two-digit year read into the wrong century would show here.
-    assert "person_records.dob: 2006-02-07 to 2006-07-05; 0 blank" in out
+    assert "person_records.dob: 2006-02-07 to 2006-07-05; 1 blank" in out
     assert "events.date: 2026-01-12 to 2026-02-25; 0 blank" in out
     assert not (tmp_path / "data").exists()
 

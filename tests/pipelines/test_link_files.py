@@ -292,19 +292,27 @@ def test_one_extract_deduplicated_with_planted_copies_and_bad_rows(
     assert pairs.recall >= 0.90, pairs.line()
     assert clusters.precision >= 0.95 and clusters.recall >= 0.90, clusters.line()
 
-    # The two bad rows are kept aside with file, row and the field at fault; the rest go on.
+    # The row with no id is kept aside with file, row and the field at fault; the row whose
+    # birth date is no date goes on with the field empty and the slip noted.
     quarantine = pl.read_csv(run.out / "quarantine.csv", infer_schema=False)
     rows = pupils.height + copies.height
     assert quarantine.select("source", "file", "row").rows() == [  # lines, the header is 1
         ("schools", "roll.csv", str(rows + 2)),
-        ("schools", "roll.csv", str(rows + 3)),
     ]
     assert "field source_record_id" in quarantine["reasons"][0]
-    assert "field dob" in quarantine["reasons"][1]
+    noted = pl.read_csv(run.out / "field_issues.csv", infer_schema=False)
+    assert noted.filter(pl.col("field") == "dob").select("row", "issue").rows() == [
+        (str(rows + 3), "dob in column 'DOB' is not a date like %Y-%m-%d; left empty")
+    ]
     assert run.summary["sources"] == {
-        "schools": {"rows_in": rows + 2, "rows_staged": rows, "quarantined": 2, "records": rows}
+        "schools": {
+            "rows_in": rows + 2,
+            "rows_staged": rows + 1,
+            "quarantined": 1,
+            "records": rows + 1,
+        }
     }
-    assert run.clusters.height == rows
+    assert run.clusters.height == rows + 1
     # A school roll has no NHS numbers: that EM session is skipped, and said to be. With
     # names as varied as a town's, pairs sharing a full name are nearly all one pupil, and
     # EM on them may fail (an m of 0); it is named, and the model keeps its names (the

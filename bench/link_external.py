@@ -57,6 +57,7 @@ class Columns:
     sex: str | None = None
     address: tuple[str, ...] = ()
     postcode: str | None = None
+    country: str = "uk"  # whose postal codes `postcode` holds
 
 
 FEBRL = {
@@ -66,6 +67,7 @@ FEBRL = {
     "dob_format": "%Y%m%d",
     "address": ("street_number", "address_1", "address_2", "suburb", "state"),
     "postcode": "postcode",
+    "country": "au",
 }
 CENSUS = Columns(
     "census",
@@ -78,6 +80,7 @@ CENSUS = Columns(
     sex="sex",
     address=("street_number", "street_name", "unit_number", "city", "state"),
     postcode="zipcode",
+    country="us",
 )
 SETS: dict[str, tuple[str, list[Columns]]] = {
     "febrl4": ("link", [Columns("a", "rec_id", **FEBRL), Columns("b", "rec_id", **FEBRL)]),  # type: ignore[arg-type]
@@ -97,6 +100,7 @@ SETS: dict[str, tuple[str, list[Columns]]] = {
                     for p in ("street_number", "street_name", "unit_number", "city", "state")
                 ),
                 postcode="mailing_address_zipcode",
+                country="us",
             ),
         ],
     ),
@@ -159,7 +163,7 @@ def our_config(folder: Path, mode: str, files: list[Columns]) -> dict[str, Any]:
         if f.address:
             people["address"] = {"columns": list(f.address)}
         if f.postcode:
-            people["postcode"] = f.postcode
+            people["postcode"] = {"column": f.postcode, "country": f.country}
         sources[f.file] = {
             "agency": f.file,
             "kind": "csv",

@@ -94,6 +94,9 @@ class FieldSpec(_Strict):
     )
     default: str | None = Field(None, description="for codes not in the map; unset: quarantine")
     required: bool = Field(False, description="a row with this field blank is quarantined")
+    country: Literal["uk", "us", "au", "ie", "any"] = Field(
+        "uk", description="postcode: whose postal codes the column holds (any: any code)"
+    )
     part: Literal["first", "middle", "last"] | None = None
     layout: Literal["first middle", "last, first middle", "first middle last"] = "first middle"
 
@@ -179,6 +182,10 @@ class TableMapping(_Strict):
                 raise ValueError(f"{contract}: required fields not mapped: {missing}")
         if self.person_records and "relationship" in self.person_records:
             _check_relationship(self.person_records["relationship"])
+        for contract in mapped:
+            for field_name, spec in getattr(self, contract).items():
+                if spec.country != "uk" and field_name != "postcode":
+                    raise ValueError(f"{contract}: {field_name}: `country` is for postcode only")
         return self
 
     def mappings(self) -> dict[str, dict[str, FieldSpec]]:

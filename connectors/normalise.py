@@ -25,6 +25,7 @@ __all__ = [
     "ni_number",
     "parse_date",
     "phone",
+    "postal_code",
     "postcode",
     "postcode_is_valid",
     "sex",
@@ -123,6 +124,28 @@ def postcode(expr: pl.Expr) -> pl.Expr:
         .str.extract(f"({_POSTCODE})", 1)
         .str.replace(r"([0-9][A-Z]{2})$", " ${1}")
     )
+
+
+# Postal codes of other countries, compacted: the pattern a code must fit, and how many of
+# its leading characters name the wider area (the "sector" a comparison can fall back on).
+POSTAL_CODES: dict[str, tuple[str, int]] = {
+    "us": (r"^([0-9]{5})(?:-?[0-9]{4})?$", 3),  # ZIP or ZIP+4; ZIP+4 is kept to its ZIP
+    "au": (r"^([0-9]{4})$", 2),
+    "ie": (r"^([AC-FHKNPRTV-Y][0-9]{2}[AC-FHKNPRTV-Y0-9]{4})$", 3),  # Eircode
+    "any": (r"^([A-Z0-9-]{2,12})$", 3),  # any code of letters and digits, compacted
+}
+
+
+def postal_code(expr: pl.Expr, country: str) -> pl.Expr:
+    """A postal code in its country's canonical form, or null when it is not one.
+
+    `uk` is `postcode`; the others (`POSTAL_CODES`) are upper-cased, spaces taken out,
+    and kept where they fit their country's pattern ("98101-1234" → "98101" for `us`).
+    """
+    if country == "uk":
+        return postcode(expr)
+    pattern, _ = POSTAL_CODES[country]
+    return _compact_postcode(expr).str.extract(pattern, 1)
 
 
 def postcode_is_valid(expr: pl.Expr) -> pl.Expr:

@@ -28,7 +28,6 @@ KEPT_BY = {
     "involvements": "source_record_id",
 }
 CHECKED = {
-    "postcode": nz.postcode,
     "nhs_number": nz.nhs_number,
     "upn": nz.upn,
     "ni_number": nz.ni_number,
@@ -175,6 +174,17 @@ def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr
         value = nz.clean_name(text)
     elif name == "sex":
         value = nz.sex(text)
+    elif name == "postcode":
+        value = nz.postal_code(text, spec.country)
+        whose = {"uk": "a UK postcode", "any": "a postal code"}.get(
+            spec.country, f"a postal code of country '{spec.country}'"
+        )
+        issue = pl.when(text.is_not_null() & value.is_null()).then(
+            pl.lit(
+                f"postcode in column '{origin}' is not {whose}; left empty (set `country` "
+                "on the field if the partner's codes are another country's)"
+            )
+        )
     elif name in CHECKED:
         value = CHECKED[name](text)
         issue = pl.when(text.is_not_null() & value.is_null()).then(

@@ -22,6 +22,7 @@ from connectors.normalise import (
     ni_number,
     parse_date,
     phone,
+    postal_code,
     postcode,
     postcode_is_valid,
     sex,
@@ -587,3 +588,29 @@ def test_sex_examples(value: str | None, expected: str | None) -> None:
 def test_sex_is_m_f_u_or_null_for_blank(values: list[str]) -> None:
     for value, out in zip(values, run(sex, list(values)), strict=True):
         assert out in ({None} if not value.strip() else {"M", "F", "U"})
+
+
+@pytest.mark.parametrize(
+    ("country", "raw", "expected"),
+    [
+        ("us", "98101", "98101"),
+        ("us", "98101-1234", "98101"),
+        ("us", " 981011234 ", "98101"),
+        ("us", "9810", None),
+        ("au", "4223", "4223"),
+        ("au", "42230", None),
+        ("ie", "d02 x285", "D02X285"),
+        ("any", "sw1a 1aa", "SW1A1AA"),
+        ("any", "75008", "75008"),
+        ("uk", "ju34ab", "JU3 4AB"),
+        ("uk", "4223", None),
+        ("us", None, None),
+    ],
+)
+def test_postal_codes_of_other_countries(
+    country: str, raw: str | None, expected: str | None
+) -> None:
+    got = pl.DataFrame({"p": [raw]}, schema={"p": pl.String}).select(
+        postal_code(pl.col("p"), country)
+    )
+    assert got.item() == expected

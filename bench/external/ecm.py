@@ -24,36 +24,18 @@ from scipy.sparse.csgraph import connected_components
 
 # Per set: each file's id column and its columns under common names; None for absent.
 COMMON = ("first_name", "last_name", "dob", "street", "number", "town", "postcode")
+FEBRL = {
+    "first_name": "given_name",
+    "last_name": "surname",
+    "dob": "date_of_birth",
+    "street": "address_1",
+    "number": "street_number",
+    "town": "suburb",
+    "postcode": "postcode",
+}
 SETS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
-    "febrl4": {
-        name: (
-            "rec_id",
-            {
-                "first_name": "given_name",
-                "last_name": "surname",
-                "dob": "date_of_birth",
-                "street": "address_1",
-                "number": "street_number",
-                "town": "suburb",
-                "postcode": "postcode",
-            },
-        )
-        for name in ("a", "b")
-    },
-    "febrl3": {
-        "records": (
-            "rec_id",
-            {
-                "first_name": "given_name",
-                "last_name": "surname",
-                "dob": "date_of_birth",
-                "street": "address_1",
-                "number": "street_number",
-                "town": "suburb",
-                "postcode": "postcode",
-            },
-        )
-    },
+    "febrl4": {"a": ("rec_id", FEBRL), "b": ("rec_id", FEBRL)},
+    "febrl3": {"records": ("rec_id", FEBRL)},
     "census_tax": {
         "census": (
             "record_id",

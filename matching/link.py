@@ -96,16 +96,62 @@ def _linker(prepared: pl.DataFrame, model: Any, log_level: int = logging.ERROR) 
 
 
 # Pairs that these link are taken as one person: the prior is estimated from them.
-SURE_RULES = (("nhs_number",), ("ni_number",), ("upn",), ("first_name", "last_name", "dob"))
+SURE_RULES = (
+    ("nhs_number",),
+    ("ni_number",),
+    ("upn",),
+    ("first_name", "last_name", "dob"),
+    # Where one side has no date of birth: full name at one house number and street.
+    ("first_name", "last_name", "address_line"),
+)
 SURE_RECALL = 0.7
 # EM blocks, none by address, so the model learns "same person", not "same household".
 # Pairs sharing an NHS number are nearly all one person: the one block that shows how
 # names and addresses differ between true matches, the surname's levels included (every
 # other block shares a column with the surname comparison, so Splink would not train it).
-EM_BLOCKS = (("nhs_number",), ("dob",), ("first_name", "last_name"))
+EM_BLOCKS: tuple[tuple[str, ...], ...] = (("nhs_number",), ("dob",), ("first_name", "last_name"))
 # EM on fewer pairs learns the few, not the model: a session on a handful of pairs drives
 # m probabilities to 0 or 1 (which Splink 5 refuses) and spoils the sessions after it.
 MIN_EM_PAIRS = 100
+
+
+# Where no session trained the names (no NHS number block, say, and a date of birth on one
+# side only), EM on pairs at one house number and street trains them: there the records of
+# one person agree on their names and a household's other members do not.
+NAMES_FALLBACK = ("address_line",)
+EM_BLOCKS = (*EM_BLOCKS, NAMES_FALLBACK)
+
+
+def _trained_names(model: dict[str, Any]) -> bool:
+    """Whether some session has trained the first name's exact level."""
+    for comparison in model["comparisons"]:
+        if comparison["output_column_name"] == "first_name":
+            return any(
+                level.get("m_probability") is not None
+                for level in comparison["comparison_levels"]
+                if not level.get("is_null_level") and "Exact" in level.get("label_for_charts", "")
+            )
+    return False
+
+
+def _against_evidence(model: dict[str, Any]) -> str | None:
+    """A name the model counts against a match where two records agree on it, if one is.
+
+    Agreeing on a first name or surname is evidence for being one person whatever else
+    is true; a model with m below u there has learned another grouping.
+    """
+    for comparison in model["comparisons"]:
+        if comparison["output_column_name"] not in ("first_name", "last_name"):
+            continue
+        for level in comparison["comparison_levels"]:
+            m, u = level.get("m_probability"), level.get("u_probability")
+            exact = level.get("label_for_charts", "").startswith("Exact match")
+            if exact and m is not None and u is not None and m < u:
+                return (
+                    f"an exact {comparison['output_column_name']} counted against a match, "
+                    f"m {m:.2g} < u {u:.2g}"
+                )
+    return None
 
 
 class TrainingFailed(ValueError):
@@ -164,6 +210,8 @@ def train(records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6) -> Train
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
     skipped: list[str] = []
     for block in EM_BLOCKS:
+        if block == NAMES_FALLBACK and _trained_names(linker.misc.save_model_to_json()):
+            continue
         name = f"EM on pairs sharing {' and '.join(block)}"
         pairs = block_pairs(prepared, block)
         if pairs < MIN_EM_PAIRS:
@@ -178,6 +226,14 @@ def train(records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6) -> Train
             # its names. So the model goes back to what it was before the session.
             linker = _linker(prepared, before, log_level=logging.WARNING)
             skipped.append(f"{name}: {_reason(exc)}")
+            continue
+        wrong = _against_evidence(linker.misc.save_model_to_json())
+        if wrong:
+            # EM found two groups in the block, but not "same person" and "not": on a
+            # block of one household's members it can learn "same household", where
+            # agreeing on a first name counts against a match. That session is undone.
+            linker = _linker(prepared, before, log_level=logging.WARNING)
+            skipped.append(f"{name}: it learned something other than 'same person' ({wrong})")
     if len(skipped) == len(EM_BLOCKS):
         raise TrainingFailed("no EM session could run: " + "; ".join(skipped))
     return Trained(linker.misc.save_model_to_json(), skipped)

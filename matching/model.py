@@ -2,7 +2,8 @@
 
 Each comparison is one piece of evidence, and evidence that is not independent is one
 comparison: a shared property reference and a shared postcode are one `address`
-comparison, so a family at one address is not counted as matching twice. Names carry
+comparison (with the house number and street of the address line, where no UPRN says
+the property), so a family at one address is not counted as matching twice. Names carry
 levels for nicknames (by name group), first and last name swapped, and surname parts (a
 double-barrelled surname kept as one part). Dates of birth carry a day/month swap and a
 one-character slip. National identifiers are strong where both records have one, and
@@ -109,10 +110,18 @@ def comparisons() -> list[Any]:
         output_column_name="address",
         comparison_levels=[
             cll.CustomLevel(
-                "(uprn_l IS NULL OR uprn_r IS NULL) AND (postcode_l IS NULL OR postcode_r IS NULL)",
+                "(uprn_l IS NULL OR uprn_r IS NULL) AND (postcode_l IS NULL OR postcode_r IS NULL)"
+                " AND (address_line_l IS NULL OR address_line_r IS NULL)",
                 "No address on one side",
             ).configure(is_null_level=True),
             cll.ExactMatchLevel("uprn").configure(label_for_charts="Same property"),
+            # A property named by its house number and street where no UPRN says it: for
+            # partners without UPRNs, and for addresses abroad whose codes say little.
+            cll.CustomLevel(
+                "address_line_l = address_line_r AND (postcode_l = postcode_r"
+                " OR postcode_l IS NULL OR postcode_r IS NULL)",
+                "Same house number and street",
+            ),
             cll.ExactMatchLevel("postcode").configure(tf_adjustment_column="postcode"),
             cll.DamerauLevenshteinLevel("postcode", 1).configure(
                 label_for_charts="Postcode one character out", m_probability=0.02
@@ -150,6 +159,7 @@ def blocking_rules() -> list[Any]:
         block_on("last_name", "postcode"),
         block_on("uprn", "substr(first_name, 1, 1)"),
         block_on("uprn", "substr(last_name, 1, 1)"),
+        block_on("address_line", "substr(first_name, 1, 1)"),
         block_on("first_name_group", "postcode_sector", "substr(last_name, 1, 1)"),
         # Forenames and surname swapped (a form filled in the wrong way round): whole, or
         # one of them with a slip, at one postcode.

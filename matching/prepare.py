@@ -2,8 +2,8 @@
 
 Input is the `person_records` contract (already standardised by the connectors). Output
 adds what comparisons need: a unique id per record, the date of birth as text, postcode
-sector and district, surname parts, and each given name's group (Bob, Robert, Rob are one
-group; Mohammed, Muhammad are one group).
+sector and district, the house number and street of the address line, surname parts, and
+each given name's group (Bob, Robert, Rob are one group; Mohammed, Muhammad are one group).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ LINKAGE_COLUMNS = (
     "postcode",
     "postcode_sector",
     "postcode_district",
+    "address_line",
     "uprn",
     "nhs_number",
     "upn",
@@ -39,6 +40,25 @@ LINKAGE_COLUMNS = (
 def name_groups(path: Path = REFERENCE / "name_groups.csv") -> pl.DataFrame:
     """Given name (as standardised) to the id of its group of nicknames and spellings."""
     return pl.read_csv(path, schema={"name": pl.String, "group_id": pl.Int64})
+
+
+def address_line(address: pl.Expr) -> pl.Expr:
+    """The house number and street of an address, however a partner lays it out.
+
+    "Flat 1, 14 Wren View" and "FLAT 1 14 WREN VIEW, TOWN" give "14 WREN VIEW"; an address
+    kept in parts ("8, stanley street, miami") gives "8 STANLEY STREET". Null where there
+    is no number followed by a street.
+    """
+    text = (
+        address.str.to_uppercase()
+        .str.replace_all(r"[^A-Z0-9, ]", " ")
+        .str.replace_all(r" +", " ")
+        .str.replace_all(r" ?, ?", ",")
+        .str.strip_chars(" ,")
+    )
+    in_parts = text.str.extract(r"^([0-9]+[A-Z]?),([A-Z0-9][A-Z0-9 ]*[A-Z][A-Z0-9 ]*)", 0)
+    in_one = text.str.extract(r"(?:^|[ ,])([0-9]+[A-Z]? [A-Z][A-Z0-9 ]*)", 1)
+    return pl.coalesce(in_parts.str.replace(",", " "), in_one).str.strip_chars()
 
 
 def prepare(records: pl.DataFrame) -> pl.DataFrame:
@@ -53,6 +73,9 @@ def prepare(records: pl.DataFrame) -> pl.DataFrame:
         .str.slice(0, pl.col("postcode").str.len_chars() - 2)
         .alias("postcode_sector"),
         pl.col("postcode").str.split(" ").list.first().alias("postcode_district"),
+        address_line(
+            pl.col("address") if "address" in records.columns else pl.lit(None, pl.String)
+        ).alias("address_line"),
         pl.col("last_name").str.split(" ").alias("surname_parts"),
         pl.col("uprn").cast(pl.String),
     ).join(

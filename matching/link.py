@@ -193,15 +193,18 @@ def block_pairs(prepared: pl.DataFrame, columns: tuple[str, ...]) -> int:
 def train(records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6) -> Trained:
     """Estimate the model's parameters from standardised person records.
 
-    The prior comes from pairs linked for sure (at an assumed recall of 0.7), u from
-    random pairs, m from EM on each of `EM_BLOCKS`. A session the records cannot support
-    (too few pairs in its block, or a failure) is skipped and named, not fatal.
+    Comparisons and blocking rules on columns the records hold no value in are left out
+    (`matching.model.settings`). The prior comes from pairs linked for sure (at an assumed
+    recall of 0.7), u from random pairs, m from EM on each of `EM_BLOCKS`. A session the
+    records cannot support (a column they lack, too few pairs in its block, a failure, or
+    one that learns "same household") is skipped and named, not fatal.
 
     Raises:
         TrainingFailed: when no EM session can run, with each session's reason.
     """
     prepared = prepare(records)
-    untrained: dict[str, Any] = _linker(prepared, settings()).misc.save_model_to_json()
+    present = frozenset(c for c in prepared.columns if prepared[c].null_count() < prepared.height)
+    untrained: dict[str, Any] = _linker(prepared, settings(present)).misc.save_model_to_json()
     prior = sure_prior(prepared, untrained)
     if prior is not None:  # otherwise the settings' own prior stands
         untrained["probability_two_random_records_match"] = prior
@@ -213,6 +216,10 @@ def train(records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6) -> Train
         if block == NAMES_FALLBACK and _trained_names(linker.misc.save_model_to_json()):
             continue
         name = f"EM on pairs sharing {' and '.join(block)}"
+        missing = [c for c in block if c not in present]
+        if missing:
+            skipped.append(f"{name}: no {' or '.join(missing)} in these records")
+            continue
         pairs = block_pairs(prepared, block)
         if pairs < MIN_EM_PAIRS:
             skipped.append(f"{name}: {pairs} pair(s) in its block, fewer than {MIN_EM_PAIRS}")

@@ -144,37 +144,72 @@ def comparisons() -> list[Any]:
     ]
 
 
-def blocking_rules() -> list[Any]:
-    """Pairs scored: every rule's pairs, once. None leans on address alone."""
-    return [
-        block_on("nhs_number"),
-        block_on("upn"),
-        block_on("ni_number"),
-        block_on("dob", "substr(first_name, 1, 1)"),
-        block_on("dob", "substr(last_name, 1, 2)"),
-        block_on("first_name_group", "last_name", "substr(dob, 1, 4)"),
-        block_on("first_name_group", "last_name", "postcode_district"),
-        block_on("first_name", "postcode"),
-        block_on("last_name", "first_name"),
-        block_on("last_name", "postcode"),
-        block_on("uprn", "substr(first_name, 1, 1)"),
-        block_on("uprn", "substr(last_name, 1, 1)"),
-        block_on("address_line", "substr(first_name, 1, 1)"),
-        block_on("first_name_group", "postcode_sector", "substr(last_name, 1, 1)"),
-        # Forenames and surname swapped (a form filled in the wrong way round): whole, or
-        # one of them with a slip, at one postcode.
-        CustomRule("l.first_name = r.last_name AND l.last_name = r.first_name"),
-        CustomRule("l.first_name = r.last_name AND l.postcode = r.postcode"),
-        CustomRule("l.last_name = r.first_name AND l.postcode = r.postcode"),
-    ]
+# The columns a comparison stands on, by its name: with none of them in the records, the
+# comparison is left out. Names are always there.
+EVIDENCE = {
+    "middle_name": ("middle_name",),
+    "dob": ("dob",),
+    "sex": ("sex",),
+    "address": ("uprn", "postcode", "address_line"),
+    "nhs_number": ("nhs_number",),
+    "upn": ("upn",),
+    "ni_number": ("ni_number",),
+}
+# Each blocking rule with the columns it needs: a rule on a column the records lack
+# brings no pair together, and is left out.
+RULES: tuple[tuple[tuple[str, ...], Any], ...] = (
+    (("nhs_number",), block_on("nhs_number")),
+    (("upn",), block_on("upn")),
+    (("ni_number",), block_on("ni_number")),
+    (("dob",), block_on("dob", "substr(first_name, 1, 1)")),
+    (("dob",), block_on("dob", "substr(last_name, 1, 2)")),
+    (("dob",), block_on("first_name_group", "last_name", "substr(dob, 1, 4)")),
+    (("postcode",), block_on("first_name_group", "last_name", "postcode_district")),
+    (("postcode",), block_on("first_name", "postcode")),
+    ((), block_on("last_name", "first_name")),
+    (("postcode",), block_on("last_name", "postcode")),
+    (("uprn",), block_on("uprn", "substr(first_name, 1, 1)")),
+    (("uprn",), block_on("uprn", "substr(last_name, 1, 1)")),
+    (("address_line",), block_on("address_line", "substr(first_name, 1, 1)")),
+    (("postcode",), block_on("first_name_group", "postcode_sector", "substr(last_name, 1, 1)")),
+    # Forenames and surname swapped (a form filled in the wrong way round): whole, or
+    # one of them with a slip, at one postcode.
+    ((), CustomRule("l.first_name = r.last_name AND l.last_name = r.first_name")),
+    (("postcode",), CustomRule("l.first_name = r.last_name AND l.postcode = r.postcode")),
+    (("postcode",), CustomRule("l.last_name = r.first_name AND l.postcode = r.postcode")),
+)
 
 
-def settings() -> SettingsCreator:
-    """An untrained model: dedupe across the concatenation of every source's records."""
+def blocking_rules(present: frozenset[str] | None = None) -> list[Any]:
+    """Pairs scored: every rule's pairs, once. None leans on address alone.
+
+    Args:
+        present: the columns the records have values in; None: every column.
+    """
+    return [rule for needs, rule in RULES if present is None or set(needs) <= present]
+
+
+def absent(present: frozenset[str] | None) -> list[str]:
+    """The comparisons left out for want of their columns, by name."""
+    if present is None:
+        return []
+    return [name for name, columns in EVIDENCE.items() if not set(columns) & present]
+
+
+def settings(present: frozenset[str] | None = None) -> SettingsCreator:
+    """An untrained model: dedupe across the concatenation of every source's records.
+
+    Args:
+        present: the columns the records have values in. A comparison with none of its
+            columns there, and a blocking rule on a column not there, are left out, so
+            no EM session or level is spent on evidence the records cannot give. None:
+            every comparison and rule (the council's partners hold every column).
+    """
+    left_out = set(absent(present))
     return SettingsCreator(
         link_type="dedupe_only",
-        comparisons=comparisons(),
-        blocking_rules_to_generate_predictions=blocking_rules(),
+        comparisons=[c for c in comparisons() if c.create_output_column_name() not in left_out],
+        blocking_rules_to_generate_predictions=blocking_rules(present),
         retain_intermediate_calculation_columns=False,
         additional_columns_to_retain=["source"],
         probability_two_random_records_match=1 / 50_000,

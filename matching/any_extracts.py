@@ -22,12 +22,16 @@ LINK_TYPES = {"link": "link_only", "dedupe": "dedupe_only"}
 
 def fit_to_mode(
     records: pl.DataFrame, model: dict[str, Any], mode: Literal["link", "dedupe"]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str]:
     """The model set to link across sources only, or to score every pair, with its prior.
 
-    The prior is estimated on these records as training does (pairs that an identifier, or
-    full name and birth date, link for sure, at an assumed recall of 0.7), counting only
-    the pairs the mode scores; where no pair is linked for sure, the model's prior is kept.
+    The prior is estimated on these records as training does (pairs that an identifier,
+    full name and birth date, or full name at one house number and street link for sure,
+    at an assumed recall of 0.7), counting only the pairs the mode scores; where no pair
+    is linked for sure, the model's prior is kept.
+
+    Returns:
+        The fitted model, and where its prior came from, in words for the analyst.
     """
     fitted = copy.deepcopy(model)
     fitted["link_type"] = LINK_TYPES[mode]
@@ -35,4 +39,11 @@ def fit_to_mode(
     prior = sure_prior(prepare(records), fitted)
     if prior is not None:
         fitted["probability_two_random_records_match"] = prior
-    return fitted
+        return fitted, f"prior {prior:.3g}, estimated from the pairs these records link for sure"
+    kept = fitted.get("probability_two_random_records_match")
+    return fitted, (
+        f"prior {kept:.3g}, the model's own: no pair of these records is linked for sure "
+        "(no shared identifier, and no full name with a date of birth or at one house "
+        "number and street); links may be missed: label some pairs, or give a date of "
+        "birth or address on both sides"
+    )

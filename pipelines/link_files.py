@@ -290,6 +290,7 @@ class LinkFilesReport:
             f"{s['clusters']:,} clusters ({s['clusters_of_two_or_more']:,} of two "
             f"or more records); {s['seconds']['total']:.1f} s"
         )
+        lines.append(s["prior_from"])
         lines += [f"skipped in training: {why}" for why in s["em_sessions_skipped"]]
         lines.append(f"written to {s['out']}")
         return lines
@@ -334,7 +335,7 @@ def link_files(
     else:
         trained = _trained(extracts.records, config.settings)
         model, skipped = trained.model, trained.skipped
-    model = fit_to_mode(extracts.records, model, config.mode)
+    model, prior_from = fit_to_mode(extracts.records, model, config.mode)
     t2 = time.perf_counter()
     try:
         linked = link(
@@ -377,6 +378,7 @@ def link_files(
         "night": config.night.isoformat(),
         "model": str(model_path) if model_path is not None else "trained on these records",
         "prior": model.get("probability_two_random_records_match"),
+        "prior_from": prior_from,
         "em_sessions_skipped": skipped,
         "sources": extracts.counts,
         "records": extracts.records.height,

@@ -401,3 +401,42 @@ def test_force_replaces_an_earlier_run(linked: tuple[Run, Path], tmp_path: Path)
     again = _run(config, out, "--force", "--model", str(first.out / "model.json"))
     assert again.summary["model"] == str(first.out / "model.json")
     assert (out / "notes.txt").read_text() == "mine"  # only the run's own files are replaced
+
+
+NAMES_ONLY = """
+    agency: register
+    kind: csv
+    location: extracts
+    tables:
+      - name: people
+        file: names.csv
+        person_records:
+          source_record_id: Ref
+          first_name: LegalForename
+          last_name: LegalSurname
+"""
+
+
+def test_where_the_prior_comes_from_is_said(
+    linked: tuple[Run, Path], world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, _ = linked
+    assert first.summary["prior_from"].startswith("prior ")
+    assert "estimated from the pairs these records link for sure" in first.summary["prior_from"]
+    # Names alone on one side: no pair is sure, the saved model's prior stands, and the
+    # analyst is told so, with what would help.
+    _write_extract(tmp_path, world)
+    pupils = pl.read_csv(extract(world, 0, "education", "pupils.csv"), infer_schema=False)
+    pupils.head(40).select(
+        pl.format("R{}", "PupilID").alias("Ref"), "LegalForename", "LegalSurname"
+    ).write_csv(tmp_path / "extracts" / "names.csv")
+    config = _config(
+        tmp_path,
+        world,
+        "link",
+        {"schools": PUPILS.format(file="pupils.csv"), "register": NAMES_ONLY},
+    )
+    run = _run(config, tmp_path / "out", "--model", str(first.out / "model.json"))
+    out = capsys.readouterr().out
+    assert "the model's own: no pair of these records is linked for sure" in out
+    assert run.summary["prior_from"] in out

@@ -127,6 +127,16 @@ SETS: dict[str, tuple[str, list[Columns]]] = {
 }
 
 
+# What each source guarantees, as an analyst knows it of such files: FEBRL's two files
+# each hold a person once, and a census enumerates each person once.
+ONE_PER_PERSON = {
+    "febrl4": ["a", "b"],
+    "census_tax": ["census"],
+    "census_tax/dedupe": ["census"],
+    "census_ssa": ["census"],
+}
+
+
 def make_sets(folder: Path) -> None:
     """Write the sets and ECM's answers, in an environment of their own."""
     uv = Path(".tools/bin/uv")
@@ -149,7 +159,9 @@ def make_sets(folder: Path) -> None:
         )
 
 
-def our_config(folder: Path, mode: str, files: list[Columns]) -> dict[str, Any]:
+def our_config(
+    folder: Path, mode: str, files: list[Columns], one_per_person: tuple[str, ...]
+) -> dict[str, Any]:
     """A link-files config mapping each file's headers onto our contract's fields."""
     sources: dict[str, Any] = {}
     for f in files:
@@ -174,15 +186,20 @@ def our_config(folder: Path, mode: str, files: list[Columns]) -> dict[str, Any]:
             "location": str(folder),
             "tables": [{"name": "people", "file": f"{f.file}.csv", "person_records": people}],
         }
-    return {"sources": sources, "linkage": {"mode": mode, "threshold": THRESHOLD}}
+    linkage = {
+        "mode": mode,
+        "threshold": THRESHOLD,
+        "one_record_per_person": list(one_per_person),
+    }
+    return {"sources": sources, "linkage": linkage}
 
 
 def ours(
-    folder: Path, mode: str, files: list[Columns], work: Path
+    folder: Path, mode: str, files: list[Columns], work: Path, one_per_person: tuple[str, ...] = ()
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """Pairs and clusters from `joinedup link files`, and its summary."""
     config = work / "link.yaml"
-    config.write_text(yaml.safe_dump(our_config(folder, mode, files)))
+    config.write_text(yaml.safe_dump(our_config(folder, mode, files, one_per_person)))
     link_files(config, work / "out")
     pairs = pl.read_csv(work / "out" / "pairs.csv", infer_schema_length=None)
     clusters = pl.read_csv(work / "out" / "clusters.csv", infer_schema=False)
@@ -306,7 +323,9 @@ def main() -> None:
         for _ in range(args.runs):
             with tempfile.TemporaryDirectory(prefix="jext") as tmp:
                 t0 = time.perf_counter()
-                pairs, clusters, _summary = ours(folder, mode, files, Path(tmp))
+                pairs, clusters, _summary = ours(
+                    folder, mode, files, Path(tmp), tuple(ONE_PER_PERSON.get(name, []))
+                )
                 t1 = time.perf_counter()
             mine = (
                 pair_scores(

@@ -69,7 +69,10 @@ def _groups_conflict(a: list[Facts], b: list[Facts]) -> bool:
 
 
 def constrained_clusters(
-    prepared: pl.DataFrame, pairs: pl.DataFrame, threshold: float
+    prepared: pl.DataFrame,
+    pairs: pl.DataFrame,
+    threshold: float,
+    one_per_person: frozenset[str] = frozenset(),
 ) -> pl.DataFrame:
     """Cluster records by links at or above the threshold, strongest first, without conflicts.
 
@@ -77,6 +80,9 @@ def constrained_clusters(
         prepared: the linkage input (`matching.prepare.prepare`).
         pairs: `unique_id_l`, `unique_id_r`, `match_probability`.
         threshold: links below it are not used.
+        one_per_person: sources that hold at most one record of a person (a register, one
+            side of a 1:1 or 1:many link): two of their records never join one cluster,
+            so a record of another source links to at most one of them.
 
     Returns:
         `unique_id`, `cluster_id` for every record; a cluster's id is its smallest record id.
@@ -89,6 +95,12 @@ def constrained_clusters(
     }
     parent = {uid: uid for uid in facts}
     members = {uid: [uid] for uid in facts}
+    # Per cluster, the one-per-person sources it already has a record of.
+    registers: dict[str, set[str]] = {uid: set() for uid in facts}
+    if one_per_person:
+        for uid, source in prepared.select("unique_id", "source").iter_rows():
+            if source in one_per_person:
+                registers[uid] = {source}
 
     def find(u: str) -> str:
         while parent[u] != u:
@@ -101,7 +113,7 @@ def constrained_clusters(
     )
     for left, right in edges.select("unique_id_l", "unique_id_r").iter_rows():
         a, b = find(left), find(right)
-        if a == b:
+        if a == b or registers[a] & registers[b]:
             continue
         if _groups_conflict([facts[x] for x in members[a]], [facts[y] for y in members[b]]):
             continue
@@ -109,6 +121,7 @@ def constrained_clusters(
             a, b = b, a
         parent[b] = a
         members[a].extend(members.pop(b))
+        registers[a] |= registers.pop(b)
     rows = [(uid, min(members[root])) for root in members for uid in members[root]]
     return pl.DataFrame(
         rows, schema={"unique_id": pl.String, "cluster_id": pl.String}, orient="row"

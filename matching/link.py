@@ -251,11 +251,13 @@ def link(
     model: dict[str, Any],
     threshold: float,
     max_pairs_per_rule: int | None = None,
+    one_per_person: frozenset[str] = frozenset(),
 ) -> Linked:
     """Score every blocked pair and cluster records whose links reach the threshold.
 
     Pairs come back with `refused_by_clustering` (`matching.cluster.mark_refused`): links
-    at or above the threshold that the clustering would not take.
+    at or above the threshold that the clustering would not take. `one_per_person` names
+    sources that hold at most one record of a person (`constrained_clusters`).
     """
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold}")
@@ -268,7 +270,7 @@ def link(
     predictions = linker.inference.predict(threshold_match_probability=min(threshold, 0.01))
     t1 = time.perf_counter()
     pairs = predictions.as_duckdbpyrelation().pl().select(PAIR_COLUMNS)
-    clusters = constrained_clusters(prepared, pairs, threshold).join(
+    clusters = constrained_clusters(prepared, pairs, threshold, one_per_person).join(
         prepared.select("unique_id", "source", "source_record_id"), on="unique_id"
     )
     pairs = mark_refused(pairs, clusters, threshold)

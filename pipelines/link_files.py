@@ -71,6 +71,11 @@ class LinkageSettings(BaseModel):
     max_pairs_per_rule: int = Field(
         50_000_000, gt=0, description="refuse a blocking rule estimated to make more pairs"
     )
+    one_record_per_person: list[str] = Field(
+        default_factory=list,
+        description="sources that hold at most one record of a person: none of their "
+        "records is put in one cluster with another of them (1:1, or 1:many)",
+    )
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,12 @@ def load_link_config(path: Path) -> LinkConfig:
         raise LinkFilesError(
             f"{path}: linkage.mode: `link` scores pairs across sources, and there is only "
             f"one ({', '.join(config.sources)}); use `mode: dedupe` to deduplicate it"
+        )
+    unknown = sorted(set(settings.one_record_per_person) - set(config.sources))
+    if unknown:
+        raise LinkFilesError(
+            f"{path}: linkage.one_record_per_person: no source named {', '.join(unknown)}; "
+            f"the sources are {', '.join(config.sources)}"
         )
     for name, source in config.sources.items():
         if not any(t.person_records for t in source.tables):
@@ -343,6 +354,7 @@ def link_files(
             model,
             threshold,
             max_pairs_per_rule=config.settings.max_pairs_per_rule,
+            one_per_person=frozenset(config.settings.one_record_per_person),
         )
     except ValueError as exc:  # a blocking rule over the ceiling
         raise LinkFilesError(f"{config_path}: {exc}") from exc
@@ -379,6 +391,7 @@ def link_files(
         "model": str(model_path) if model_path is not None else "trained on these records",
         "prior": model.get("probability_two_random_records_match"),
         "prior_from": prior_from,
+        "one_record_per_person": config.settings.one_record_per_person,
         "em_sessions_skipped": skipped,
         "sources": extracts.counts,
         "records": extracts.records.height,

@@ -344,6 +344,7 @@ def _write_extract(folder: Path, world: Path) -> None:
         ("model does not fit", "compares column(s) ['shoe_size']"),
         ("link one source", "linkage.mode: `link` scores pairs across sources"),
         ("truncated extract", "pupils.csv ends part-way through line"),
+        ("one a person, unknown", "linkage.one_record_per_person: no source named nobody"),
     ],
 )
 def test_bad_requests_stop_with_one_message_and_write_nothing(
@@ -363,6 +364,13 @@ def test_bad_requests_stop_with_one_message_and_write_nothing(
         config = tmp_path / "missing.yaml"
     elif case == "no extract":
         (tmp_path / "extracts" / "pupils.csv").unlink()
+    elif case == "one a person, unknown":
+        config.write_text(
+            config.read_text().replace(
+                "u_sample_pairs: 200000}",
+                "u_sample_pairs: 200000, one_record_per_person: [nobody]}",
+            )
+        )
     elif case == "truncated extract":
         path = tmp_path / "extracts" / "pupils.csv"
         path.write_bytes(path.read_bytes()[:-20])
@@ -384,7 +392,13 @@ def test_bad_requests_stop_with_one_message_and_write_nothing(
     err = capsys.readouterr().err
     assert message in err
     assert err.count("joinedup link:") == 1 and "Traceback" not in err
-    if case in ("bad kind", "bad linkage key", "no extract", "truncated extract"):
+    if case in (
+        "bad kind",
+        "bad linkage key",
+        "no extract",
+        "truncated extract",
+        "one a person, unknown",
+    ):
         assert str(config) in err  # the message names the file
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     if case == "out not empty":

@@ -56,6 +56,13 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "events": ("event_id", "source_record_id", "type", "date"),
     "involvements": ("source_record_id", "role"),
 }
+# The field that names the record a row stands for: a quarantined row with a readable one
+# is known to have been sent. An involvement has no id of its own, only its person's.
+RECORD_IDS: dict[str, str] = {
+    "person_records": "source_record_id",
+    "events": "event_id",
+    "involvements": "source_record_id",
+}
 DATE_FIELDS = frozenset({"dob", "date", "from_date", "to_date"})
 # A person's place in a tenancy or family, as the partner that holds `household_ref` states
 # it. A partner's codes map onto these; what a partner does not say stays blank.

@@ -16,7 +16,6 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -132,13 +131,6 @@ def _decode(source_name: str, path: Path, data: bytes, encoding: str) -> tuple[s
     return text.removeprefix("\ufeff"), held
 
 
-def _lines(text: str) -> tuple[pl.Series, bool]:
-    """The text's lines without their endings, and whether the last one was ended."""
-    lines = pl.Series("line", [text]).str.split("\n").explode().str.strip_suffix("\r")
-    ended = text.endswith("\n")
-    return (lines.head(-1) if ended else lines), ended
-
-
 class _Feed:
     """Lines handed to a csv reader one at a time, counting how many it took."""
 
@@ -217,22 +209,14 @@ def _csv_slow(
     return frame.with_columns(pl.Series("_row", rows, dtype=pl.Int64)), bad
 
 
-def _field_counts(lines: pl.Series, source: Source) -> pl.Series | None:
-    """Fields on each line, counted without the csv module; None where a quote spans lines."""
-    quote, sep = re.escape(source.quote), re.escape(source.delimiter)
-    if (lines.str.count_matches(quote) % 2 != 0).any():
-        return None
-    unquoted = lines.str.replace_all(f"{quote}[^{quote}]*{quote}", "")
-    return unquoted.str.count_matches(sep) + 1
-
-
 def _read_csv(
     name: str, path: Path, source: Source
 ) -> tuple[pl.DataFrame, list[BadLine], list[str], str]:
     """A CSV file's rows, its lines that do not fit the header, reasons to hold it, its hash.
 
-    The structure is checked line by line before Polars reads the values: Polars pads a
-    short row with empty fields, which would pass a ragged row off as a record with blanks.
+    Polars reads the values fast, but pads a short row with empty fields, which would pass
+    a ragged row off as a record with blanks: so its result is kept only where the file is
+    checked to be regular (`_rows_if_regular`), and read record by record otherwise.
     `_row` is the line a record starts on, as an editor numbers it (the header is line 1).
     """
     data = path.read_bytes()
@@ -251,36 +235,10 @@ def _read_csv(
         rows = _rows_if_regular(text, values, header, source)
         if rows is not None:
             return values.with_columns(rows), [], held, digest
-    lines, _ = _lines(text)
-    data_lines = lines.slice(1)
-    counts = _field_counts(data_lines, source)
-    if counts is None:
-        frame, bad = _csv_slow(path, lines.to_list(), header, source)
-        return frame, bad, held, digest
-    numbers = pl.int_range(2, data_lines.len() + 2, dtype=pl.Int64, eager=True)
-    blank = data_lines.str.strip_chars() == ""
-    fits = (counts == len(header)) & ~blank
-    bad = [
-        _bad_line(
-            path.name, n, f"row has {c} fields, the header has {len(header)}", t, header, source
-        )
-        for n, c, t in zip(
-            numbers.filter(~fits & ~blank),
-            counts.filter(~fits & ~blank),
-            data_lines.filter(~fits & ~blank),
-            strict=True,
-        )
-    ]
-    body = text
-    if not fits.all():
-        kept = pl.concat([lines.head(1), data_lines.filter(fits)])
-        body = kept.str.join("\n").item() + "\n"
-    values = _polars_values(body, source)
-    if values is None or values.height != int(fits.sum()):
-        # Polars split the values otherwise than the count of fields did: trust the csv module.
-        frame, bad = _csv_slow(path, lines.to_list(), header, source)
-        return frame, bad, held, digest
-    return values.with_columns(numbers.filter(fits).alias("_row")), bad, held, digest
+    # Irregular (a ragged row, an unclosed quote, a blank line): record by record.
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    frame, bad = _csv_slow(path, lines[:-1] if text.endswith("\n") else lines, header, source)
+    return frame, bad, held, digest
 
 
 def _rows_if_regular(

@@ -351,8 +351,8 @@ def release_load(
     if not reason.strip():
         raise ReleaseError("give the reason for accepting the drop with --reason")
     newest = wh.frame(
-        "SELECT * FROM loads WHERE source = ? AND night = ? AND status NOT IN"
-        " ('already loaded') ORDER BY started_at DESC LIMIT 1",
+        "SELECT * FROM loads WHERE source = ? AND night = ? AND status <> 'already loaded'"
+        " ORDER BY started_at DESC LIMIT 1",
         [name, night],
     )
     if not newest.height or newest["status"][0] != "held":

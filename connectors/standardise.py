@@ -17,16 +17,10 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from connectors import normalise as nz
-from connectors.config import REQUIRED_FIELDS, FieldSpec, TableMapping
+from connectors.config import RECORD_IDS, REQUIRED_FIELDS, FieldSpec, TableMapping
 from connectors.extract import RawTable
 
 NAMES = ("first_name", "middle_name", "last_name")
-# The field whose value names the records a quarantined row stands for, per contract.
-KEPT_BY = {
-    "person_records": "source_record_id",
-    "events": "event_id",
-    "involvements": "source_record_id",
-}
 CHECKED = {
     "nhs_number": nz.nhs_number,
     "upn": nz.upn,
@@ -306,9 +300,9 @@ def standardise(raw: RawTable, table: TableMapping, night: dt.date) -> Standardi
         else pl.DataFrame(schema=ISSUE_SCHEMA)
     )
     unread = {
-        contract: _unread_ids(fields[KEPT_BY[contract]], bad_rows, raw, night)
+        contract: _unread_ids(fields[RECORD_IDS[contract]], bad_rows, raw, night)
         for contract, fields in table.mappings().items()
-        if KEPT_BY[contract] in fields
+        if RECORD_IDS[contract] in fields
     }
     contracts: dict[str, pl.DataFrame] = {}
     for contract, columns in outputs.items():

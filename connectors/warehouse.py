@@ -16,6 +16,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from connectors.config import RECORD_IDS
+
 # Value columns of each contract, in order; `key` identifies a row within a source.
 CONTRACT_COLUMNS: dict[str, dict[str, str]] = {
     "person_records": {
@@ -276,7 +278,7 @@ class Warehouse:
                 f"CREATE OR REPLACE TEMP TABLE _new AS SELECT *{record_key}, {digest} AS row_hash"
                 " FROM _snap"
             )
-            kept_by = "source_record_id" if contract == "involvements" else key
+            kept_by = RECORD_IDS[contract]
             self.run(
                 f"""CREATE OR REPLACE TEMP TABLE _cur AS SELECT "{key}" AS k, row_hash,
                          "{kept_by}" IN (SELECT id FROM _unread) AS unread

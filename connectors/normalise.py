@@ -126,13 +126,13 @@ def postcode(expr: pl.Expr) -> pl.Expr:
     )
 
 
-# Postal codes of other countries, compacted: the pattern a code must fit, and how many of
-# its leading characters name the wider area (the "sector" a comparison can fall back on).
-POSTAL_CODES: dict[str, tuple[str, int]] = {
-    "us": (r"^([0-9]{5})(?:-?[0-9]{4})?$", 3),  # ZIP or ZIP+4; ZIP+4 is kept to its ZIP
-    "au": (r"^([0-9]{4})$", 2),
-    "ie": (r"^([AC-FHKNPRTV-Y][0-9]{2}[AC-FHKNPRTV-Y0-9]{4})$", 3),  # Eircode
-    "any": (r"^([A-Z0-9-]{2,12})$", 3),  # any code of letters and digits, compacted
+# Postal codes of other countries, compacted: the pattern a code must fit, its canonical
+# form captured.
+POSTAL_CODES: dict[str, str] = {
+    "us": r"^([0-9]{5})(?:-?[0-9]{4})?$",  # ZIP or ZIP+4; ZIP+4 is kept to its ZIP
+    "au": r"^([0-9]{4})$",
+    "ie": r"^([AC-FHKNPRTV-Y][0-9]{2}[AC-FHKNPRTV-Y0-9]{4})$",  # Eircode
+    "any": r"^([A-Z0-9-]{2,12})$",  # any code of letters and digits, compacted
 }
 
 
@@ -144,8 +144,7 @@ def postal_code(expr: pl.Expr, country: str) -> pl.Expr:
     """
     if country == "uk":
         return postcode(expr)
-    pattern, _ = POSTAL_CODES[country]
-    return _compact_postcode(expr).str.extract(pattern, 1)
+    return _compact_postcode(expr).str.extract(POSTAL_CODES[country], 1)
 
 
 def postcode_is_valid(expr: pl.Expr) -> pl.Expr:

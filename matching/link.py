@@ -109,29 +109,35 @@ SURE_RECALL = 0.7
 # Pairs sharing an NHS number are nearly all one person: the one block that shows how
 # names and addresses differ between true matches, the surname's levels included (every
 # other block shares a column with the surname comparison, so Splink would not train it).
-EM_BLOCKS: tuple[tuple[str, ...], ...] = (("nhs_number",), ("dob",), ("first_name", "last_name"))
+# Where no session trained the names (no NHS number block, say, and a date of birth on one
+# side only), EM on pairs at one house number and street trains them: there the records of
+# one person agree on their names and a household's other members do not.
+NAMES_FALLBACK = ("address_line",)
+EM_BLOCKS: tuple[tuple[str, ...], ...] = (
+    ("nhs_number",),
+    ("dob",),
+    ("first_name", "last_name"),
+    NAMES_FALLBACK,
+)
 # EM on fewer pairs learns the few, not the model: a session on a handful of pairs drives
 # m probabilities to 0 or 1 (which Splink 5 refuses) and spoils the sessions after it.
 MIN_EM_PAIRS = 100
 
 
-# Where no session trained the names (no NHS number block, say, and a date of birth on one
-# side only), EM on pairs at one house number and street trains them: there the records of
-# one person agree on their names and a household's other members do not.
-NAMES_FALLBACK = ("address_line",)
-EM_BLOCKS = (*EM_BLOCKS, NAMES_FALLBACK)
+def _exact_name_levels(model: dict[str, Any]) -> list[tuple[str, float | None, float | None]]:
+    """Each name comparison's exact level: its comparison, m and u (None: not yet set)."""
+    return [
+        (comparison["output_column_name"], level.get("m_probability"), level.get("u_probability"))
+        for comparison in model["comparisons"]
+        if comparison["output_column_name"] in ("first_name", "last_name")
+        for level in comparison["comparison_levels"]
+        if level.get("label_for_charts", "").startswith("Exact match")
+    ]
 
 
 def _trained_names(model: dict[str, Any]) -> bool:
     """Whether some session has trained the first name's exact level."""
-    for comparison in model["comparisons"]:
-        if comparison["output_column_name"] == "first_name":
-            return any(
-                level.get("m_probability") is not None
-                for level in comparison["comparison_levels"]
-                if not level.get("is_null_level") and "Exact" in level.get("label_for_charts", "")
-            )
-    return False
+    return any(name == "first_name" and m is not None for name, m, _ in _exact_name_levels(model))
 
 
 def _against_evidence(model: dict[str, Any]) -> str | None:
@@ -140,17 +146,9 @@ def _against_evidence(model: dict[str, Any]) -> str | None:
     Agreeing on a first name or surname is evidence for being one person whatever else
     is true; a model with m below u there has learned another grouping.
     """
-    for comparison in model["comparisons"]:
-        if comparison["output_column_name"] not in ("first_name", "last_name"):
-            continue
-        for level in comparison["comparison_levels"]:
-            m, u = level.get("m_probability"), level.get("u_probability")
-            exact = level.get("label_for_charts", "").startswith("Exact match")
-            if exact and m is not None and u is not None and m < u:
-                return (
-                    f"an exact {comparison['output_column_name']} counted against a match, "
-                    f"m {m:.2g} < u {u:.2g}"
-                )
+    for name, m, u in _exact_name_levels(model):
+        if m is not None and u is not None and m < u:
+            return f"an exact {name} counted against a match, m {m:.2g} < u {u:.2g}"
     return None
 
 

@@ -55,7 +55,8 @@ class Columns:
     dob: str | None = None
     dob_format: str | None = None
     sex: str | None = None
-    address: tuple[str, ...] = ()
+    address: tuple[str, ...] = ()  # house number, street (and flat or unit), in that order
+    town: str | None = None
     postcode: str | None = None
     country: str = "uk"  # whose postal codes `postcode` holds
 
@@ -65,7 +66,8 @@ FEBRL = {
     "last_name": "surname",
     "dob": "date_of_birth",
     "dob_format": "%Y%m%d",
-    "address": ("street_number", "address_1", "address_2", "suburb", "state"),
+    "address": ("street_number", "address_1", "address_2"),
+    "town": "suburb",
     "postcode": "postcode",
     "country": "au",
 }
@@ -78,7 +80,8 @@ CENSUS = Columns(
     dob="date_of_birth",
     dob_format="%m/%d/%Y",
     sex="sex",
-    address=("street_number", "street_name", "unit_number", "city", "state"),
+    address=("street_number", "street_name", "unit_number"),
+    town="city",
     postcode="zipcode",
     country="us",
 )
@@ -88,10 +91,8 @@ TAX = Columns(
     "first_name",
     "last_name",
     middle_name="middle_initial",
-    address=tuple(
-        f"mailing_address_{p}"
-        for p in ("street_number", "street_name", "unit_number", "city", "state")
-    ),
+    address=tuple(f"mailing_address_{p}" for p in ("street_number", "street_name", "unit_number")),
+    town="mailing_address_city",
     postcode="mailing_address_zipcode",
     country="us",
 )
@@ -178,6 +179,8 @@ def our_config(
             people["sex"] = {"column": f.sex, "map": {"Male": "M", "Female": "F"}, "default": "U"}
         if f.address:
             people["address"] = {"columns": list(f.address)}
+        if f.town:
+            people["town"] = f.town
         if f.postcode:
             people["postcode"] = {"column": f.postcode, "country": f.country}
         sources[f.file] = {
@@ -225,7 +228,11 @@ def plain_frame(folder: Path, files: list[Columns]) -> pl.DataFrame:
                 pl.col(f.last_name).alias("surname"),
                 dob.alias("dob"),
                 (
-                    pl.concat_str([pl.col(c) for c in f.address], separator=" ", ignore_nulls=True)
+                    pl.concat_str(
+                        [pl.col(c) for c in (*f.address, *([f.town] if f.town else []))],
+                        separator=" ",
+                        ignore_nulls=True,
+                    )
                     if f.address
                     else pl.lit(None, pl.String)
                 ).alias("address"),

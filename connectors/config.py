@@ -29,6 +29,7 @@ CONTRACT_FIELDS: dict[str, tuple[str, ...]] = {
         "dob",
         "sex",
         "address",
+        "town",
         "postcode",
         "uprn",
         "nhs_number",

@@ -164,7 +164,7 @@ def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr
             value = pl.when(~future).then(value)
         else:
             reason = pl.coalesce(reason, pl.when(unparsed).then(bad))
-    elif name in NAMES:
+    elif name in NAMES or name == "town":
         value = nz.clean_name(text)
     elif name == "sex":
         value = nz.sex(text)

@@ -38,6 +38,7 @@ CONTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "ethnicity": "VARCHAR",
         "household_ref": "VARCHAR",
         "relationship": "VARCHAR",
+        "town": "VARCHAR",
     },
     "events": {
         "event_id": "VARCHAR",
@@ -61,7 +62,9 @@ KEYS = {"person_records": "source_record_id", "events": "event_id", "involvement
 # Columns that came after warehouses were first made: added to an older file when it is
 # opened, and counted in a row's hash only when set, so a record that leaves them empty
 # keeps the hash it had and is not taken for changed.
-ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"person_records": ("household_ref", "relationship")}
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "person_records": ("household_ref", "relationship", "town")
+}
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS raw;

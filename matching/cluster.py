@@ -8,16 +8,32 @@ some first name of one fits some first name of the other (same name, a nickname 
 spelling, a swap with the surname, or close in spelling). So twins (one birthday, one
 address, one surname, two first names) stay two people, and so do a parent and child who
 share a first name but not a birthday.
+
+Each of those fields is a veto only where the records bear it out (`vetoes`): where the
+trained model says that records of one person disagree on it that way in at most 2 pairs
+in 100. A partner whose clerks type over first names or dates of birth (FEBRL's files
+replace one in ten) gets no veto on them, and the score weighs the disagreement instead.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 IDENTIFIERS = ("nhs_number", "upn", "ni_number")
+VETO_FIELDS = (*IDENTIFIERS, "dob", "first_name")
+# A veto wrongly parts the records of one person in the share of true pairs that disagree
+# on its field in a way it refuses: it holds only where that share is at most this.
+MAX_VETO_MISS = 0.02
+# The levels of each field's comparison that the veto lets through (by label); every other
+# level's m is the share of one person's pairs the veto would part.
+VETO_FITS = {
+    "dob": ("Exact match", "Day and month swapped", "One character", "Same year, one known"),
+    "first_name": ("Exact match", "Same name group", "One slip", "Jaro-Winkler", "First name is"),
+}
 
 
 @dataclass(frozen=True)
@@ -48,24 +64,48 @@ def _first_fits(x: Facts, y: Facts) -> bool:
     return bool(JaroWinkler.similarity(a, b) >= 0.8)
 
 
-def _facts_clash(x: Facts, y: Facts) -> bool:
-    for a, b in zip(x.ids, y.ids, strict=True):
-        if a is not None and b is not None and a != b:
+def vetoes(model: dict[str, Any]) -> frozenset[str]:
+    """The fields on which a disagreement keeps two records apart, as the model learned them.
+
+    A field vetoes when the model's levels that its check refuses hold at most
+    `MAX_VETO_MISS` of one person's pairs (their m probabilities summed). A comparison
+    with a refused level not yet trained keeps its veto, as the council's model has it.
+    """
+    kept = set()
+    for comparison in model["comparisons"]:
+        name = comparison["output_column_name"]
+        if name not in VETO_FIELDS:
+            continue
+        fits = VETO_FITS.get(name, ("Exact match",))
+        refused = [
+            level.get("m_probability")
+            for level in comparison["comparison_levels"]
+            if not level.get("is_null_level")
+            and not level.get("label_for_charts", "").startswith(fits)
+        ]
+        if any(m is None for m in refused) or sum(refused) <= MAX_VETO_MISS:
+            kept.add(name)
+    return frozenset(kept)
+
+
+def _facts_clash(x: Facts, y: Facts, veto: frozenset[str]) -> bool:
+    for name, a, b in zip(IDENTIFIERS, x.ids, y.ids, strict=True):
+        if name in veto and a is not None and b is not None and a != b:
             return True
-    return x.dob is not None and y.dob is not None and not _dob_fits(x.dob, y.dob)
+    return "dob" in veto and x.dob is not None and y.dob is not None and not _dob_fits(x.dob, y.dob)
 
 
-def conflict(x: Facts, y: Facts) -> bool:
+def conflict(x: Facts, y: Facts, veto: frozenset[str] = frozenset(VETO_FIELDS)) -> bool:
     """True when two records cannot be the same person."""
-    return _facts_clash(x, y) or not _first_fits(x, y)
+    return _facts_clash(x, y, veto) or ("first_name" in veto and not _first_fits(x, y))
 
 
-def _groups_conflict(a: list[Facts], b: list[Facts]) -> bool:
+def _groups_conflict(a: list[Facts], b: list[Facts], veto: frozenset[str]) -> bool:
     # Identifiers and birth dates must agree record by record. A first name needs only one
     # fit: CHUCK fits CHARLES though not the same person's CHALRES, a slip of CHARLES.
-    if any(_facts_clash(x, y) for x in a for y in b):
+    if any(_facts_clash(x, y, veto) for x in a for y in b):
         return True
-    return not any(_first_fits(x, y) for x in a for y in b)
+    return "first_name" in veto and not any(_first_fits(x, y) for x in a for y in b)
 
 
 def constrained_clusters(
@@ -73,6 +113,7 @@ def constrained_clusters(
     pairs: pl.DataFrame,
     threshold: float,
     one_per_person: frozenset[str] = frozenset(),
+    veto: frozenset[str] = frozenset(VETO_FIELDS),
 ) -> pl.DataFrame:
     """Cluster records by links at or above the threshold, strongest first, without conflicts.
 
@@ -83,6 +124,7 @@ def constrained_clusters(
         one_per_person: sources that hold at most one record of a person (a register, one
             side of a 1:1 or 1:many link): two of their records never join one cluster,
             so a record of another source links to at most one of them.
+        veto: the fields whose disagreement keeps records apart (`vetoes` of the model).
 
     Returns:
         `unique_id`, `cluster_id` for every record; a cluster's id is its smallest record id.
@@ -115,7 +157,7 @@ def constrained_clusters(
         a, b = find(left), find(right)
         if a == b or registers[a] & registers[b]:
             continue
-        if _groups_conflict([facts[x] for x in members[a]], [facts[y] for y in members[b]]):
+        if _groups_conflict([facts[x] for x in members[a]], [facts[y] for y in members[b]], veto):
             continue
         if len(members[a]) < len(members[b]):
             a, b = b, a
@@ -201,6 +243,7 @@ def recluster_changes(
     previous: pl.DataFrame,
     redo: pl.DataFrame,
     threshold: float,
+    veto: frozenset[str] = frozenset(VETO_FIELDS),
 ) -> pl.DataFrame:
     """Clusters for tonight, re-working only the records of `to_recluster`.
 
@@ -214,6 +257,7 @@ def recluster_changes(
         redo: `unique_id` of the records to cluster again (`to_recluster`), which holds
             every record of last night that is not here tonight.
         threshold: links below it are not used.
+        veto: the fields whose disagreement keeps records apart (`vetoes` of the model).
 
     Returns:
         `unique_id`, `cluster_id` for every record tonight: `kept:` and the person id for
@@ -225,7 +269,7 @@ def recluster_changes(
         .join(redo.rename({"unique_id": "unique_id_r"}), on="unique_id_r", how="semi")
     )
     fresh = constrained_clusters(
-        prepared.join(redo, on="unique_id", how="semi"), redo_pairs, threshold
+        prepared.join(redo, on="unique_id", how="semi"), redo_pairs, threshold, veto=veto
     )
     kept = previous.join(redo, on="unique_id", how="anti").select(
         "unique_id", pl.concat_str([pl.lit("kept:"), pl.col("person_id")]).alias("cluster_id")

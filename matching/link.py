@@ -7,6 +7,7 @@ address, so the model learns "same person", not "same household".
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
@@ -19,7 +20,7 @@ from splink import DuckDBAPI, Linker, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.exceptions import SplinkException  # Splink does not export it
 
-from matching.cluster import constrained_clusters, mark_refused
+from matching.cluster import constrained_clusters, mark_refused, vetoes
 from matching.model import settings
 from matching.prepare import LINKAGE_COLUMNS, prepare
 
@@ -109,46 +110,95 @@ SURE_RECALL = 0.7
 # Pairs sharing an NHS number are nearly all one person: the one block that shows how
 # names and addresses differ between true matches, the surname's levels included (every
 # other block shares a column with the surname comparison, so Splink would not train it).
-# Where no session trained the names (no NHS number block, say, and a date of birth on one
-# side only), EM on pairs at one house number and street trains them: there the records of
-# one person agree on their names and a household's other members do not.
-NAMES_FALLBACK = ("address_line",)
-EM_BLOCKS: tuple[tuple[str, ...], ...] = (
-    ("nhs_number",),
-    ("dob",),
-    ("first_name", "last_name"),
-    NAMES_FALLBACK,
-)
+EM_BLOCKS: tuple[tuple[str, ...], ...] = (("nhs_number",), ("dob",), ("first_name", "last_name"))
+# Where those sessions left a comparison untrained (no NHS numbers, so the surname; or a
+# date of birth on one side only, so the names too), one more session runs on pairs at one
+# house number and street, else at one postcode, and gives those comparisons only: there
+# the records of one person agree on their names, and a household's other members do not.
+FALLBACK_BLOCKS: tuple[tuple[str, ...], ...] = (("address_line",), ("postcode",))
 # EM on fewer pairs learns the few, not the model: a session on a handful of pairs drives
 # m probabilities to 0 or 1 (which Splink 5 refuses) and spoils the sessions after it.
 MIN_EM_PAIRS = 100
+# A block with more pairs than this is too wide to say much (a ZIP code every record
+# shares) and would take minutes and gigabytes: its session is skipped.
+MAX_EM_PAIRS = 20_000_000
 
 
-def _exact_name_levels(model: dict[str, Any]) -> list[tuple[str, float | None, float | None]]:
-    """Each name comparison's exact level: its comparison, m and u (None: not yet set)."""
-    return [
-        (comparison["output_column_name"], level.get("m_probability"), level.get("u_probability"))
-        for comparison in model["comparisons"]
-        if comparison["output_column_name"] in ("first_name", "last_name")
-        for level in comparison["comparison_levels"]
-        if level.get("label_for_charts", "").startswith("Exact match")
-    ]
+def _exact_name_levels(
+    model: dict[str, Any],
+) -> list[tuple[str, float | None, float | None, float | None]]:
+    """Each name comparison's exact level: its comparison, m and u, and the m of its last
+    level, where the names have nothing in common (None: not yet set)."""
+    found = []
+    for comparison in model["comparisons"]:
+        if comparison["output_column_name"] not in ("first_name", "last_name"):
+            continue
+        levels = comparison["comparison_levels"]
+        for level in levels:
+            if level.get("label_for_charts", "").startswith("Exact match"):
+                found.append(
+                    (
+                        comparison["output_column_name"],
+                        level.get("m_probability"),
+                        level.get("u_probability"),
+                        levels[-1].get("m_probability"),
+                    )
+                )
+    return found
 
 
-def _trained_names(model: dict[str, Any]) -> bool:
-    """Whether some session has trained the first name's exact level."""
-    return any(name == "first_name" and m is not None for name, m, _ in _exact_name_levels(model))
+def untrained(model: dict[str, Any]) -> list[str]:
+    """The comparisons no session has trained: the first of their levels seen among random
+    pairs (with a u) has no m. A rare level set by hand does not count."""
+    names = []
+    for comparison in model["comparisons"]:
+        seen = [lv for lv in comparison["comparison_levels"] if lv.get("u_probability") is not None]
+        if seen and seen[0].get("m_probability") is None:
+            names.append(comparison["output_column_name"])
+    return names
+
+
+def _hold(model: dict[str, Any], moving: list[str]) -> dict[str, Any]:
+    """The model with every trained comparison's m fixed, but for the `moving` ones."""
+    held = copy.deepcopy(model)
+    for comparison in held["comparisons"]:
+        if comparison["output_column_name"] not in moving:
+            for level in comparison["comparison_levels"]:
+                if level.get("m_probability") is not None:
+                    level["fix_m_probability"] = True
+    return held
+
+
+def _fill(model: dict[str, Any], trained: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The model, with the m probabilities of the named comparisons taken from `trained`."""
+    learned = {c["output_column_name"]: c for c in trained["comparisons"]}
+    filled = copy.deepcopy(model)
+    for comparison in filled["comparisons"]:
+        if comparison["output_column_name"] in names:
+            source = learned[comparison["output_column_name"]]["comparison_levels"]
+            for level, new in zip(comparison["comparison_levels"], source, strict=True):
+                if new.get("m_probability") is not None:
+                    level["m_probability"] = new["m_probability"]
+    return filled
 
 
 def _against_evidence(model: dict[str, Any]) -> str | None:
     """A name the model counts against a match where two records agree on it, if one is.
 
     Agreeing on a first name or surname is evidence for being one person whatever else
-    is true; a model with m below u there has learned another grouping.
+    is true, and most records of one person agree on it: a model with m below u there,
+    or with more of one person's pairs disagreeing on the name outright than agreeing,
+    has learned another grouping (on a block of one household's members, "same
+    household", where first names differ).
     """
-    for name, m, u in _exact_name_levels(model):
+    for name, m, u, m_other in _exact_name_levels(model):
         if m is not None and u is not None and m < u:
             return f"an exact {name} counted against a match, m {m:.2g} < u {u:.2g}"
+        if m is not None and m_other is not None and m < m_other:
+            return (
+                f"more records of one person with {name}s in nothing alike than with one "
+                f"{name}, m {m_other:.2g} > {m:.2g}"
+            )
     return None
 
 
@@ -182,64 +232,113 @@ def sure_prior(prepared: pl.DataFrame, model: dict[str, Any]) -> float | None:
     return estimated if isinstance(estimated, float) and 0.0 < estimated < 1.0 else None
 
 
-def block_pairs(prepared: pl.DataFrame, columns: tuple[str, ...]) -> int:
-    """How many pairs of records agree on every one of the columns (blank agrees with nothing)."""
-    sizes = prepared.drop_nulls(list(columns)).group_by(columns).len()["len"]
-    return int((sizes * (sizes - 1) // 2).sum())
+def block_pairs(prepared: pl.DataFrame, columns: tuple[str, ...], across: bool = False) -> int:
+    """How many pairs of records agree on every one of the columns (blank agrees with nothing).
+
+    Args:
+        across: count only pairs of records from two different sources.
+    """
+    kept = prepared.drop_nulls(list(columns))
+    sizes = kept.group_by(columns).len()["len"]
+    every = int((sizes * (sizes - 1) // 2).sum())
+    if not across:
+        return every
+    within = kept.group_by([*columns, "source"]).len()["len"]
+    return every - int((within * (within - 1) // 2).sum())
 
 
-def train(records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6) -> Trained:
+def _session(
+    linker: Linker, prepared: pl.DataFrame, present: frozenset[str], block: tuple[str, ...]
+) -> tuple[Linker, str | None]:
+    """One EM session on pairs agreeing on `block`: the linker after it, or before it and why not.
+
+    A session the records cannot support (a column they lack, too few pairs in its block,
+    a failure, or one that learns "same household") leaves the model as it was.
+    """
+    name = f"EM on pairs sharing {' and '.join(block)}"
+    missing = [c for c in block if c not in present]
+    if missing:
+        return linker, f"{name}: no {' or '.join(missing)} in these records"
+    across = linker.misc.save_model_to_json().get("link_type") == "link_only"
+    pairs = block_pairs(prepared, block, across)
+    if pairs < MIN_EM_PAIRS:
+        return linker, f"{name}: {pairs} pair(s) in its block, fewer than {MIN_EM_PAIRS}"
+    if pairs > MAX_EM_PAIRS:
+        return linker, f"{name}: {pairs:,} pairs in its block, more than {MAX_EM_PAIRS:,}"
+    before = linker.misc.save_model_to_json()
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(block_on(*block))
+    except (SplinkException, ValueError, ArithmeticError) as exc:
+        # Splink leaves out the comparisons of a session's blocked columns while it runs,
+        # and a session that fails does not put them back: the model would lose its names.
+        # So the model goes back to what it was before the session.
+        return _linker(prepared, before, log_level=logging.WARNING), f"{name}: {_reason(exc)}"
+    wrong = _against_evidence(linker.misc.save_model_to_json())
+    if wrong:
+        # EM found two groups in the block, but not "same person" and "not": on a block of
+        # one household's members it can learn "same household", where agreeing on a
+        # first name counts against a match. That session is undone.
+        return (
+            _linker(prepared, before, log_level=logging.WARNING),
+            f"{name}: it learned something other than 'same person' ({wrong})",
+        )
+    return linker, None
+
+
+def train(
+    records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6, across: bool = False
+) -> Trained:
     """Estimate the model's parameters from standardised person records.
 
     Comparisons and blocking rules on columns the records hold no value in are left out
     (`matching.model.settings`). The prior comes from pairs linked for sure (at an assumed
-    recall of 0.7), u from random pairs, m from EM on each of `EM_BLOCKS`. A session the
-    records cannot support (a column they lack, too few pairs in its block, a failure, or
-    one that learns "same household") is skipped and named, not fatal.
+    recall of 0.7), u from random pairs, m from EM on each of `EM_BLOCKS`, and the m of
+    comparisons those left untrained from the first of `FALLBACK_BLOCKS` that can run. A
+    session the records cannot support is skipped and named (`_session`), not fatal.
+
+    Args:
+        across: learn from pairs across sources only (Splink's `link_only`), as a link of
+            two files scores them: the pairs within one file (a census's households) then
+            teach the model nothing it will not be asked.
 
     Raises:
         TrainingFailed: when no EM session can run, with each session's reason.
     """
     prepared = prepare(records)
     present = frozenset(c for c in prepared.columns if prepared[c].null_count() < prepared.height)
-    untrained: dict[str, Any] = _linker(prepared, settings(present)).misc.save_model_to_json()
-    prior = sure_prior(prepared, untrained)
+    start: dict[str, Any] = _linker(prepared, settings(present)).misc.save_model_to_json()
+    if across:
+        start["link_type"] = "link_only"
+        start["source_dataset_column_name"] = "source"
+    prior = sure_prior(prepared, start)
     if prior is not None:  # otherwise the settings' own prior stands
-        untrained["probability_two_random_records_match"] = prior
+        start["probability_two_random_records_match"] = prior
     # Training shows Splink's warnings (levels never observed) to the analyst.
-    linker = _linker(prepared, untrained, log_level=logging.WARNING)
+    linker = _linker(prepared, start, log_level=logging.WARNING)
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
     skipped: list[str] = []
     for block in EM_BLOCKS:
-        if block == NAMES_FALLBACK and _trained_names(linker.misc.save_model_to_json()):
-            continue
-        name = f"EM on pairs sharing {' and '.join(block)}"
-        missing = [c for c in block if c not in present]
-        if missing:
-            skipped.append(f"{name}: no {' or '.join(missing)} in these records")
-            continue
-        pairs = block_pairs(prepared, block)
-        if pairs < MIN_EM_PAIRS:
-            skipped.append(f"{name}: {pairs} pair(s) in its block, fewer than {MIN_EM_PAIRS}")
-            continue
+        linker, why = _session(linker, prepared, present, block)
+        if why:
+            skipped.append(why)
+    ran = len(EM_BLOCKS) - len(skipped)
+    gaps = untrained(linker.misc.save_model_to_json())
+    for block in FALLBACK_BLOCKS:
+        if not gaps:
+            break
         before = linker.misc.save_model_to_json()
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*block))
-        except (SplinkException, ValueError, ArithmeticError) as exc:
-            # Splink leaves out the comparisons of a session's blocked columns while it
-            # runs, and a session that fails does not put them back: the model would lose
-            # its names. So the model goes back to what it was before the session.
-            linker = _linker(prepared, before, log_level=logging.WARNING)
-            skipped.append(f"{name}: {_reason(exc)}")
+        # What the sessions above learned is held fixed: it anchors EM to "same person",
+        # and only the untrained comparisons move.
+        held = _hold(before, gaps)
+        trial, why = _session(_linker(prepared, held, logging.WARNING), prepared, present, block)
+        if why:
+            skipped.append(why)
             continue
-        wrong = _against_evidence(linker.misc.save_model_to_json())
-        if wrong:
-            # EM found two groups in the block, but not "same person" and "not": on a
-            # block of one household's members it can learn "same household", where
-            # agreeing on a first name counts against a match. That session is undone.
-            linker = _linker(prepared, before, log_level=logging.WARNING)
-            skipped.append(f"{name}: it learned something other than 'same person' ({wrong})")
-    if len(skipped) == len(EM_BLOCKS):
+        ran += 1
+        filled = _fill(before, trial.misc.save_model_to_json(), gaps)
+        linker = _linker(prepared, filled, log_level=logging.WARNING)
+        gaps = untrained(filled)
+    if not ran:
         raise TrainingFailed("no EM session could run: " + "; ".join(skipped))
     return Trained(linker.misc.save_model_to_json(), skipped)
 
@@ -268,9 +367,9 @@ def link(
     predictions = linker.inference.predict(threshold_match_probability=min(threshold, 0.01))
     t1 = time.perf_counter()
     pairs = predictions.as_duckdbpyrelation().pl().select(PAIR_COLUMNS)
-    clusters = constrained_clusters(prepared, pairs, threshold, one_per_person).join(
-        prepared.select("unique_id", "source", "source_record_id"), on="unique_id"
-    )
+    clusters = constrained_clusters(
+        prepared, pairs, threshold, one_per_person, veto=vetoes(model)
+    ).join(prepared.select("unique_id", "source", "source_record_id"), on="unique_id")
     pairs = mark_refused(pairs, clusters, threshold)
     t2 = time.perf_counter()
     return Linked(pairs, clusters, {"predict": t1 - t0, "cluster": t2 - t1})

@@ -122,12 +122,29 @@ def comparisons() -> list[Any]:
                 " OR postcode_l IS NULL OR postcode_r IS NULL)",
                 "Same house number and street",
             ),
+            # A slip in the street's name ("Faucett Dtreet"), at the same house number.
+            cll.CustomLevel(
+                "house_number_l = house_number_r"
+                " AND jaro_winkler_similarity(street_l, street_r) >= 0.9",
+                "Same house number, street close in spelling",
+            ),
             cll.ExactMatchLevel("postcode").configure(tf_adjustment_column="postcode"),
             cll.DamerauLevenshteinLevel("postcode", 1).configure(
                 label_for_charts="Postcode one character out", m_probability=0.02
             ),
             cll.ExactMatchLevel("postcode_sector"),
             cll.ExactMatchLevel("postcode_district"),
+            cll.ElseLevel(),
+        ],
+    )
+    # A town, suburb or city named apart from the address: weak alone, telling beside a
+    # street, and all the evidence of place some partners abroad have.
+    town = cl.CustomComparison(
+        output_column_name="town",
+        comparison_levels=[
+            cll.NullLevel("town"),
+            cll.ExactMatchLevel("town").configure(tf_adjustment_column="town"),
+            cll.JaroWinklerLevel("town", 0.9).configure(label_for_charts="Close in spelling"),
             cll.ElseLevel(),
         ],
     )
@@ -138,6 +155,7 @@ def comparisons() -> list[Any]:
         dob,
         cl.ExactMatch("sex"),
         address,
+        town,
         cl.ExactMatch("nhs_number"),
         cl.ExactMatch("upn"),
         cl.ExactMatch("ni_number"),
@@ -151,6 +169,7 @@ EVIDENCE = {
     "dob": ("dob",),
     "sex": ("sex",),
     "address": ("uprn", "postcode", "address_line"),
+    "town": ("town",),
     "nhs_number": ("nhs_number",),
     "upn": ("upn",),
     "ni_number": ("ni_number",),
@@ -172,6 +191,12 @@ RULES: tuple[tuple[tuple[str, ...], Any], ...] = (
     (("uprn",), block_on("uprn", "substr(last_name, 1, 1)")),
     (("address_line",), block_on("address_line", "substr(first_name, 1, 1)")),
     (("postcode",), block_on("first_name_group", "postcode_sector", "substr(last_name, 1, 1)")),
+    # Any two pieces of evidence that do not hang together bring a pair together: a date of
+    # birth with a place, and a name with a town where a partner names the town.
+    (("dob", "postcode"), block_on("dob", "postcode")),
+    (("dob", "town"), block_on("dob", "town")),
+    (("town",), block_on("first_name", "town")),
+    (("town",), block_on("last_name", "town")),
     # Forenames and surname swapped (a form filled in the wrong way round): whole, or
     # one of them with a slip, at one postcode.
     ((), CustomRule("l.first_name = r.last_name AND l.last_name = r.first_name")),

@@ -2,7 +2,8 @@
 
 Input is the `person_records` contract (already standardised by the connectors). Output
 adds what comparisons need: a unique id per record, the date of birth as text, postcode
-sector and district, the house number and street of the address line, surname parts, and
+sector and district, the house number and street of the address line (together and apart),
+the town as written (upper case, spaces collapsed), surname parts, and
 each given name's group (Bob, Robert, Rob are one group; Mohammed, Muhammad are one group).
 """
 
@@ -29,11 +30,47 @@ LINKAGE_COLUMNS = (
     "postcode_sector",
     "postcode_district",
     "address_line",
+    "house_number",
+    "street",
+    "town",
     "uprn",
     "nhs_number",
     "upn",
     "ni_number",
 )
+
+
+# What a form says where a name was not given: evidence of nothing, so blank for linkage (the
+# record keeps what was written). A lone letter is an initial, not a name.
+PLACEHOLDER_NAMES = (
+    "UNKNOWN",
+    "NOT KNOWN",
+    "NOTKNOWN",
+    "NK",
+    "NA",
+    "N A",
+    "NONE",
+    "NULL",
+    "REFUSED",
+    "DECLINED",
+    "WITHHELD",
+    "NOT GIVEN",
+    "ANONYMOUS",
+    "PERSON",
+    "TEST",
+    "BABY",
+    "INFANT",
+    "UNBORN",
+)
+
+
+def real_name(name: pl.Expr) -> pl.Expr:
+    """The name, or null where it is a placeholder or a lone initial."""
+    return (
+        pl.when(name.is_in(PLACEHOLDER_NAMES) | (name.str.len_chars() < 2))
+        .then(pl.lit(None, pl.String))
+        .otherwise(name)
+    )
 
 
 @cache
@@ -64,6 +101,10 @@ def address_line(address: pl.Expr) -> pl.Expr:
 def prepare(records: pl.DataFrame) -> pl.DataFrame:
     """Add the comparison columns to standardised person records."""
     groups = name_groups()
+    blank = pl.lit(None, pl.String)
+    records = records.with_columns(
+        real_name(pl.col(c)).alias(c) for c in ("first_name", "last_name")
+    )
     out = records.with_columns(
         pl.concat_str([pl.col("source"), pl.col("source_record_id")], separator=":").alias(
             "unique_id"
@@ -73,9 +114,10 @@ def prepare(records: pl.DataFrame) -> pl.DataFrame:
         .str.slice(0, pl.col("postcode").str.len_chars() - 2)
         .alias("postcode_sector"),
         pl.col("postcode").str.split(" ").list.first().alias("postcode_district"),
-        address_line(
-            pl.col("address") if "address" in records.columns else pl.lit(None, pl.String)
-        ).alias("address_line"),
+        address_line(pl.col("address") if "address" in records.columns else blank).alias(
+            "address_line"
+        ),
+        (pl.col("town") if "town" in records.columns else blank).alias("town"),
         pl.col("last_name").str.split(" ").alias("surname_parts"),
         pl.col("uprn").cast(pl.String),
     ).join(
@@ -87,5 +129,7 @@ def prepare(records: pl.DataFrame) -> pl.DataFrame:
         # A name in no group is its own group.
         pl.coalesce(pl.col("first_name_group").cast(pl.String), pl.col("first_name")).alias(
             "first_name_group"
-        )
+        ),
+        pl.col("address_line").str.extract(r"^(\S+) ", 1).alias("house_number"),
+        pl.col("address_line").str.extract(r"^\S+ (.+)$", 1).alias("street"),
     ).select(LINKAGE_COLUMNS)

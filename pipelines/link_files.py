@@ -257,10 +257,12 @@ def read_extracts(config: LinkConfig) -> Extracts:
     )
 
 
-def _trained(records: pl.DataFrame, settings: LinkageSettings) -> Trained:
+def _trained(records: pl.DataFrame, settings: LinkageSettings, mode: str) -> Trained:
     """Train on the records, or say plainly why it cannot be done on these."""
     try:
-        return train(records, seed=settings.seed, max_pairs=settings.u_sample_pairs)
+        return train(
+            records, seed=settings.seed, max_pairs=settings.u_sample_pairs, across=mode == "link"
+        )
     except TrainingFailed as exc:
         raise LinkFilesError(
             f"training on {records.height:,} records failed ({exc}). EM learns from pairs of "
@@ -344,7 +346,7 @@ def link_files(
     if saved is not None:
         model = saved
     else:
-        trained = _trained(extracts.records, config.settings)
+        trained = _trained(extracts.records, config.settings, config.mode)
         model, skipped = trained.model, trained.skipped
     model, prior_from = fit_to_mode(extracts.records, model, config.mode)
     t2 = time.perf_counter()

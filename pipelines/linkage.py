@@ -23,7 +23,7 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from matching.cluster import recluster_changes, to_recluster
+from matching.cluster import recluster_changes, to_recluster, vetoes
 from matching.households import HOUSEHOLD_COLUMNS, households, rehouse
 from matching.link import Linked, link, score_new, train
 from matching.persons import Assignment, assign
@@ -242,9 +242,9 @@ def _link_changes(
     con.unregister("_redo")
     con.unregister("_replaced")
     links = pl.concat([kept_links, new_links])
-    clusters = recluster_changes(prepared, links, prior_persons, redo, threshold).join(
-        prepared.select("unique_id", "source", "source_record_id"), on="unique_id"
-    )
+    clusters = recluster_changes(
+        prepared, links, prior_persons, redo, threshold, veto=vetoes(model)
+    ).join(prepared.select("unique_id", "source", "source_record_id"), on="unique_id")
     linked = Linked(new_pairs, clusters, {"predict": t1 - t0, "cluster": time.perf_counter() - t1})
     return linked, _Changes(new_pairs, replaced, since)
 

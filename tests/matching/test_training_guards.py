@@ -8,7 +8,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from matching.link import _against_evidence, _trained_names
+from matching.cluster import MAX_VETO_MISS, vetoes
+from matching.link import _against_evidence, _fill, _hold, untrained
 from matching.model import settings
 from matching.prepare import address_line
 
@@ -47,11 +48,15 @@ def _model() -> dict[str, Any]:
 
 
 def _set_exact(model: dict[str, Any], column: str, m: float, u: float) -> dict[str, Any]:
+    return _set(model, column, "Exact match", m, u)
+
+
+def _set(model: dict[str, Any], column: str, label: str, m: float, u: float) -> dict[str, Any]:
     changed = copy.deepcopy(model)
     for comparison in changed["comparisons"]:
         if comparison["output_column_name"] == column:
             for level in comparison["comparison_levels"]:
-                if level.get("label_for_charts", "").startswith("Exact match"):
+                if level.get("label_for_charts", "").startswith(label):
                     level["m_probability"], level["u_probability"] = m, u
     return changed
 
@@ -69,6 +74,54 @@ def test_a_model_that_counts_a_shared_first_name_against_a_match_is_caught() -> 
     assert _against_evidence(_set_exact(person, "sex", m=0.4, u=0.48)) is None
 
 
-def test_names_count_as_trained_once_a_session_sets_them() -> None:
-    assert not _trained_names(_model())
-    assert _trained_names(_set_exact(_model(), "first_name", m=0.9, u=0.003))
+def test_a_model_where_most_of_a_persons_records_differ_in_first_name_is_caught() -> None:
+    # A block of one address's records: one person's pairs and a family's, mixed.
+    mixed = _set(
+        _set_exact(_model(), "first_name", m=0.39, u=0.003),
+        "first_name",
+        "All other",
+        m=0.59,
+        u=0.99,
+    )
+    assert _against_evidence(mixed) == (
+        "more records of one person with first_names in nothing alike than with one "
+        "first_name, m 0.59 > 0.39"
+    )
+
+
+def test_a_comparison_counts_as_trained_once_a_session_sets_its_first_seen_level() -> None:
+    blank = _set(_model(), "last_name", "Exact match", m=None, u=0.001)  # type: ignore[arg-type]
+    assert "last_name" in untrained(blank)
+    # A rare level set by hand (a new surname) is not training.
+    assert "last_name" in untrained(_set(blank, "last_name", "New surname", m=0.01, u=0.0))
+    assert "last_name" not in untrained(_set_exact(blank, "last_name", m=0.9, u=0.001))
+
+
+def test_a_fallback_session_moves_only_the_untrained_comparisons() -> None:
+    trained = _set_exact(_model(), "dob", m=0.9, u=0.0001)
+    held = _hold(trained, ["last_name"])
+    fixed = {
+        c["output_column_name"]: [lv.get("fix_m_probability") for lv in c["comparison_levels"]]
+        for c in held["comparisons"]
+    }
+    assert True in fixed["dob"] and True not in fixed["last_name"]
+    learned = _set_exact(_set_exact(trained, "dob", m=0.5, u=0.0001), "last_name", m=0.8, u=0.001)
+    filled = _fill(trained, learned, ["last_name"])
+    assert _set_exact(trained, "last_name", m=0.8, u=None) == _set_exact(  # type: ignore[arg-type]
+        filled, "last_name", m=0.8, u=None  # type: ignore[arg-type]
+    )
+
+
+def test_a_field_vetoes_only_where_one_persons_records_rarely_disagree_on_it() -> None:
+    model = _set(_model(), "first_name", "All other", m=0.005, u=0.99)
+    model = _set(model, "dob", "All other", m=0.006, u=0.97)
+    model = _set(model, "dob", "Abs difference", m=0.002, u=0.03)
+    for name in ("nhs_number", "upn", "ni_number"):
+        model = _set(model, name, "All other", m=0.001, u=0.999)
+    assert vetoes(model) == {"first_name", "dob", "nhs_number", "upn", "ni_number"}
+    # A partner whose clerks retype one first name in ten: no veto on first names.
+    typed_over = _set(model, "first_name", "All other", m=0.09, u=0.99)
+    assert vetoes(typed_over) == {"dob", "nhs_number", "upn", "ni_number"}
+    # The levels the check refuses count together: a year out and nothing alike.
+    near = _set(model, "dob", "Abs difference", m=MAX_VETO_MISS, u=0.03)
+    assert "dob" not in vetoes(near)

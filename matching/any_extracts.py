@@ -21,7 +21,10 @@ LINK_TYPES = {"link": "link_only", "dedupe": "dedupe_only"}
 
 
 def fit_to_mode(
-    records: pl.DataFrame, model: dict[str, Any], mode: Literal["link", "dedupe"]
+    records: pl.DataFrame,
+    model: dict[str, Any],
+    mode: Literal["link", "dedupe"],
+    task: str = "persons",
 ) -> tuple[dict[str, Any], str]:
     """The model set to link across sources only, or to score every pair, with its prior.
 
@@ -36,7 +39,7 @@ def fit_to_mode(
     fitted = copy.deepcopy(model)
     fitted["link_type"] = LINK_TYPES[mode]
     fitted["source_dataset_column_name"] = "source"
-    prior = sure_prior(prepare(records), fitted)
+    prior = sure_prior(prepare(records), fitted, task)
     if prior is not None:
         fitted["probability_two_random_records_match"] = prior
         return fitted, f"prior {prior:.3g}, estimated from the pairs these records link for sure"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import duckdb
 import polars as pl
 
 
@@ -244,3 +246,49 @@ def _judged(linked: pl.DataFrame, labels: pl.DataFrame) -> Scores:
         predicted=int(judged["linked"].sum()),
         actual=int(judged["match"].sum()),
     )
+
+
+def blocking_recall(
+    prepared: pl.DataFrame, model: dict[str, Any], true_pairs: pl.DataFrame
+) -> pl.DataFrame:
+    """How many known true pairs each of the model's blocking rules brings together.
+
+    A pair no rule brings together is never scored, so no threshold can link it: the
+    last row's `cumulative` is the most recall the model can have on these pairs.
+
+    Args:
+        prepared: the linkage input (`matching.prepare.prepare`).
+        model: the model's JSON, whose `blocking_rules_to_generate_predictions` are read.
+        true_pairs: `unique_id_l`, `unique_id_r` of pairs known to be one person.
+
+    Returns:
+        `rule`, `pairs` (of the true pairs it brings together), `share`, and `cumulative`
+        (the share that this rule or one before it brings together), one row a rule.
+    """
+    rules = [
+        r["blocking_rule"] if isinstance(r, dict) else str(r)
+        for r in model.get("blocking_rules_to_generate_predictions", [])
+    ]
+    con = duckdb.connect()
+    try:
+        con.register("records", prepared.to_arrow())
+        con.register("pairs", true_pairs.select("unique_id_l", "unique_id_r").to_arrow())
+        joined = (
+            "FROM pairs p JOIN records l ON l.unique_id = p.unique_id_l"
+            " JOIN records r ON r.unique_id = p.unique_id_r"
+        )
+
+        def count(where: str) -> int:
+            found = con.execute(f"SELECT count(*) {joined} WHERE {where}").fetchone()
+            return int(found[0]) if found else 0
+
+        total = count("true")
+        rows = []
+        for i, rule in enumerate(rules):
+            # A blank on either side agrees with nothing, as in Splink's blocking.
+            found = count(f"coalesce(({rule}), false)")
+            cumulative = count(" OR ".join(f"coalesce(({x}), false)" for x in rules[: i + 1]))
+            rows.append((rule, found, found / max(total, 1), cumulative / max(total, 1)))
+    finally:
+        con.close()
+    return pl.DataFrame(rows, schema=["rule", "pairs", "share", "cumulative"], orient="row")

@@ -12,16 +12,18 @@ import logging
 import re
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-from splink import DuckDBAPI, Linker, block_on
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.exceptions import SplinkException  # Splink does not export it
 
 from matching.cluster import constrained_clusters, mark_refused, vetoes
-from matching.model import settings
+from matching.evaluate import pair_key
+from matching.model import DWELLING_RULES, household_settings, settings
 from matching.prepare import LINKAGE_COLUMNS, prepare
 
 
@@ -124,6 +126,30 @@ MIN_EM_PAIRS = 100
 MAX_EM_PAIRS = 20_000_000
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How the model of one linkage task is made and trained."""
+
+    settings: Callable[[frozenset[str] | None], SettingsCreator]
+    sure_rules: tuple[tuple[str, ...], ...]
+    em_blocks: tuple[tuple[str, ...], ...]
+    fallback_blocks: tuple[tuple[str, ...], ...]
+
+
+# Records into households: pairs at one property, or one address line, with one surname,
+# are of one household for sure. EM on pairs sharing a surname learns the place; on pairs
+# at one address, the surname (a household's members mostly share one, lodgers do not).
+TASKS: dict[str, Recipe] = {
+    "persons": Recipe(settings, SURE_RULES, EM_BLOCKS, FALLBACK_BLOCKS),
+    "households": Recipe(
+        household_settings,
+        (("uprn",), ("address_line",)),
+        (("last_name",), ("address_line",)),
+        (("postcode",),),
+    ),
+}
+
+
 def _exact_name_levels(
     model: dict[str, Any],
 ) -> list[tuple[str, float | None, float | None, float | None]]:
@@ -202,16 +228,41 @@ def _against_evidence(model: dict[str, Any]) -> str | None:
     return None
 
 
-class TrainingFailed(ValueError):
-    """No EM session could learn from these records; the message says why for each."""
-
-
 @dataclass
 class Trained:
-    """A trained model, and the EM sessions the records could not support."""
+    """A trained model, and what its training could and could not do."""
 
     model: dict[str, Any]
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # EM sessions not run, each with why
+    sessions: int = 0  # EM sessions that ran
+    from_labels: list[str] = field(default_factory=list)  # comparisons whose m labels gave
+    # Comparisons no session and no label could train: Splink's default m probabilities
+    # (0.95 of one person's pairs at the first level, the rest spread evenly) stand.
+    defaulted: list[str] = field(default_factory=list)
+
+
+def _from_labels(
+    prepared: pl.DataFrame, model: dict[str, Any], labels: pl.DataFrame, gaps: list[str]
+) -> dict[str, Any]:
+    """The model with the m of the `gaps` comparisons estimated from labelled true pairs.
+
+    Args:
+        labels: `unique_id_l`, `unique_id_r` of pairs known to be one person.
+    """
+    keyed = copy.deepcopy(model)
+    keyed["source_dataset_column_name"] = "source"
+    linker = _linker(prepared, keyed, log_level=logging.WARNING)
+    source = prepared.select("unique_id", "source")
+    table = (
+        labels.join(
+            source.rename({"unique_id": "unique_id_l", "source": "source_l"}), on="unique_id_l"
+        )
+        .join(source.rename({"unique_id": "unique_id_r", "source": "source_r"}), on="unique_id_r")
+        .select("source_l", "unique_id_l", "source_r", "unique_id_r")
+    )
+    linker.table_management.register_table(table.to_arrow(), "labelled_pairs", overwrite=True)
+    linker.training.estimate_m_from_pairwise_labels("labelled_pairs")  # type: ignore[no-untyped-call]
+    return _fill(model, linker.misc.save_model_to_json(), gaps)
 
 
 def _reason(exc: Exception) -> str:
@@ -219,13 +270,17 @@ def _reason(exc: Exception) -> str:
     return text.splitlines()[0] if text else exc.__class__.__name__
 
 
-def sure_prior(prepared: pl.DataFrame, model: dict[str, Any]) -> float | None:
+def sure_prior(
+    prepared: pl.DataFrame, model: dict[str, Any], task: str = "persons"
+) -> float | None:
     """The prior from pairs linked for sure, for the model's link type; None if none are."""
     linker = _linker(prepared, model)
+    present = frozenset(c for c in prepared.columns if prepared[c].null_count() < prepared.height)
+    rules: list[Any] = [block_on(*cols) for cols in TASKS[task].sure_rules if set(cols) <= present]
+    if not rules:
+        return None
     try:
-        linker.training.estimate_probability_two_random_records_match(
-            [block_on(*columns) for columns in SURE_RULES], recall=SURE_RECALL
-        )
+        linker.training.estimate_probability_two_random_records_match(rules, recall=SURE_RECALL)
     except ValueError:  # more sure pairs than the recall allows: no estimate to trust
         return None
     estimated = linker.misc.save_model_to_json().get("probability_two_random_records_match")
@@ -286,61 +341,89 @@ def _session(
 
 
 def train(
-    records: pl.DataFrame, seed: int = 1, max_pairs: float = 5e6, across: bool = False
+    records: pl.DataFrame,
+    seed: int = 1,
+    max_pairs: float = 5e6,
+    across: bool = False,
+    task: str = "persons",
+    labels: pl.DataFrame | None = None,
 ) -> Trained:
     """Estimate the model's parameters from standardised person records.
 
     Comparisons and blocking rules on columns the records hold no value in are left out
     (`matching.model.settings`). The prior comes from pairs linked for sure (at an assumed
-    recall of 0.7), u from random pairs, m from EM on each of `EM_BLOCKS`, and the m of
-    comparisons those left untrained from the first of `FALLBACK_BLOCKS` that can run. A
-    session the records cannot support is skipped and named (`_session`), not fatal.
+    recall of 0.7), u from random pairs, m from EM on each of the task's blocks, and the m
+    of comparisons those left untrained from the first of its fallback blocks that can
+    run, then from `labels` where given. A session the records cannot support is skipped
+    and named (`_session`), not fatal; a comparison nothing could train keeps Splink's
+    default m, and is named in `Trained.defaulted`.
 
     Args:
         across: learn from pairs across sources only (Splink's `link_only`), as a link of
             two files scores them: the pairs within one file (a census's households) then
             teach the model nothing it will not be asked.
-
-    Raises:
-        TrainingFailed: when no EM session can run, with each session's reason.
+        task: "persons", or "households" (records of people who live together).
+        labels: `unique_id_l`, `unique_id_r` of pairs an analyst knows to be one person
+            (or household).
     """
+    recipe = TASKS[task]
     prepared = prepare(records)
     present = frozenset(c for c in prepared.columns if prepared[c].null_count() < prepared.height)
-    start: dict[str, Any] = _linker(prepared, settings(present)).misc.save_model_to_json()
+    start: dict[str, Any] = _linker(prepared, recipe.settings(present)).misc.save_model_to_json()
     if across:
         start["link_type"] = "link_only"
         start["source_dataset_column_name"] = "source"
-    prior = sure_prior(prepared, start)
+    prior = sure_prior(prepared, start, task)
     if prior is not None:  # otherwise the settings' own prior stands
         start["probability_two_random_records_match"] = prior
     # Training shows Splink's warnings (levels never observed) to the analyst.
     linker = _linker(prepared, start, log_level=logging.WARNING)
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
     skipped: list[str] = []
-    for block in EM_BLOCKS:
+    for block in recipe.em_blocks:
         linker, why = _session(linker, prepared, present, block)
         if why:
             skipped.append(why)
-    ran = len(EM_BLOCKS) - len(skipped)
-    gaps = untrained(linker.misc.save_model_to_json())
-    for block in FALLBACK_BLOCKS:
+    ran = len(recipe.em_blocks) - len(skipped)
+    model = linker.misc.save_model_to_json()
+    gaps = untrained(model)
+    for block in recipe.fallback_blocks:
         if not gaps:
             break
-        before = linker.misc.save_model_to_json()
         # What the sessions above learned is held fixed: it anchors EM to "same person",
         # and only the untrained comparisons move.
-        held = _hold(before, gaps)
+        held = _hold(model, gaps)
         trial, why = _session(_linker(prepared, held, logging.WARNING), prepared, present, block)
         if why:
             skipped.append(why)
             continue
         ran += 1
-        filled = _fill(before, trial.misc.save_model_to_json(), gaps)
-        linker = _linker(prepared, filled, log_level=logging.WARNING)
-        gaps = untrained(filled)
-    if not ran:
-        raise TrainingFailed("no EM session could run: " + "; ".join(skipped))
-    return Trained(linker.misc.save_model_to_json(), skipped)
+        model = _fill(model, trial.misc.save_model_to_json(), gaps)
+        gaps = untrained(model)
+    labelled: list[str] = []
+    if gaps and labels is not None and labels.height:
+        model = _from_labels(prepared, model, labels, gaps)
+        labelled = [name for name in gaps if name not in untrained(model)]
+        gaps = untrained(model)
+    if task == "households":
+        model = _neutral_surname_difference(model)
+    return Trained(model, skipped, ran, labelled, gaps)
+
+
+def _neutral_surname_difference(model: dict[str, Any]) -> dict[str, Any]:
+    """A household model where a differing surname counts neither way (m = u).
+
+    A household's members need not share a surname (partners, step-children, lodgers),
+    and EM on pairs at one address learns that they always do: it splits a family from
+    the rest of the address, not a household from the street.
+    """
+    neutral = copy.deepcopy(model)
+    for comparison in neutral["comparisons"]:
+        if comparison["output_column_name"] == "last_name":
+            other = comparison["comparison_levels"][-1]
+            if other.get("u_probability") is not None:
+                other["m_probability"] = other["u_probability"]
+    return neutral
 
 
 def link(
@@ -349,6 +432,7 @@ def link(
     threshold: float,
     max_pairs_per_rule: int | None = None,
     one_per_person: frozenset[str] = frozenset(),
+    task: str = "persons",
 ) -> Linked:
     """Score every blocked pair and cluster records whose links reach the threshold.
 
@@ -367,12 +451,50 @@ def link(
     predictions = linker.inference.predict(threshold_match_probability=min(threshold, 0.01))
     t1 = time.perf_counter()
     pairs = predictions.as_duckdbpyrelation().pl().select(PAIR_COLUMNS)
+    if task == "households":
+        pairs = _with_dwellings(prepared, model, pairs)
     clusters = constrained_clusters(
         prepared, pairs, threshold, one_per_person, veto=vetoes(model)
     ).join(prepared.select("unique_id", "source", "source_record_id"), on="unique_id")
     pairs = mark_refused(pairs, clusters, threshold)
     t2 = time.perf_counter()
     return Linked(pairs, clusters, {"predict": t1 - t0, "cluster": t2 - t1})
+
+
+def _with_dwellings(
+    prepared: pl.DataFrame, model: dict[str, Any], pairs: pl.DataFrame
+) -> pl.DataFrame:
+    """Scored pairs, and every pair at one dwelling linked by rule (probability 1, no weight).
+
+    The model scores records whose addresses are written differently; records at one
+    dwelling are one household by definition (`matching.model.DWELLING_RULES`).
+    """
+    present = {c for c in prepared.columns if prepared[c].null_count() < prepared.height}
+    rules = [rule for needs, rule in DWELLING_RULES if set(needs) <= present]
+    if not rules:
+        return pairs
+    by_rule = copy.deepcopy(model)
+    by_rule["blocking_rules_to_generate_predictions"] = [
+        rule.create_blocking_rule_dict("duckdb") for rule in rules
+    ]
+    found = _linker(prepared, by_rule).inference.deterministic_link()
+    dwellings = (
+        found.as_duckdbpyrelation()
+        .pl()
+        .select(
+            "unique_id_l",
+            "unique_id_r",
+            pl.lit(1.0).alias("match_probability"),
+            pl.lit(None, pl.Float64).alias("match_weight"),
+        )
+    )
+    together: pl.DataFrame = (
+        pl.concat([dwellings, pairs.cast({"match_weight": pl.Float64})])
+        .with_columns(*pair_key())
+        .unique(["pair_a", "pair_b"], keep="first", maintain_order=True)
+        .drop("pair_a", "pair_b")
+    )
+    return together
 
 
 def _tf_columns(model: dict[str, Any]) -> set[str]:

@@ -24,6 +24,71 @@ from splink.blocking_rule_library import CustomRule
 NULL_DOB = "dob_l IS NULL OR dob_r IS NULL"
 
 
+def _surname_agrees() -> list[Any]:
+    """A surname's first levels, for persons and households alike: blank, same, one slip."""
+    return [
+        cll.NullLevel("last_name"),
+        cll.ExactMatchLevel("last_name").configure(tf_adjustment_column="last_name"),
+        cll.DamerauLevenshteinLevel("last_name", 1).configure(
+            label_for_charts="One slip of the keyboard"
+        ),
+    ]
+
+
+def address() -> Any:
+    """Where the records say the person lives: one piece of evidence, however many columns."""
+    return cl.CustomComparison(
+        output_column_name="address",
+        comparison_levels=[
+            cll.CustomLevel(
+                "(uprn_l IS NULL OR uprn_r IS NULL) AND (postcode_l IS NULL OR postcode_r IS NULL)"
+                " AND (address_line_l IS NULL OR address_line_r IS NULL)",
+                "No address on one side",
+            ).configure(is_null_level=True),
+            cll.ExactMatchLevel("uprn").configure(label_for_charts="Same property"),
+            # A property named by its house number and street where no UPRN says it: for
+            # partners without UPRNs, and for addresses abroad whose codes say little.
+            cll.CustomLevel(
+                "address_line_l = address_line_r AND (postcode_l = postcode_r"
+                " OR postcode_l IS NULL OR postcode_r IS NULL)",
+                "Same house number and street",
+            ),
+            # A slip in the street's name ("Faucett Dtreet"), at the same house number.
+            cll.CustomLevel(
+                "house_number_l = house_number_r"
+                " AND jaro_winkler_similarity(street_l, street_r) >= 0.9",
+                "Same house number, street close in spelling",
+            ),
+            cll.CustomLevel(
+                "street_l = street_r AND (house_number_l IS NULL OR house_number_r IS NULL)"
+                " AND (postcode_l = postcode_r OR postcode_l IS NULL OR postcode_r IS NULL)",
+                "Same street, a house number missing",
+            ),
+            cll.ExactMatchLevel("postcode").configure(tf_adjustment_column="postcode"),
+            cll.DamerauLevenshteinLevel("postcode", 1).configure(
+                label_for_charts="Postcode one character out", m_probability=0.02
+            ),
+            cll.ExactMatchLevel("postcode_sector"),
+            cll.ExactMatchLevel("postcode_district"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def town() -> Any:
+    """A town, suburb or city named apart from the address: weak alone, telling beside a
+    street, and all the evidence of place some partners abroad have."""
+    return cl.CustomComparison(
+        output_column_name="town",
+        comparison_levels=[
+            cll.NullLevel("town"),
+            cll.ExactMatchLevel("town").configure(tf_adjustment_column="town"),
+            cll.JaroWinklerLevel("town", 0.9).configure(label_for_charts="Close in spelling"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
 def comparisons() -> list[Any]:
     """The comparisons, most telling first."""
     first = cl.CustomComparison(
@@ -50,11 +115,7 @@ def comparisons() -> list[Any]:
     last = cl.CustomComparison(
         output_column_name="last_name",
         comparison_levels=[
-            cll.NullLevel("last_name"),
-            cll.ExactMatchLevel("last_name").configure(tf_adjustment_column="last_name"),
-            cll.DamerauLevenshteinLevel("last_name", 1).configure(
-                label_for_charts="One slip of the keyboard"
-            ),
+            *_surname_agrees(),
             cll.JaroWinklerLevel("last_name", 0.92),
             cll.ArrayIntersectLevel("surname_parts", 1).configure(
                 label_for_charts="Share a part of a double-barrelled surname"
@@ -106,56 +167,14 @@ def comparisons() -> list[Any]:
             cll.ElseLevel(),
         ],
     )
-    address = cl.CustomComparison(
-        output_column_name="address",
-        comparison_levels=[
-            cll.CustomLevel(
-                "(uprn_l IS NULL OR uprn_r IS NULL) AND (postcode_l IS NULL OR postcode_r IS NULL)"
-                " AND (address_line_l IS NULL OR address_line_r IS NULL)",
-                "No address on one side",
-            ).configure(is_null_level=True),
-            cll.ExactMatchLevel("uprn").configure(label_for_charts="Same property"),
-            # A property named by its house number and street where no UPRN says it: for
-            # partners without UPRNs, and for addresses abroad whose codes say little.
-            cll.CustomLevel(
-                "address_line_l = address_line_r AND (postcode_l = postcode_r"
-                " OR postcode_l IS NULL OR postcode_r IS NULL)",
-                "Same house number and street",
-            ),
-            # A slip in the street's name ("Faucett Dtreet"), at the same house number.
-            cll.CustomLevel(
-                "house_number_l = house_number_r"
-                " AND jaro_winkler_similarity(street_l, street_r) >= 0.9",
-                "Same house number, street close in spelling",
-            ),
-            cll.ExactMatchLevel("postcode").configure(tf_adjustment_column="postcode"),
-            cll.DamerauLevenshteinLevel("postcode", 1).configure(
-                label_for_charts="Postcode one character out", m_probability=0.02
-            ),
-            cll.ExactMatchLevel("postcode_sector"),
-            cll.ExactMatchLevel("postcode_district"),
-            cll.ElseLevel(),
-        ],
-    )
-    # A town, suburb or city named apart from the address: weak alone, telling beside a
-    # street, and all the evidence of place some partners abroad have.
-    town = cl.CustomComparison(
-        output_column_name="town",
-        comparison_levels=[
-            cll.NullLevel("town"),
-            cll.ExactMatchLevel("town").configure(tf_adjustment_column="town"),
-            cll.JaroWinklerLevel("town", 0.9).configure(label_for_charts="Close in spelling"),
-            cll.ElseLevel(),
-        ],
-    )
     return [
         first,
         last,
         middle,
         dob,
         cl.ExactMatch("sex"),
-        address,
-        town,
+        address(),
+        town(),
         cl.ExactMatch("nhs_number"),
         cl.ExactMatch("upn"),
         cl.ExactMatch("ni_number"),
@@ -219,6 +238,72 @@ def absent(present: frozenset[str] | None) -> list[str]:
     if present is None:
         return []
     return [name for name, columns in EVIDENCE.items() if not set(columns) & present]
+
+
+def household_comparisons() -> list[Any]:
+    """What says two records are of one household: the place, and a family's surname.
+
+    Names and dates of birth that say which member a record is are no evidence here:
+    a mother's and her son's records are of one household.
+    """
+    surname = cl.CustomComparison(
+        output_column_name="last_name",
+        comparison_levels=[
+            *_surname_agrees(),
+            cll.ArrayIntersectLevel("surname_parts", 1).configure(
+                label_for_charts="Share a part of a double-barrelled surname"
+            ),
+            cll.JaroWinklerLevel("last_name", 0.88),
+            cll.ElseLevel(),
+        ],
+    )
+    return [address(), town(), surname]
+
+
+HOUSEHOLD_RULES: tuple[tuple[tuple[str, ...], Any], ...] = (
+    (("uprn",), block_on("uprn")),
+    (("address_line",), block_on("address_line")),
+    (("postcode",), block_on("postcode", "last_name")),
+    (("postcode",), block_on("postcode", "house_number")),
+    (("town",), block_on("town", "house_number", "substr(last_name, 1, 1)")),
+)
+
+
+# Records at one dwelling are of one household, whatever their surnames (as the nightly
+# households have it: matching/households.py): the same property, or the same house number
+# and street where neither the postcode nor the town says otherwise.
+DWELLING_RULES: tuple[tuple[tuple[str, ...], Any], ...] = (
+    (("uprn",), block_on("uprn")),
+    (
+        ("address_line",),
+        CustomRule(
+            "l.address_line = r.address_line"
+            " AND (l.postcode = r.postcode OR l.postcode IS NULL OR r.postcode IS NULL)"
+            " AND (l.town = r.town OR l.town IS NULL OR r.town IS NULL)"
+        ),
+    ),
+)
+
+
+def household_settings(present: frozenset[str] | None = None) -> SettingsCreator:
+    """An untrained model of households: records of people who live together, together.
+
+    Args:
+        present: as for `settings`.
+    """
+    left_out = set(absent(present))
+    return SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            c for c in household_comparisons() if c.create_output_column_name() not in left_out
+        ],
+        blocking_rules_to_generate_predictions=[
+            rule for needs, rule in HOUSEHOLD_RULES if present is None or set(needs) <= present
+        ],
+        retain_intermediate_calculation_columns=False,
+        additional_columns_to_retain=["source"],
+        probability_two_random_records_match=1 / 10_000,
+    )
 
 
 def settings(present: frozenset[str] | None = None) -> SettingsCreator:

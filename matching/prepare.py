@@ -98,6 +98,13 @@ def address_line(address: pl.Expr) -> pl.Expr:
     return pl.coalesce(in_parts.str.replace(",", " "), in_one).str.strip_chars()
 
 
+def street_only(address: pl.Expr) -> pl.Expr:
+    """The first part of an address that has no number in it: a street named alone."""
+    first = address.str.to_uppercase().str.replace_all(r"[^A-Z0-9, ]", " ").str.split(",")
+    part = first.list.first().str.replace_all(r" +", " ").str.strip_chars()
+    return pl.when(part.str.contains(r"^[A-Z][A-Z ]*[A-Z]$")).then(part)
+
+
 def prepare(records: pl.DataFrame) -> pl.DataFrame:
     """Add the comparison columns to standardised person records."""
     groups = name_groups()
@@ -131,5 +138,10 @@ def prepare(records: pl.DataFrame) -> pl.DataFrame:
             "first_name_group"
         ),
         pl.col("address_line").str.extract(r"^(\S+) ", 1).alias("house_number"),
-        pl.col("address_line").str.extract(r"^\S+ (.+)$", 1).alias("street"),
+        # The street, and where no house number is given, the address's first part if it
+        # names a street ("delacorte dr"), so a missing number still leaves the street.
+        pl.coalesce(
+            pl.col("address_line").str.extract(r"^\S+ (.+)$", 1),
+            street_only(pl.col("address") if "address" in records.columns else blank),
+        ).alias("street"),
     ).select(LINKAGE_COLUMNS)

@@ -33,7 +33,15 @@ from connectors.config import CONTRACT_FIELDS, ConfigError, Source, load_sources
 from connectors.extract import ExtractError, extract_table
 from connectors.standardise import QUARANTINE_SCHEMA, standardise
 from matching.any_extracts import fit_to_mode
-from matching.link import ModelMismatch, Trained, TrainingFailed, check_model_fits, link, train
+from matching.evaluate import (
+    LabelsError,
+    blocking_recall,
+    label_cluster_scores,
+    label_scores,
+    read_labels,
+)
+from matching.link import ModelMismatch, Trained, check_model_fits, link, train
+from matching.prepare import prepare
 
 OUTPUTS = (
     "pairs.csv",
@@ -75,6 +83,17 @@ class LinkageSettings(BaseModel):
         default_factory=list,
         description="sources that hold at most one record of a person: none of their "
         "records is put in one cluster with another of them (1:1, or 1:many)",
+    )
+    task: Literal["persons", "households"] = Field(
+        "persons",
+        description="persons: records of one person together; households: records of "
+        "people who live together, from address and surname",
+    )
+    labels: str | None = Field(
+        None,
+        description="CSV of pairs an analyst has judged (unique_id_l, unique_id_r, label: "
+        "match, non-match or unsure, as `joinedup link review` writes), relative to this "
+        "file: m where EM cannot train, and how well the run did on them",
     )
 
 
@@ -159,6 +178,11 @@ def load_link_config(path: Path) -> LinkConfig:
         raise LinkFilesError(
             f"{path}: linkage.mode: `link` scores pairs across sources, and there is only "
             f"one ({', '.join(config.sources)}); use `mode: dedupe` to deduplicate it"
+        )
+    if settings.task == "households" and settings.one_record_per_person:
+        raise LinkFilesError(
+            f"{path}: linkage.one_record_per_person is for persons; a household has many "
+            "records in one source"
         )
     unknown = sorted(set(settings.one_record_per_person) - set(config.sources))
     if unknown:
@@ -257,19 +281,36 @@ def read_extracts(config: LinkConfig) -> Extracts:
     )
 
 
-def _trained(records: pl.DataFrame, settings: LinkageSettings, mode: str) -> Trained:
-    """Train on the records, or say plainly why it cannot be done on these."""
+def _labels(config: LinkConfig, records: pl.DataFrame) -> pl.DataFrame | None:
+    """The analyst's judged pairs, read against these records; None without a labels file."""
+    if config.settings.labels is None:
+        return None
+    path = config.path.resolve().parent / config.settings.labels
+    known = set(prepare(records)["unique_id"])
     try:
-        return train(
-            records, seed=settings.seed, max_pairs=settings.u_sample_pairs, across=mode == "link"
+        return read_labels(str(path), known)
+    except LabelsError as exc:
+        raise LinkFilesError(f"{config.path}: linkage.labels: {exc}") from exc
+
+
+def _training_lines(trained: Trained, task: str) -> list[str]:
+    """What training could not do, and what the analyst can do about it."""
+    lines = []
+    if trained.from_labels:
+        lines.append(
+            f"m of {', '.join(trained.from_labels)} estimated from the labelled matches: "
+            "no EM session could train them"
         )
-    except TrainingFailed as exc:
-        raise LinkFilesError(
-            f"training on {records.height:,} records failed ({exc}). EM learns from pairs of "
-            "records of one person, and these records give it too few; link with a saved "
-            "model instead: --model data/models/linkage-vN.json, or the model.json of an "
-            "earlier run"
-        ) from exc
+    if trained.defaulted:
+        whom = "person" if task == "persons" else "household"
+        lines.append(
+            f"m of {', '.join(trained.defaulted)}: Splink's defaults (0.95 of one {whom}'s "
+            "pairs agree exactly, the rest spread evenly), as no EM session could train "
+            "them (see the sessions skipped). Links lean on assumed figures: check some "
+            "pairs with `joinedup link review`, then give them as linkage.labels, or "
+            "link with a saved model (--model)"
+        )
+    return lines
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -305,6 +346,16 @@ class LinkFilesReport:
         )
         lines.append(s["prior_from"])
         lines += [f"skipped in training: {why}" for why in s["em_sessions_skipped"]]
+        lines += s["training"]
+        if "labels" in s:
+            judged = s["labels"]
+            lines.append(
+                f"on {judged['judged_pairs']:,} judged pairs ({judged['matches']:,} matches): "
+                f"clusters F1 {judged['clusters']['f1']:.3f}; blocking reaches "
+                f"{judged['blocking'][-1]['cumulative']:.1%} of the matches"
+                if judged["blocking"]
+                else f"on {judged['judged_pairs']:,} judged pairs: no blocking rule"
+            )
         lines.append(f"written to {s['out']}")
         return lines
 
@@ -343,12 +394,24 @@ def link_files(
         )
     t1 = time.perf_counter()
     skipped: list[str] = []
+    training: list[str] = []
+    labels = _labels(config, extracts.records)
+    matches = labels.filter(pl.col("label") == "match") if labels is not None else None
+    task = config.settings.task
     if saved is not None:
         model = saved
     else:
-        trained = _trained(extracts.records, config.settings, config.mode)
+        trained = train(
+            extracts.records,
+            seed=config.settings.seed,
+            max_pairs=config.settings.u_sample_pairs,
+            across=config.mode == "link",
+            task=task,
+            labels=matches,
+        )
         model, skipped = trained.model, trained.skipped
-    model, prior_from = fit_to_mode(extracts.records, model, config.mode)
+        training = _training_lines(trained, task)
+    model, prior_from = fit_to_mode(extracts.records, model, config.mode, task)
     t2 = time.perf_counter()
     try:
         linked = link(
@@ -357,6 +420,7 @@ def link_files(
             threshold,
             max_pairs_per_rule=config.settings.max_pairs_per_rule,
             one_per_person=frozenset(config.settings.one_record_per_person),
+            task=task,
         )
     except ValueError as exc:  # a blocking rule over the ceiling
         raise LinkFilesError(f"{config_path}: {exc}") from exc
@@ -394,7 +458,9 @@ def link_files(
         "prior": model.get("probability_two_random_records_match"),
         "prior_from": prior_from,
         "one_record_per_person": config.settings.one_record_per_person,
+        "task": task,
         "em_sessions_skipped": skipped,
+        "training": training,
         "sources": extracts.counts,
         "records": extracts.records.height,
         "quarantined": extracts.quarantine.height,
@@ -412,6 +478,10 @@ def link_files(
             "cluster": round(linked.seconds["cluster"], 2),
         },
     }
+    if labels is not None and matches is not None:
+        summary["labels"] = _against_labels(
+            extracts.records, model, pairs, clusters, labels, matches
+        )
     artifact = {
         "trained_at": dt.datetime.now().isoformat(timespec="seconds") if saved is None else None,
         "from": str(model_path) if model_path is not None else None,
@@ -421,6 +491,30 @@ def link_files(
     }
     _write(out, force, pairs, clusters, extracts, artifact, summary, t0)
     return LinkFilesReport(summary)
+
+
+def _against_labels(
+    records: pl.DataFrame,
+    model: dict[str, Any],
+    pairs: pl.DataFrame,
+    clusters: pl.DataFrame,
+    labels: pl.DataFrame,
+    matches: pl.DataFrame,
+) -> dict[str, Any]:
+    """How the run did on the analyst's judged pairs, and how far blocking reached them."""
+    kept = pairs.filter(pl.col("above_threshold") & ~pl.col("refused_by_clustering"))
+    together = label_cluster_scores(
+        clusters.select("unique_id", pl.col("cluster_id").alias("person_id")), labels
+    )
+    linked = label_scores(kept.with_columns(pl.lit(1.0).alias("match_probability")), labels, 0.5)
+    reach = blocking_recall(prepare(records), model, matches)
+    return {
+        "judged_pairs": labels.height,
+        "matches": matches.height,
+        "links_kept": {"precision": linked.precision, "recall": linked.recall, "f1": linked.f1},
+        "clusters": {"precision": together.precision, "recall": together.recall, "f1": together.f1},
+        "blocking": reach.to_dicts(),
+    }
 
 
 def _write(

@@ -159,6 +159,11 @@ def train_model(warehouse: Path, seed: int = 1) -> Path:
         )
     t0 = time.perf_counter()
     trained = train(records, seed=seed)
+    if not trained.sessions:
+        raise ValueError(
+            f"no EM session could learn from these {records.height:,} records: "
+            + "; ".join(trained.skipped)
+        )
     previous = latest_model()
     version = int(previous.stem.split("-v")[1]) + 1 if previous else 1
     path = models_dir() / f"linkage-v{version}.json"
@@ -170,6 +175,7 @@ def train_model(warehouse: Path, seed: int = 1) -> Path:
         "training_records_by_source": dict(records["source"].value_counts().iter_rows()),
         "seconds": round(time.perf_counter() - t0, 1),
         "skipped_em_sessions": trained.skipped,
+        "default_m_comparisons": trained.defaulted,
         "splink_model": trained.model,
     }
     path.write_text(json.dumps(artifact, indent=1, default=str))

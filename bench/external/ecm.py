@@ -60,6 +60,18 @@ SETS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
             },
         ),
     },
+    "census_households": {
+        "census": (
+            "record_id",
+            {
+                "last_name": "last_name",
+                "street": "street_name",
+                "number": "street_number",
+                "town": "city",
+                "postcode": "zipcode",
+            },
+        ),
+    },
     "census_ssa": {
         "census": (
             "record_id",
@@ -89,7 +101,8 @@ def ecm(folder: Path, files: dict[str, tuple[str, dict[str, str]]]) -> pd.MultiI
     frames = [_read(folder, s, key, cols) for s, (key, cols) in files.items()]
     present = [c for c in COMMON if all(c in f for f in frames)]
     index = rl.Index()
-    index.block("first_name")
+    if "first_name" in present:
+        index.block("first_name")
     index.block("last_name")
     if "dob" in present:
         index.block("dob")

@@ -14,6 +14,8 @@ Sets (each a folder with the extracts as CSV and `truth.csv` of unique_id, perso
   share a surname and an address (pseudopeople's sample data, default noise).
 - `census_ssa`: the same census linked to Social Security records (names, date of birth,
   no address).
+- `census_households`: the same census, to group into households (its truth is each
+  record's household, not its person).
 
 The truth goes to `truth.csv` only; the extracts keep no column that gives it away.
 """
@@ -99,6 +101,13 @@ def pseudopeople_sets(out: Path) -> None:
                 )
             )
         pd.concat(truth).to_csv(folder / "truth.csv", index=False)
+    folder = out / "census_households"
+    folder.mkdir(parents=True, exist_ok=True)
+    keep_census.to_csv(folder / "census.csv", index=False)
+    # The truth's `person_id` is the household here: the group a record belongs in.
+    pd.DataFrame(
+        {"unique_id": "census:" + census["record_id"], "person_id": census["household_id"]}
+    ).to_csv(folder / "truth.csv", index=False)
 
 
 def main() -> None:

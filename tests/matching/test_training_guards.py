@@ -108,7 +108,10 @@ def test_a_fallback_session_moves_only_the_untrained_comparisons() -> None:
     learned = _set_exact(_set_exact(trained, "dob", m=0.5, u=0.0001), "last_name", m=0.8, u=0.001)
     filled = _fill(trained, learned, ["last_name"])
     assert _set_exact(trained, "last_name", m=0.8, u=None) == _set_exact(  # type: ignore[arg-type]
-        filled, "last_name", m=0.8, u=None  # type: ignore[arg-type]
+        filled,
+        "last_name",
+        m=0.8,
+        u=None,  # type: ignore[arg-type]
     )
 
 

@@ -189,30 +189,43 @@ def test_a_saved_model_links_without_training(
     )
 
 
-def test_a_handful_of_records_says_why_it_cannot_train_and_links_with_a_saved_model(
-    linked: tuple[Run, Path], world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_handful_of_records_that_cannot_train_still_links_and_says_what_was_missing(
+    linked: tuple[Run, Path], world: Path, tmp_path: Path
 ) -> None:
     first, _ = linked
     (tmp_path / "extracts").mkdir()
     pupils = pl.read_csv(extract(world, 0, "education", "pupils.csv"), infer_schema=False)
-    # No two share a birth date: EM has no pair to learn from.
+    # No two share a birth date, a name or an address: EM has no pair to learn from.
     few = pupils.unique("DOB", keep="first", maintain_order=True).head(12)
-    few.write_csv(tmp_path / "extracts" / "few.csv")
-    config = _config(tmp_path, world, "dedupe", {"schools": PUPILS.format(file="few.csv")})
-    out = tmp_path / "out"
-    assert main(["link", "files", "--config", str(config), "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert "training on 12 records failed (no EM session could run" in err
-    assert "EM on pairs sharing dob: 0 pair(s) in its block" in err and "--model" in err
-    assert not out.exists()
-    # The same pupils and three of them registered twice, linked with a saved model.
     copies = few.head(3).with_columns(pl.format("X{}", "PupilID").alias("PupilID"))
     pl.concat([few, copies]).write_csv(tmp_path / "extracts" / "few.csv")
-    run = _run(config, out, "--model", str(first.out / "model.json"))
-    linked_ids = run.pairs.filter("above_threshold").select("unique_id_l", "unique_id_r")
-    assert sorted(linked_ids.rows()) == sorted(
-        (f"schools:{i}", f"schools:X{i}") for i in few["PupilID"].head(3)
+    config = _config(tmp_path, world, "dedupe", {"schools": PUPILS.format(file="few.csv")})
+    run = _run(config, tmp_path / "out")
+    assert any("EM on pairs sharing dob: " in why for why in run.summary["em_sessions_skipped"])
+    defaults = [line for line in run.summary["training"] if "Splink's defaults" in line]
+    assert defaults and "linkage.labels" in defaults[0] and "--model" in defaults[0]
+    assert run.clusters.height == 15
+    # Three pairs judged by an analyst: m from them, and the run scored against them.
+    judged = pl.DataFrame(
+        {
+            "unique_id_l": [f"schools:{i}" for i in few["PupilID"].head(3)],
+            "unique_id_r": [f"schools:X{i}" for i in few["PupilID"].head(3)],
+            "label": ["match"] * 3,
+        }
     )
+    judged.write_csv(tmp_path / "judged.csv")
+    config.write_text(config.read_text().replace("linkage: {", "linkage: {labels: judged.csv, "))
+    labelled = _run(config, tmp_path / "labelled")
+    assert any("from the labelled matches" in line for line in labelled.summary["training"])
+    assert labelled.summary["labels"]["matches"] == 3
+    assert labelled.summary["labels"]["blocking"][-1]["cumulative"] == 1.0
+    linked_ids = labelled.pairs.filter("above_threshold").select("unique_id_l", "unique_id_r")
+    assert sorted(linked_ids.rows()) == sorted(judged.select("unique_id_l", "unique_id_r").rows())
+    assert labelled.summary["labels"]["clusters"]["f1"] == 1.0
+    # And with a saved model instead, the same three pairs.
+    saved = _run(config, tmp_path / "saved", "--model", str(first.out / "model.json"))
+    kept = saved.pairs.filter("above_threshold").select("unique_id_l", "unique_id_r")
+    assert sorted(kept.rows()) == sorted(judged.select("unique_id_l", "unique_id_r").rows())
 
 
 def _planted(pupils: pl.DataFrame, n: int) -> tuple[pl.DataFrame, pl.DataFrame]:

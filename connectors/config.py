@@ -9,6 +9,7 @@ stops with the file, the key and what was expected if anything is wrong.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 from pathlib import Path
@@ -105,6 +106,11 @@ class FieldSpec(_Strict):
     country: Literal["uk", "us", "au", "ie", "any"] = Field(
         "uk", description="postcode: whose postal codes the column holds (any: any code)"
     )
+    age_on: datetime.date | None = Field(
+        None,
+        description="dob: the column holds an age in whole years on this date; the birth "
+        "year it gives is kept as 1 January of that year",
+    )
     part: Literal["first", "middle", "last"] | None = None
     layout: Literal["first middle", "last, first middle", "first middle last"] = "first middle"
 
@@ -194,6 +200,10 @@ class TableMapping(_Strict):
             for field_name, spec in getattr(self, contract).items():
                 if spec.country != "uk" and field_name != "postcode":
                     raise ValueError(f"{contract}: {field_name}: `country` is for postcode only")
+                if spec.age_on is not None and (field_name != "dob" or spec.format):
+                    raise ValueError(
+                        f"{contract}: {field_name}: `age_on` is for dob only, without `format`"
+                    )
         return self
 
     def mappings(self) -> dict[str, dict[str, FieldSpec]]:

@@ -142,13 +142,17 @@ def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr
     value: pl.Expr
     if name in ("dob", "date", "from_date", "to_date"):
         fmt = spec.format or "%Y-%m-%d"
-        value = nz.parse_date(text, fmt, not_after=night if name == "dob" else None)
+        like = f"a date like {fmt}"
+        if spec.age_on is not None:  # an age: the year it gives, as 1 January
+            like = "an age in whole years"
+            years = spec.age_on.year - text.str.strip_chars().cast(pl.Int32, strict=False)
+            value = pl.when(years.is_between(1, spec.age_on.year)).then(pl.date(years, 1, 1))
+        else:
+            value = nz.parse_date(text, fmt, not_after=night if name == "dob" else None)
         bad = (
-            pl.lit(f"field {name}: its value in column '{origin}' is not a date like {fmt}")
+            pl.lit(f"field {name}: its value in column '{origin}' is not {like}")
             if name in PERSONAL
-            else pl.format(
-                f"field {name}: {{}} in column '{origin}' is not a date like {fmt}", text
-            )
+            else pl.format(f"field {name}: {{}} in column '{origin}' is not {like}", text)
         )
         unparsed = text.is_not_null() & value.is_null()
         if name == "dob" and not spec.required:
@@ -157,7 +161,7 @@ def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr
             future = value > pl.lit(night)
             issue = (
                 pl.when(unparsed)
-                .then(pl.lit(f"dob in column '{origin}' is not a date like {fmt}; left empty"))
+                .then(pl.lit(f"dob in column '{origin}' is not {like}; left empty"))
                 .when(future)
                 .then(pl.lit(f"dob in column '{origin}' is after the extract; left empty"))
             )

@@ -36,8 +36,9 @@ import splink.comparison_library as cl
 import yaml
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from matching.evaluate import Scores, cluster_scores
-from pipelines.link_files import link_files
+from matching.evaluate import Scores, blocking_recall, cluster_scores
+from matching.prepare import prepare
+from pipelines.link_files import link_files, load_link_config, read_extracts
 
 EXTERNAL_ENV = ["--with", "pseudopeople==1.3.1", "--with", "recordlinkage==0.16"]
 THRESHOLD = 0.9
@@ -206,6 +207,27 @@ def our_config(
     return {"sources": sources, "linkage": linkage}
 
 
+def true_pairs(truth: pl.DataFrame, mode: str) -> pl.DataFrame:
+    """Every pair of records of one person (across the two files only, in link mode)."""
+    pairs = (
+        truth.join(truth, on="person_id", suffix="_r")
+        .filter(pl.col("unique_id") < pl.col("unique_id_r"))
+        .select(pl.col("unique_id").alias("unique_id_l"), "unique_id_r")
+    )
+    if mode == "link":
+        file = pl.col("unique_id_l").str.split(":").list.first()
+        pairs = pairs.filter(file != pl.col("unique_id_r").str.split(":").list.first())
+    return pairs
+
+
+def blocking_reach(work: Path, truth: pl.DataFrame, mode: str) -> pl.DataFrame:
+    """How many true pairs each of the run's blocking rules brings together (after the run:
+    the truth reaches neither training nor linking)."""
+    extracts = read_extracts(load_link_config(work / "link.yaml"))
+    model = json.loads((work / "out" / "model.json").read_text())["splink_model"]
+    return blocking_recall(prepare(extracts.records), model, true_pairs(truth, mode))
+
+
 def ours(
     folder: Path,
     mode: str,
@@ -335,11 +357,15 @@ def main() -> None:
     parser.add_argument("--sets", type=Path, default=Path("/tmp/jexternal"))
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--only", action="append", help="these sets only")
+    parser.add_argument(
+        "--rules", action="store_true", help="print each blocking rule's reach, set by set"
+    )
     args = parser.parse_args()
     if not (args.sets / "census_households" / "ecm_pairs.csv").is_file():
         make_sets(args.sets)
     print("| set | records | matcher | pairs P / R / F1 | clusters P / R / F1 | seconds |")
     print("|---|---|---|---|---|---|")
+    reaches: dict[str, pl.DataFrame] = {}
     for name, (mode, files) in SETS.items():
         if args.only and name not in args.only:
             continue
@@ -354,6 +380,7 @@ def main() -> None:
                     folder, mode, files, Path(tmp), tuple(ONE_PER_PERSON.get(name, [])), task
                 )
                 t1 = time.perf_counter()
+                reaches[name] = blocking_reach(Path(tmp), truth, mode)
             mine = (
                 pair_scores(
                     pairs.filter(pl.col("match_probability") >= THRESHOLD).filter(
@@ -397,6 +424,14 @@ def main() -> None:
                 f"{statistics.median(seconds):.1f} |",
                 flush=True,
             )
+    print("\n| set | true pairs | brought together by our blocking |")
+    print("|---|---|---|")
+    for name, reach in reaches.items():
+        total = int(reach["pairs"].max() / reach["share"].max()) if reach["share"].max() else 0
+        print(f"| {name} | {total:,} | {reach['cumulative'][-1]:.2%} |")
+        if args.rules:
+            for rule, found, share, cumulative in reach.iter_rows():
+                print(f"|   `{rule}` | {found:,} | {share:.2%} (so far {cumulative:.2%}) |")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The linkage model: comparisons for UK council records, and the blocking rules.
+"""The linkage models: comparisons and blocking rules for persons, and for households.
 
 Each comparison is one piece of evidence, and evidence that is not independent is one
 comparison: a shared property reference and a shared postcode are one `address`
@@ -9,7 +9,12 @@ double-barrelled surname kept as one part). Dates of birth carry a day/month swa
 one-character slip. National identifiers are strong where both records have one, and
 neutral where either is blank. Every level is symmetric: a pair scores the same whichever
 record is on the left, so a record scored against last night's records incrementally
-scores as it would in a full run.
+scores as it would in a full run. A town given apart from the address (partners abroad)
+is a comparison of its own. Comparisons and rules stand on the columns present
+(`EVIDENCE`, `RULES`): a file without a column gets no comparison or rule on it.
+
+The household model (`household_settings`) compares the place and the surname only; its
+records at one dwelling are one household by rule (`DWELLING_RULES`).
 """
 
 from __future__ import annotations

@@ -161,8 +161,9 @@ def train_model(warehouse: Path, seed: int = 1) -> Path:
     trained = train(records, seed=seed)
     if not trained.sessions:
         raise ValueError(
-            f"no EM session could learn from these {records.height:,} records: "
+            f"no EM session could learn from these {records.height:,} records ("
             + "; ".join(trained.skipped)
+            + "); load more nights, or keep linking with the model you have"
         )
     previous = latest_model()
     version = int(previous.stem.split("-v")[1]) + 1 if previous else 1

@@ -129,6 +129,25 @@ SETS: dict[str, tuple[str, list[Columns]]] = {
 }
 
 
+# The held-out sets: made after the changes above, and run without a look at their misses
+# (but for one pair of the first; see docs/benchmarks.md).
+SURVEY = Columns(
+    "survey",
+    "survey_id",
+    "first_name",
+    "last_name",
+    middle_name="middle_initial",
+    dob="date_of_birth",
+    dob_format="%m/%d/%Y",
+    sex="sex",
+    address=("street_number", "street_name", "unit_number"),
+    town="city",
+    postcode="zipcode",
+    country="us",
+)
+SETS["heldout_census_acs"] = ("link", [CENSUS, SURVEY])
+SETS["heldout_census_cps"] = ("link", [CENSUS, SURVEY])
+
 # Sets whose records are grouped into households, not persons.
 HOUSEHOLDS = {"census_households"}
 SETS["census_households"] = ("dedupe", [CENSUS])
@@ -140,6 +159,8 @@ ONE_PER_PERSON = {
     "census_tax": ["census"],
     "census_tax/dedupe": ["census"],
     "census_ssa": ["census"],
+    "heldout_census_acs": ["census"],
+    "heldout_census_cps": ["census"],
 }
 
 
@@ -361,7 +382,7 @@ def main() -> None:
         "--rules", action="store_true", help="print each blocking rule's reach, set by set"
     )
     args = parser.parse_args()
-    if not (args.sets / "census_households" / "ecm_pairs.csv").is_file():
+    if not (args.sets / "heldout_census_cps" / "ecm_pairs.csv").is_file():
         make_sets(args.sets)
     print("| set | records | matcher | pairs P / R / F1 | clusters P / R / F1 | seconds |")
     print("|---|---|---|---|---|---|")

@@ -5,7 +5,7 @@ pulls both families of records into one "person". Here links are taken strongest
 and two groups are joined only if no record of one conflicts with a record of the other
 (different NHS numbers, UPNs or NI numbers, or dates of birth that no slip explains), and
 some first name of one fits some first name of the other (same name, a nickname or
-spelling, a swap with the surname, or close in spelling). So twins (one birthday, one
+spelling, a swap with the surname, the same first three letters, or close in spelling). So twins (one birthday, one
 address, one surname, two first names) stay two people, and so do a parent and child who
 share a first name but not a birthday.
 
@@ -61,6 +61,8 @@ def _first_fits(x: Facts, y: Facts) -> bool:
         return True
     if a == y.last or b == x.last:
         return True  # first and last name swapped on one record
+    if min(len(a), len(b)) >= 3 and a[:3] == b[:3]:
+        return True  # a short form the name groups do not list (MADDY, MADISON)
     return bool(JaroWinkler.similarity(a, b) >= 0.8)
 
 

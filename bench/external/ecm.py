@@ -72,6 +72,24 @@ SETS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
             },
         ),
     },
+    **{
+        name: {
+            side: (
+                key,
+                {
+                    "first_name": "first_name",
+                    "last_name": "last_name",
+                    "dob": "date_of_birth",
+                    "street": "street_name",
+                    "number": "street_number",
+                    "town": "city",
+                    "postcode": "zipcode",
+                },
+            )
+            for side, key in (("census", "record_id"), ("survey", "survey_id"))
+        }
+        for name in ("heldout_census_acs", "heldout_census_cps")
+    },
     "census_ssa": {
         "census": (
             "record_id",

@@ -16,6 +16,9 @@ Sets (each a folder with the extracts as CSV and `truth.csv` of unique_id, perso
   no address).
 - `census_households`: the same census, to group into households (its truth is each
   record's household, not its person).
+- `heldout_census_acs`, `heldout_census_cps`: a census against the American Community
+  Survey (noise seed 1) and against the Current Population Survey (seed 2), written after
+  the matcher's changes for issue 14 were made and not looked at while making them.
 
 The truth goes to `truth.csv` only; the extracts keep no column that gives it away.
 """
@@ -110,6 +113,37 @@ def pseudopeople_sets(out: Path) -> None:
     ).to_csv(folder / "truth.csv", index=False)
 
 
+def heldout(out: Path) -> None:
+    """Census against the American Community Survey (noise seed 1) and against the Current
+    Population Survey (seed 2)."""
+    import pseudopeople as psp
+
+    for name, survey, seed in (
+        ("heldout_census_acs", psp.generate_american_community_survey, 1),
+        ("heldout_census_cps", psp.generate_current_population_survey, 2),
+    ):
+        census = psp.generate_decennial_census(seed=seed).reset_index(drop=True)
+        census.insert(0, "record_id", [f"C{i:06d}" for i in range(len(census))])
+        other = survey(seed=seed).reset_index(drop=True)
+        other.insert(0, "survey_id", [f"S{i:06d}" for i in range(len(other))])
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        truth = []
+        for source, full, key in (("census", census, "record_id"), ("survey", other, "survey_id")):
+            full.drop(columns=["simulant_id", "household_id"], errors="ignore").to_csv(
+                folder / f"{source}.csv", index=False
+            )
+            truth.append(
+                pd.DataFrame(
+                    {
+                        "unique_id": f"{source}:" + full[key],
+                        "person_id": full["simulant_id"].astype(str),
+                    }
+                )
+            )
+        pd.concat(truth).to_csv(folder / "truth.csv", index=False)
+
+
 def main() -> None:
     """Write every set under --out."""
     parser = argparse.ArgumentParser()
@@ -118,6 +152,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     febrl(args.out)
     pseudopeople_sets(args.out)
+    heldout(args.out)
     for truth in sorted(args.out.glob("*/truth.csv")):
         frame = pd.read_csv(truth, dtype=str)
         print(

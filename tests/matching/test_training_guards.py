@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from matching.cluster import MAX_VETO_MISS, vetoes
+from matching.cluster import MAX_VETO_MISS, Facts, conflict, vetoes
 from matching.link import _against_evidence, _fill, _hold, untrained
 from matching.model import settings
 from matching.prepare import address_line
@@ -128,3 +128,13 @@ def test_a_field_vetoes_only_where_one_persons_records_rarely_disagree_on_it() -
     # The levels the check refuses count together: a year out and nothing alike.
     near = _set(model, "dob", "Abs difference", m=MAX_VETO_MISS, u=0.03)
     assert "dob" not in vetoes(near)
+
+
+def test_a_short_form_of_a_first_name_is_no_conflict() -> None:
+    def facts(first: str) -> Facts:
+        return Facts(
+            ids=(None, None, None), dob="1999-07-10", first=first, first_group=first, last="HURST"
+        )
+
+    assert not conflict(facts("MADDY"), facts("MADISON"))  # not in the name groups
+    assert conflict(facts("MADDY"), facts("GRACE"))

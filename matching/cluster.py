@@ -5,9 +5,9 @@ pulls both families of records into one "person". Here links are taken strongest
 and two groups are joined only if no record of one conflicts with a record of the other
 (different NHS numbers, UPNs or NI numbers, or dates of birth that no slip explains), and
 some first name of one fits some first name of the other (same name, a nickname or
-spelling, a swap with the surname, the same first three letters, or close in spelling). So twins (one birthday, one
-address, one surname, two first names) stay two people, and so do a parent and child who
-share a first name but not a birthday.
+spelling, a swap with the surname, the same first three letters, or close in spelling).
+So twins (one birthday, one address, one surname, two first names) stay two people, and
+so do a parent and child who share a first name but not a birthday.
 
 Each of those fields is a veto only where the records bear it out (`vetoes`): where the
 trained model says that records of one person disagree on it that way in at most 2 pairs

@@ -275,14 +275,14 @@ HOUSEHOLD_RULES: tuple[tuple[tuple[str, ...], Any], ...] = (
 
 
 # Records at one dwelling are of one household, whatever their surnames (as the nightly
-# households have it: matching/households.py): the same property, or the same house number
-# and street where neither the postcode nor the town says otherwise.
+# households have it: matching/households.py): the same property, or the same numbers
+# (flat and house) and street where neither the postcode nor the town says otherwise.
 DWELLING_RULES: tuple[tuple[tuple[str, ...], Any], ...] = (
     (("uprn",), block_on("uprn")),
     (
-        ("address_line",),
+        ("dwelling",),
         CustomRule(
-            "l.address_line = r.address_line"
+            "l.dwelling = r.dwelling"
             " AND (l.postcode = r.postcode OR l.postcode IS NULL OR r.postcode IS NULL)"
             " AND (l.town = r.town OR l.town IS NULL OR r.town IS NULL)"
         ),

@@ -32,6 +32,7 @@ LINKAGE_COLUMNS = (
     "address_line",
     "house_number",
     "street",
+    "dwelling",
     "town",
     "uprn",
     "nhs_number",
@@ -105,6 +106,18 @@ def street_only(address: pl.Expr) -> pl.Expr:
     return pl.when(part.str.contains(r"^[A-Z][A-Z ]*[A-Z]$")).then(part)
 
 
+def dwelling(address: pl.Expr, street: pl.Expr) -> pl.Expr:
+    """One dwelling, as every number in its address and its street: "Flat 1, 14 Wren View"
+    gives `1 14|WREN VIEW`, another flat of the block `2 14|WREN VIEW`, and the house
+    without a flat `14|WREN VIEW`. Null without a number or a street."""
+    tokens = address.str.to_uppercase().str.replace_all(r"[^A-Z0-9]+", " ").str.split(" ")
+    numbers = tokens.list.eval(pl.element().filter(pl.element().str.contains(r"^[0-9]")))
+    joined = numbers.list.sort().list.join(" ")
+    return pl.when((joined != "") & street.is_not_null()).then(
+        pl.concat_str([joined, street], separator="|")
+    )
+
+
 def prepare(records: pl.DataFrame) -> pl.DataFrame:
     """Add the comparison columns to standardised person records."""
     groups = name_groups()
@@ -132,16 +145,24 @@ def prepare(records: pl.DataFrame) -> pl.DataFrame:
         on="first_name",
         how="left",
     )
-    return out.with_columns(
-        # A name in no group is its own group.
-        pl.coalesce(pl.col("first_name_group").cast(pl.String), pl.col("first_name")).alias(
-            "first_name_group"
-        ),
-        pl.col("address_line").str.extract(r"^(\S+) ", 1).alias("house_number"),
-        # The street, and where no house number is given, the address's first part if it
-        # names a street ("delacorte dr"), so a missing number still leaves the street.
-        pl.coalesce(
-            pl.col("address_line").str.extract(r"^\S+ (.+)$", 1),
-            street_only(pl.col("address") if "address" in records.columns else blank),
-        ).alias("street"),
-    ).select(LINKAGE_COLUMNS)
+    return (
+        out.with_columns(
+            # A name in no group is its own group.
+            pl.coalesce(pl.col("first_name_group").cast(pl.String), pl.col("first_name")).alias(
+                "first_name_group"
+            ),
+            pl.col("address_line").str.extract(r"^(\S+) ", 1).alias("house_number"),
+            # The street, and where no house number is given, the address's first part if it
+            # names a street ("delacorte dr"), so a missing number still leaves the street.
+            pl.coalesce(
+                pl.col("address_line").str.extract(r"^\S+ (.+)$", 1),
+                street_only(pl.col("address") if "address" in records.columns else blank),
+            ).alias("street"),
+        )
+        .with_columns(
+            dwelling(
+                pl.col("address") if "address" in records.columns else blank, pl.col("street")
+            ).alias("dwelling")
+        )
+        .select(LINKAGE_COLUMNS)
+    )

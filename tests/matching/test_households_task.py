@@ -18,7 +18,7 @@ from matching.evaluate import blocking_recall
 from matching.prepare import LINKAGE_COLUMNS, address_line, prepare
 from pipelines.cli import main
 
-# Sixty dwellings on six streets, two to four people each; a few members carry another
+# Sixty houses on six streets, two to four people each; a few members carry another
 # surname (a partner, a lodger). First names say nothing of who lives with whom.
 STREETS = ["Mill Lane", "Quay Street", "Orchard Rise", "Wren View", "Station Road", "Elm Close"]
 SURNAMES = ["OKAFOR", "BRENNAN", "NOWAK", "PATEL", "HUGHES", "LEE", "MORGAN", "ADEYEMI", "SHAW"]
@@ -28,6 +28,12 @@ HOMES = [
         [SURNAMES[h % 9] if m != 2 else SURNAMES[(h + 4) % 9] for m in range(2 + h % 3)],
     )
     for h in range(60)
+]
+# Three flats of one block, three families: three households at one house number and
+# street. (Two flats of one surname would be linked by the model, which compares the
+# house number and street but not the flat.)
+HOMES += [
+    (f"Flat {n}, 40 Wren View", [name, name]) for n, name in enumerate(("ABARA", "KHAN", "DOYLE"))
 ]
 FIRST = ["ANN", "BEN", "CARYS", "DEV", "ELLA", "FINN", "GWEN", "HARI"]
 CONFIG = """
@@ -78,8 +84,8 @@ def test_records_are_grouped_by_dwelling_whatever_their_surnames(tmp_path: Path)
         residents.select(pl.format("housing:{}", "id").alias("unique_id"), "home"),
         on="unique_id",
     )
-    # Each home is one cluster, and no cluster spans two homes: next door (14 Mill Lane)
-    # shares a surname and a street with 12, and is another household.
+    # Each home is one cluster, and no cluster spans two homes: next door shares a street
+    # and often a surname, and is another household; so is the flat upstairs.
     assert found.group_by("home").agg(pl.col("cluster_id").n_unique())["cluster_id"].max() == 1
     assert found.group_by("cluster_id").agg(pl.col("home").n_unique())["home"].max() == 1
     assert clusters["cluster_id"].n_unique() == len(HOMES)

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from matching.prepare import address_numbers
+
 # The person_records contract's relationship codes (docs/connectors.md), most specific first.
 _RELATIONSHIP_ORDER = (
     "lead_tenant",
@@ -55,8 +57,7 @@ _RELATIONSHIP_ORDER = (
 def _line_key() -> pl.Expr:
     # Partners write an address line each their own way ("Flat 2, 12 Station Road",
     # "FLAT 2 12 STATION ROAD, MILLBROOK"); its numbers and the postcode agree.
-    numbers = pl.col("address").str.extract_all(r"[0-9]+[A-Za-z]?").list.join(" ")
-    return pl.concat_str([pl.col("postcode"), numbers], separator="|")
+    return pl.concat_str([pl.col("postcode"), address_numbers(pl.col("address"))], separator="|")
 
 
 def _most_common(rec: pl.DataFrame, by: str, key: str) -> pl.DataFrame:

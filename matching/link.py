@@ -24,7 +24,7 @@ from splink.internals.exceptions import SplinkException  # Splink does not expor
 from matching.cluster import constrained_clusters, mark_refused, vetoes
 from matching.evaluate import pair_key
 from matching.model import DWELLING_RULES, household_settings, settings
-from matching.prepare import LINKAGE_COLUMNS, prepare
+from matching.prepare import LINKAGE_COLUMNS, prepare, present_columns
 
 
 @dataclass
@@ -134,11 +134,18 @@ class Recipe:
     sure_rules: tuple[tuple[str, ...], ...]
     em_blocks: tuple[tuple[str, ...], ...]
     fallback_blocks: tuple[tuple[str, ...], ...]
+    # Pairs linked by rule beside the model's scores, each rule with the columns it needs.
+    linked_by_rule: tuple[tuple[tuple[str, ...], Any], ...] = ()
+    # Comparisons where disagreeing counts neither way (m of the last level set to its u).
+    neutral_when_different: tuple[str, ...] = ()
 
 
-# Records into households: pairs at one property, or one address line, with one surname,
-# are of one household for sure. EM on pairs sharing a surname learns the place; on pairs
-# at one address, the surname (a household's members mostly share one, lodgers do not).
+# Records into households: pairs at one property, or one address line, are of one
+# household for sure, and so are records at one dwelling (`DWELLING_RULES`). EM on pairs
+# sharing a surname learns the place; on pairs at one address, the surname. A household's
+# members need not share a surname (partners, step-children, lodgers), but EM on pairs at
+# one address learns that they always do, splitting a family from the rest of the
+# address: a differing surname is made to count neither way.
 TASKS: dict[str, Recipe] = {
     "persons": Recipe(settings, SURE_RULES, EM_BLOCKS, FALLBACK_BLOCKS),
     "households": Recipe(
@@ -146,6 +153,8 @@ TASKS: dict[str, Recipe] = {
         (("uprn",), ("address_line",)),
         (("last_name",), ("address_line",)),
         (("postcode",),),
+        linked_by_rule=DWELLING_RULES,
+        neutral_when_different=("last_name",),
     ),
 }
 
@@ -275,7 +284,7 @@ def sure_prior(
 ) -> float | None:
     """The prior from pairs linked for sure, for the model's link type; None if none are."""
     linker = _linker(prepared, model)
-    present = frozenset(c for c in prepared.columns if prepared[c].null_count() < prepared.height)
+    present = present_columns(prepared)
     rules: list[Any] = [block_on(*cols) for cols in TASKS[task].sure_rules if set(cols) <= present]
     if not rules:
         return None
@@ -368,7 +377,7 @@ def train(
     """
     recipe = TASKS[task]
     prepared = prepare(records)
-    present = frozenset(c for c in prepared.columns if prepared[c].null_count() < prepared.height)
+    present = present_columns(prepared)
     start: dict[str, Any] = _linker(prepared, recipe.settings(present)).misc.save_model_to_json()
     if across:
         start["link_type"] = "link_only"
@@ -405,21 +414,14 @@ def train(
         model = _from_labels(prepared, model, labels, gaps)
         labelled = [name for name in gaps if name not in untrained(model)]
         gaps = untrained(model)
-    if task == "households":
-        model = _neutral_surname_difference(model)
-    return Trained(model, skipped, ran, labelled, gaps)
+    return Trained(_neutral(model, recipe.neutral_when_different), skipped, ran, labelled, gaps)
 
 
-def _neutral_surname_difference(model: dict[str, Any]) -> dict[str, Any]:
-    """A household model where a differing surname counts neither way (m = u).
-
-    A household's members need not share a surname (partners, step-children, lodgers),
-    and EM on pairs at one address learns that they always do: it splits a family from
-    the rest of the address, not a household from the street.
-    """
+def _neutral(model: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The model where disagreeing on the named comparisons counts neither way (m = u)."""
     neutral = copy.deepcopy(model)
     for comparison in neutral["comparisons"]:
-        if comparison["output_column_name"] == "last_name":
+        if comparison["output_column_name"] in names:
             other = comparison["comparison_levels"][-1]
             if other.get("u_probability") is not None:
                 other["m_probability"] = other["u_probability"]
@@ -451,8 +453,7 @@ def link(
     predictions = linker.inference.predict(threshold_match_probability=min(threshold, 0.01))
     t1 = time.perf_counter()
     pairs = predictions.as_duckdbpyrelation().pl().select(PAIR_COLUMNS)
-    if task == "households":
-        pairs = _with_dwellings(prepared, model, pairs)
+    pairs = _with_rule_links(prepared, model, pairs, TASKS[task].linked_by_rule)
     clusters = constrained_clusters(
         prepared, pairs, threshold, one_per_person, veto=vetoes(model)
     ).join(prepared.select("unique_id", "source", "source_record_id"), on="unique_id")
@@ -461,16 +462,19 @@ def link(
     return Linked(pairs, clusters, {"predict": t1 - t0, "cluster": t2 - t1})
 
 
-def _with_dwellings(
-    prepared: pl.DataFrame, model: dict[str, Any], pairs: pl.DataFrame
+def _with_rule_links(
+    prepared: pl.DataFrame,
+    model: dict[str, Any],
+    pairs: pl.DataFrame,
+    by_rules: tuple[tuple[tuple[str, ...], Any], ...],
 ) -> pl.DataFrame:
-    """Scored pairs, and every pair at one dwelling linked by rule (probability 1, no weight).
+    """Scored pairs, and every pair a rule links (probability 1, no weight).
 
-    The model scores records whose addresses are written differently; records at one
-    dwelling are one household by definition (`matching.model.DWELLING_RULES`).
+    For households the model scores records whose addresses are written differently, and
+    records at one dwelling are one household by definition (`matching.model.DWELLING_RULES`).
     """
-    present = {c for c in prepared.columns if prepared[c].null_count() < prepared.height}
-    rules = [rule for needs, rule in DWELLING_RULES if set(needs) <= present]
+    present = present_columns(prepared)
+    rules = [rule for needs, rule in by_rules if set(needs) <= present]
     if not rules:
         return pairs
     by_rule = copy.deepcopy(model)

@@ -296,19 +296,7 @@ def household_settings(present: frozenset[str] | None = None) -> SettingsCreator
     Args:
         present: as for `settings`.
     """
-    left_out = set(absent(present))
-    return SettingsCreator(
-        link_type="dedupe_only",
-        comparisons=[
-            c for c in household_comparisons() if c.create_output_column_name() not in left_out
-        ],
-        blocking_rules_to_generate_predictions=[
-            rule for needs, rule in HOUSEHOLD_RULES if present is None or set(needs) <= present
-        ],
-        retain_intermediate_calculation_columns=False,
-        additional_columns_to_retain=["source"],
-        probability_two_random_records_match=1 / 10_000,
-    )
+    return _untrained(household_comparisons(), HOUSEHOLD_RULES, present, 1 / 10_000)
 
 
 def settings(present: frozenset[str] | None = None) -> SettingsCreator:
@@ -320,12 +308,24 @@ def settings(present: frozenset[str] | None = None) -> SettingsCreator:
             no EM session or level is spent on evidence the records cannot give. None:
             every comparison and rule (the council's partners hold every column).
     """
+    return _untrained(comparisons(), RULES, present, 1 / 50_000)
+
+
+def _untrained(
+    evidence: list[Any],
+    rules: tuple[tuple[tuple[str, ...], Any], ...],
+    present: frozenset[str] | None,
+    prior: float,
+) -> SettingsCreator:
+    """Dedupe settings with the comparisons and rules the present columns can give."""
     left_out = set(absent(present))
     return SettingsCreator(
         link_type="dedupe_only",
-        comparisons=[c for c in comparisons() if c.create_output_column_name() not in left_out],
-        blocking_rules_to_generate_predictions=blocking_rules(present),
+        comparisons=[c for c in evidence if c.create_output_column_name() not in left_out],
+        blocking_rules_to_generate_predictions=[
+            rule for needs, rule in rules if present is None or set(needs) <= present
+        ],
         retain_intermediate_calculation_columns=False,
         additional_columns_to_retain=["source"],
-        probability_two_random_records_match=1 / 50_000,
+        probability_two_random_records_match=prior,
     )

@@ -106,37 +106,50 @@ def street_only(address: pl.Expr) -> pl.Expr:
     return pl.when(part.str.contains(r"^[A-Z][A-Z ]*[A-Z]$")).then(part)
 
 
+def address_numbers(address: pl.Expr) -> pl.Expr:
+    """The numbers of an address, flat and house, in the order written ("Flat 2, 12 Station
+    Road" gives `2 12`): partners write the words their own way, and the numbers alike."""
+    return address.str.extract_all(r"[0-9]+[A-Za-z]?").list.join(" ")
+
+
 def dwelling(address: pl.Expr, street: pl.Expr) -> pl.Expr:
-    """One dwelling, as every number in its address and its street: "Flat 1, 14 Wren View"
+    """One dwelling, as the numbers of its address and its street: "Flat 1, 14 Wren View"
     gives `1 14|WREN VIEW`, another flat of the block `2 14|WREN VIEW`, and the house
     without a flat `14|WREN VIEW`. Null without a number or a street."""
-    tokens = address.str.to_uppercase().str.replace_all(r"[^A-Z0-9]+", " ").str.split(" ")
-    numbers = tokens.list.eval(pl.element().filter(pl.element().str.contains(r"^[0-9]")))
-    joined = numbers.list.sort().list.join(" ")
-    return pl.when((joined != "") & street.is_not_null()).then(
-        pl.concat_str([joined, street], separator="|")
+    numbers = address_numbers(address.str.to_uppercase())
+    return pl.when((numbers != "") & street.is_not_null()).then(
+        pl.concat_str([numbers, street], separator="|")
     )
+
+
+def unique_id() -> pl.Expr:
+    """A record's id across sources: `source:source_record_id`."""
+    return pl.concat_str([pl.col("source"), pl.col("source_record_id")], separator=":").alias(
+        "unique_id"
+    )
+
+
+def present_columns(prepared: pl.DataFrame) -> frozenset[str]:
+    """The columns that hold a value in at least one record."""
+    return frozenset(c for c in prepared.columns if prepared[c].null_count() < prepared.height)
 
 
 def prepare(records: pl.DataFrame) -> pl.DataFrame:
     """Add the comparison columns to standardised person records."""
     groups = name_groups()
     blank = pl.lit(None, pl.String)
+    address = pl.col("address") if "address" in records.columns else blank
     records = records.with_columns(
         real_name(pl.col(c)).alias(c) for c in ("first_name", "last_name")
     )
     out = records.with_columns(
-        pl.concat_str([pl.col("source"), pl.col("source_record_id")], separator=":").alias(
-            "unique_id"
-        ),
+        unique_id(),
         pl.col("dob").cast(pl.String).alias("dob"),
         pl.col("postcode")
         .str.slice(0, pl.col("postcode").str.len_chars() - 2)
         .alias("postcode_sector"),
         pl.col("postcode").str.split(" ").list.first().alias("postcode_district"),
-        address_line(pl.col("address") if "address" in records.columns else blank).alias(
-            "address_line"
-        ),
+        address_line(address).alias("address_line"),
         (pl.col("town") if "town" in records.columns else blank).alias("town"),
         pl.col("last_name").str.split(" ").alias("surname_parts"),
         pl.col("uprn").cast(pl.String),
@@ -156,13 +169,9 @@ def prepare(records: pl.DataFrame) -> pl.DataFrame:
             # names a street ("delacorte dr"), so a missing number still leaves the street.
             pl.coalesce(
                 pl.col("address_line").str.extract(r"^\S+ (.+)$", 1),
-                street_only(pl.col("address") if "address" in records.columns else blank),
+                street_only(address),
             ).alias("street"),
         )
-        .with_columns(
-            dwelling(
-                pl.col("address") if "address" in records.columns else blank, pl.col("street")
-            ).alias("dwelling")
-        )
+        .with_columns(dwelling(address, pl.col("street")).alias("dwelling"))
         .select(LINKAGE_COLUMNS)
     )

@@ -41,7 +41,7 @@ from matching.evaluate import (
     read_labels,
 )
 from matching.link import ModelMismatch, Trained, check_model_fits, link, train
-from matching.prepare import prepare
+from matching.prepare import prepare, unique_id
 
 OUTPUTS = (
     "pairs.csv",
@@ -286,7 +286,7 @@ def _labels(config: LinkConfig, records: pl.DataFrame) -> pl.DataFrame | None:
     if config.settings.labels is None:
         return None
     path = config.path.resolve().parent / config.settings.labels
-    known = set(prepare(records)["unique_id"])
+    known = set(records.select(unique_id()).to_series())
     try:
         return read_labels(str(path), known)
     except LabelsError as exc:

@@ -115,7 +115,8 @@ from pathlib import Path
 from connectors.config import load_sources
 from connectors.ingest import ingest_night
 from connectors.warehouse import Warehouse
-from pipelines.linkage import link_night, train_model
+from matching import link_night, train_model
+from pipelines.environment import models_dir
 from world.police_api import BackgroundServer
 world, night, warehouse = Path(sys.argv[1]), dt.date.fromisoformat(sys.argv[2]), Path(sys.argv[3])
 wh = Warehouse(warehouse)
@@ -123,7 +124,7 @@ with BackgroundServer(world, "bench") as api:
     os.environ.update({"JOINEDUP_POLICE_URL": api.url, "JOINEDUP_POLICE_TOKEN": "bench"})
     ingest_night(wh, load_sources(Path("pipelines/config/sources.yaml")), night)
 wh.close()
-print(link_night(warehouse, night, train_model(warehouse), 0.9).line())
+print(link_night(warehouse, night, train_model(warehouse, models_dir()), 0.9).line())
 """
 
 

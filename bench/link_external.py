@@ -38,8 +38,8 @@ import yaml
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from matching.evaluate import Scores, blocking_recall, cluster_scores
+from matching.files import link_files, load_link_config, read_extracts
 from matching.prepare import prepare
-from pipelines.link_files import link_files, load_link_config, read_extracts
 
 EXTERNAL_ENV = ["--with", "pseudopeople==1.3.1", "--with", "recordlinkage==0.16"]
 THRESHOLD = 0.9

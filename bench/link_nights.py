@@ -35,7 +35,8 @@ def main() -> None:
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="jlink"))
     os.environ["JOINEDUP_DATA"] = str(tmp)
-    from pipelines.linkage import link_night, train_model
+    from matching import link_night, train_model
+    from pipelines.environment import models_dir
 
     base = tmp / "base.duckdb"
     shutil.copy(args.warehouse, base)
@@ -46,7 +47,7 @@ def main() -> None:
     con.close()
     first, second = nights[0], nights[1]
     t = time.perf_counter()
-    model = train_model(base)
+    model = train_model(base, models_dir())
     print(f"trained in {time.perf_counter() - t:.1f} s")
     report = link_night(base, first, model, args.threshold)
     print(f"night {first} (full): {report.line()}")

@@ -31,7 +31,8 @@ def main() -> None:
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="jrisk"))
     os.environ["JOINEDUP_DATA"] = str(tmp)
-    from pipelines.risk import score_night, train_risk
+    from pipelines.environment import models_dir
+    from risk_models import score_night, train_risk
     from risk_models.features import feature_names, newest_night
 
     warehouse = tmp / "warehouse.duckdb"
@@ -41,13 +42,13 @@ def main() -> None:
     events = con.execute("SELECT count(*) FROM events WHERE valid_to IS NULL").fetchall()[0][0]
     con.close()
     t = time.perf_counter()
-    trained = train_risk(warehouse, world=args.world)
+    trained = train_risk(warehouse, models_dir(), world=args.world)
     print(f"trained in {time.perf_counter() - t:.1f} s")
     print("\n".join(trained.lines))
     times = []
     for run in range(args.runs):
         t = time.perf_counter()
-        report = score_night(warehouse, night)
+        report = score_night(warehouse, night, trained.folder, again=True)
         times.append(time.perf_counter() - t)
         print(f"run {run + 1}: {report.line()}; {times[-1]:.1f} s wall")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

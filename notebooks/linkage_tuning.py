@@ -20,6 +20,7 @@ def _():
     import marimo as mo
     import polars as pl
 
+    from matching import latest_model, matching_config
     from matching.evaluate import LabelsError, label_sweep, read_labels, sweep
     from matching.report import match_weights
     from matching.review import (
@@ -30,8 +31,13 @@ def _():
         threshold_chart,
         write_labels,
     )
-    from pipelines.environment import data_dir, warehouse_path, world_dir
-    from pipelines.linkage import latest_model, matching_config
+    from pipelines.environment import (
+        data_dir,
+        matching_file,
+        models_dir,
+        warehouse_path,
+        world_dir,
+    )
 
     return (
         JUDGEMENTS,
@@ -45,7 +51,9 @@ def _():
         marked_pairs,
         match_weights,
         matching_config,
+        matching_file,
         mo,
+        models_dir,
         os,
         pl,
         read_labels,
@@ -60,8 +68,8 @@ def _():
 
 
 @app.cell
-def _(json, latest_model, match_weights, mo):
-    model_path = latest_model()
+def _(json, latest_model, match_weights, mo, models_dir):
+    model_path = latest_model(models_dir())
     if model_path is None:
         raise SystemExit("no trained model: run `joinedup link train` first")
     artifact = json.loads(model_path.read_text())
@@ -146,12 +154,12 @@ def _(Path, os, pl, records, world_dir):
 
 
 @app.cell
-def _(matching_config, mo):
+def _(matching_config, matching_file, mo):
     threshold = mo.ui.slider(
         0.05,
         0.995,
         step=0.005,
-        value=matching_config().threshold,
+        value=matching_config(matching_file()).threshold,
         label="threshold (match probability)",
     )
     threshold

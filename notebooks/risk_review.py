@@ -18,8 +18,8 @@ def _():
     import marimo as mo
     import polars as pl
 
-    from pipelines.environment import warehouse_path
-    from pipelines.risk_review import (
+    from pipelines.environment import models_dir, warehouse_path
+    from risk_models.review import (
         RISK_ERRORS,
         calibration_chart,
         held_out,
@@ -38,6 +38,7 @@ def _():
         held_out,
         mo,
         model_folder,
+        models_dir,
         os,
         pl,
         reason_counts,
@@ -51,9 +52,9 @@ def _():
 
 
 @app.cell
-def _(RISK_ERRORS, model_folder, os, saved_evaluation):
+def _(RISK_ERRORS, model_folder, models_dir, os, saved_evaluation):
     try:
-        folder = model_folder(os.environ.get("JOINEDUP_RISK_MODEL") or None)
+        folder = model_folder(models_dir(), os.environ.get("JOINEDUP_RISK_MODEL") or None)
         saved = saved_evaluation(folder)
     except RISK_ERRORS as _exc:
         raise SystemExit(str(_exc)) from _exc

@@ -206,8 +206,8 @@ def _warehouse_free() -> None:
 
 def cmd_link(args: argparse.Namespace) -> int:
     """joinedup link: train the linkage model, or link nights into persons."""
-    from pipelines.environment import warehouse_path, world_dir
-    from pipelines.linkage import latest_model, link_night, matching_config, train_model
+    from matching import latest_model, link_night, matching_config, train_model
+    from pipelines.environment import matching_file, models_dir, warehouse_path, world_dir
 
     if args.action == "files":  # any configured extracts, to files: no warehouse
         return _link_files(args)
@@ -216,7 +216,7 @@ def cmd_link(args: argparse.Namespace) -> int:
         raise UsageError(f"no warehouse at {warehouse}: load some nights first (joinedup run)")
     if args.action == "train":
         try:
-            path = train_model(warehouse)
+            path = train_model(warehouse, models_dir())
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         print(f"trained {path}")
@@ -226,12 +226,13 @@ def cmd_link(args: argparse.Namespace) -> int:
     if args.action == "evaluate":
         return _evaluate(warehouse, args)
     try:
-        threshold = args.threshold if args.threshold is not None else matching_config().threshold
+        settings = matching_config(matching_file())
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    threshold = args.threshold if args.threshold is not None else settings.threshold
     if not 0.0 < threshold < 1.0:
         raise UsageError(f"--threshold must be between 0 and 1, got {threshold}")
-    model = latest_model()
+    model = latest_model(models_dir())
     if model is None:
         raise UsageError("no trained model: run `joinedup link train` first")
     if args.all:
@@ -248,17 +249,20 @@ def cmd_link(args: argparse.Namespace) -> int:
                 dt.date.fromisoformat(night),
                 model,
                 threshold,
-                incremental=args.incremental,
+                incremental=not args.full,
+                max_pairs_per_rule=settings.max_pairs_per_rule,
+                again=args.again,
             )
         except ValueError as exc:  # a model that does not fit, or nights out of order
             raise UsageError(str(exc)) from exc
-        print(f"night {night}: {report.line()}")
+        mode = "" if report.status != "linked" else f" ({report.mode})"
+        print(f"night {night}{mode}: {report.line()}")
     return 0
 
 
 def _link_files(args: argparse.Namespace) -> int:
     """Link the extracts a config names, or deduplicate one, writing files to --out."""
-    from pipelines.link_files import LinkFilesError, link_files
+    from matching.files import LinkFilesError, link_files
 
     if not args.config or not args.out:
         raise UsageError("files needs --config FILE (sources and linkage) and --out DIR")
@@ -344,7 +348,7 @@ def _date(value: str, option: str) -> dt.date:
 def cmd_risk(args: argparse.Namespace) -> int:
     """joinedup risk: train and judge the risk model, score nights, backtest."""
     from pipelines.environment import warehouse_path
-    from pipelines.risk_review import RISK_ERRORS
+    from risk_models import RISK_ERRORS
 
     given = {
         name
@@ -373,10 +377,11 @@ def cmd_risk(args: argparse.Namespace) -> int:
 
 
 def _risk_train(warehouse: Path, args: argparse.Namespace) -> int:
-    from pipelines.risk import train_risk
+    from pipelines.environment import models_dir
+    from risk_models import train_risk
 
     print("\n".join(_bring_back_outcomes(warehouse, dt.datetime.now(dt.UTC))))
-    report = train_risk(warehouse, Path(args.world) if args.world else None)
+    report = train_risk(warehouse, models_dir(), Path(args.world) if args.world else None)
     print("\n".join(report.lines))
     for report_file in sorted(report.folder.glob("*/**/evaluation.html")):
         print(f"  report: {report_file}")
@@ -384,11 +389,12 @@ def _risk_train(warehouse: Path, args: argparse.Namespace) -> int:
 
 
 def _risk_evaluate(warehouse: Path, args: argparse.Namespace) -> int:
-    from pipelines.risk_review import evaluate_risk, model_folder
+    from pipelines.environment import models_dir
+    from risk_models import evaluate_risk, model_folder
 
     report = evaluate_risk(
         warehouse,
-        model_folder(args.model),
+        model_folder(models_dir(), args.model),
         args.kind,
         args.threshold,
         args.capacity,
@@ -404,10 +410,8 @@ def _risk_evaluate(warehouse: Path, args: argparse.Namespace) -> int:
 def _risk_score(warehouse: Path, args: argparse.Namespace) -> int:
     import duckdb
 
-    from pipelines.risk import score_night, scoring_model
-    from pipelines.risk_review import model_folder
-    from risk_models.features import linked_nights
-    from risk_models.scoring import risk_settings
+    from pipelines.environment import models_dir
+    from risk_models import linked_nights, model_folder, risk_settings, score_night, scoring_model
 
     if args.all == bool(args.night):
         raise UsageError("name a night with --night YYYY-MM-DD, or --all (not both)")
@@ -422,7 +426,7 @@ def _risk_score(warehouse: Path, args: argparse.Namespace) -> int:
         span = f"linked nights run {linked[0]} to {linked[-1]}" if linked else "none is linked"
         raise UsageError(f"night {', '.join(unlinked) or '(none)'} not linked: {span}")
     # Everything a night needs is checked before the first night is written.
-    folder = model_folder(args.model)
+    folder = model_folder(models_dir(), args.model)
     settings = risk_settings()
     scoring_model(folder)
     for night in sorted(nights):
@@ -432,16 +436,17 @@ def _risk_score(warehouse: Path, args: argparse.Namespace) -> int:
 
 
 def _risk_backtest(warehouse: Path, args: argparse.Namespace) -> int:
-    from pipelines.risk_review import backtest_risk, model_folder
+    from pipelines.environment import models_dir
+    from risk_models import backtest_risk, model_folder
 
     if not args.start or not args.end:
         raise UsageError("backtest needs --from YYYY-MM-DD and --to YYYY-MM-DD")
     report = backtest_risk(
         warehouse,
+        model_folder(models_dir(), args.model),
         _date(args.start, "--from"),
         _date(args.end, "--to"),
         args.every if args.every is not None else 7,
-        model_folder(args.model),
         args.kind,
         args.threshold,
         args.capacity,
@@ -485,8 +490,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def _bring_back_outcomes(warehouse: Path, now: dt.datetime) -> list[str]:
     """Closed alerts' outcomes into the warehouse as labels (report lines)."""
+    from inbox.outcomes import OutcomesCopyError, copy_outcomes
     from pipelines.environment import store_url
-    from pipelines.outcomes import OutcomesCopyError, copy_outcomes
     from risk_models.features import FeaturesError
 
     url = store_url()
@@ -594,9 +599,14 @@ def parser() -> argparse.ArgumentParser:
     lk.add_argument("--all", action="store_true", help="every night in the world, oldest first")
     lk.add_argument("--threshold", type=float, help="override pipelines/config/matching.yaml")
     lk.add_argument(
-        "--incremental",
+        "--full",
         action="store_true",
-        help="score only new and changed records against last night's persons",
+        help="score every record, even where the night could link incrementally",
+    )
+    lk.add_argument(
+        "--again",
+        action="store_true",
+        help="link the newest night again even if nothing loaded since it was linked",
     )
     lk.set_defaults(func=cmd_link)
 

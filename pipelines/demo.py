@@ -17,12 +17,18 @@ import polars as pl
 from alerts import ConfigError, WarehouseError, run_alerts
 from alerts.mailbox import LocalMailbox
 from connectors.warehouse import Warehouse
+from matching import latest_model, matching_config, train_model
 from matching.evaluate import cluster_scores
-from pipelines.environment import alerts_file, data_dir, store_url, warehouse_path
-from pipelines.linkage import latest_model, matching_config, train_model
+from pipelines.environment import (
+    alerts_file,
+    data_dir,
+    matching_file,
+    models_dir,
+    store_url,
+    warehouse_path,
+)
 from pipelines.nightly import run_night
-from pipelines.risk import latest_risk_model, train_risk
-from pipelines.risk_review import RISK_ERRORS, saved_evaluation
+from risk_models import RISK_ERRORS, latest_risk_model, saved_evaluation, train_risk
 from risk_models.scoring import BANDS
 from world.config import WorldConfig
 from world.generate import MANIFEST, Report, generate, load_config
@@ -108,11 +114,11 @@ def _night(night: dt.date, world: Path) -> bool:
     """One night of the job, training the models the first time there is data for them."""
     ok, lines = run_night(night)
     _print_night(night, ok, lines)
-    if latest_model() is None:
+    if latest_model(models_dir()) is None:
         # The analyst's step, done here once so that the job has a model to link with.
         print("  linkage: no trained model yet; training on the records loaded so far")
         try:
-            model = train_model(warehouse_path())
+            model = train_model(warehouse_path(), models_dir())
         except ValueError as exc:
             print(f"  linkage: not trained: {exc}")
             return ok
@@ -120,12 +126,12 @@ def _night(night: dt.date, world: Path) -> bool:
         success, lines = run_night(night, ingest=False)
         _print_night(night, success, lines)
         ok = ok and success
-    if latest_risk_model() is None:
+    if latest_risk_model(models_dir()) is None:
         # The analyst's `joinedup risk train`, done here once, judged against the world's
         # truth too, so that the job has a model to score with.
         print("  risk: no trained model yet; training on the persons linked so far")
         try:
-            report = train_risk(warehouse_path(), world)
+            report = train_risk(warehouse_path(), models_dir(), world)
         except RISK_ERRORS as exc:
             print(f"  risk: not trained: {exc}")
             return ok
@@ -158,10 +164,10 @@ def _summarise_warehouse() -> None:
 
 
 def _score_persons(world: Path) -> None:
-    model = latest_model()
+    model = latest_model(models_dir())
     if model is None:
         return
-    print(f"linkage: {model.name}, threshold {matching_config().threshold}")
+    print(f"linkage: {model.name}, threshold {matching_config(matching_file()).threshold}")
     # The demo's world has a truth, so the demo can say how good the persons are.
     con = duckdb.connect(str(warehouse_path()), read_only=True)
     try:
@@ -188,7 +194,7 @@ def _cut(name: str, cut: dict[str, float]) -> str:
 
 
 def _summarise_risk() -> None:
-    folder = latest_risk_model()
+    folder = latest_risk_model(models_dir())
     if folder is None:
         return
     saved = saved_evaluation(folder)

@@ -71,3 +71,13 @@ def alerts_file() -> Path:
 def inbox_secret() -> str | None:
     """The key for the inbox's session ids: $JOINEDUP_INBOX_SECRET (none: a new one a run)."""
     return os.environ.get("JOINEDUP_INBOX_SECRET")
+
+
+def models_dir() -> Path:
+    """Where trained linkage and risk models are kept: the data folder's models/."""
+    return data_dir() / "models"
+
+
+def matching_file() -> Path:
+    """The analyst's linkage settings: $JOINEDUP_MATCHING, else pipelines/config/matching.yaml."""
+    return Path(os.environ.get("JOINEDUP_MATCHING", str(PACKAGE / "config" / "matching.yaml")))

@@ -1,7 +1,7 @@
 """Professionals' labels: what came of each closed alert, as a label for the next training.
 
 When a professional closes an alert in the inbox they choose an outcome from a controlled
-list. `pipelines.outcomes` copies those outcomes into the warehouse's `alert_outcomes`
+list. `inbox.outcomes` copies those outcomes into the warehouse's `alert_outcomes`
 table, and risk.yaml's `labels:` section says which of them confirm the concern. Training
 judges each new model on these labels beside the event outcome it learns from: a second,
 human view of whether the persons it ranks high are the ones professionals found at risk.

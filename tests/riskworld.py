@@ -13,8 +13,9 @@ from worldfiles import SOURCES_FILE, partner_environment
 from connectors.config import load_sources
 from connectors.ingest import ingest_night
 from connectors.warehouse import Warehouse
-from pipelines.linkage import link_night, train_model
-from pipelines.risk import train_risk
+from matching import link_night, train_model
+from pipelines.environment import models_dir
+from risk_models import train_risk
 from world.config import WorldConfig
 from world.generate import generate
 from world.police_api import BackgroundServer
@@ -65,9 +66,9 @@ def risk_world(factory: pytest.TempPathFactory) -> RiskWorld:
                     finally:
                         wh.close()
                     if night == N1:
-                        model = train_model(warehouse)
+                        model = train_model(warehouse, models_dir())
                     link_night(warehouse, night, model, 0.9)
-            report = train_risk(warehouse, world)
+            report = train_risk(warehouse, models_dir(), world)
         done.write_text("\n".join(report.lines))
     return RiskWorld(
         root / "world",

@@ -27,15 +27,15 @@ What it does in each case, so that the nightly run always says where persons sta
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from connectors.warehouse import Warehouse
+from matching import LinkReport, latest_model, link_night, matching_config
 from pipelines.defs.ingest import GROUP as INGEST
 from pipelines.defs.ingest import WarehouseResource
-from pipelines.linkage import PERSONS_DDL, LinkReport, latest_model, link_night, matching_config
+from pipelines.environment import matching_file, models_dir
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -99,83 +99,6 @@ def stale_sources(wh: Warehouse, sources: list[str], night: dt.date) -> dict[str
         elif not row["tonight"]:
             stale[name] = f"last good load {row['last_good']}"
     return stale
-
-
-def _run_for(wh: Warehouse, night: dt.date) -> dict[str, Any] | None:
-    runs = wh.frame(
-        "SELECT * FROM linkage_runs WHERE night = ? ORDER BY finished_at DESC LIMIT 1", [night]
-    )
-    return runs.row(0, named=True) if runs.height else None
-
-
-def _loaded_since(wh: Warehouse, last_night: dt.date, since: dt.datetime) -> bool:
-    """Whether a load changed any night up to `last_night` after `since`."""
-    return bool(
-        wh.run(
-            "SELECT count(*) FROM loads WHERE night <= ? AND status = 'complete'"
-            " AND finished_at > ?",
-            [last_night, since],
-        )[0][0]
-    )
-
-
-def _already_linked(
-    wh: Warehouse, night: dt.date, model: str, threshold: float
-) -> dict[str, Any] | None:
-    """The run that linked this night, if linking it again would change nothing or is refused."""
-    run = _run_for(wh, night)
-    if run is None:
-        return None
-    newest = wh.run("SELECT max(night) FROM linkage_runs")[0][0]
-    if newest > night:
-        return run  # older nights are not linked again over newer ones
-    same = run["model"] == model and run["threshold"] == threshold
-    return run if same and not _loaded_since(wh, night, run["finished_at"]) else None
-
-
-def _incremental(wh: Warehouse, night: dt.date, model: str, threshold: float) -> bool:
-    """Link incrementally only when last night's persons can be built on.
-
-    Incremental linkage scores the records tonight's loads changed against last night's
-    pairs and persons: about a fifth of a full night's time at council size, and tested to
-    give a full run's person ids. That holds only when the calendar night before was the
-    last night linked, by this model at this threshold, and nothing loaded for it (or
-    earlier) after it was linked. Otherwise changes would be missed, or old pairs mixed
-    with a new model's, so the night is linked in full.
-    """
-    if _run_for(wh, night) is not None:
-        return False  # a night linked again is linked in full
-    last = wh.run("SELECT max(night) FROM linkage_runs WHERE night < ?", [night])[0][0]
-    if last != night - dt.timedelta(days=1):
-        return False
-    run = _run_for(wh, last)
-    if run is None or run["model"] != model or run["threshold"] != threshold:
-        return False
-    return not _loaded_since(wh, last, run["finished_at"])
-
-
-def _report_of_run(wh: Warehouse, night: dt.date, run: dict[str, Any]) -> LinkReport:
-    """What an earlier run did for the night, from the warehouse, marked already linked."""
-    changes = dict(
-        wh.run("SELECT change, count(*) FROM person_history WHERE night = ? GROUP BY 1", [night])
-    )
-    homes = wh.run(
-        "SELECT count(DISTINCT household_id) FROM households"
-        " WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)",
-        [night, night],
-    )
-    return LinkReport(
-        night=night,
-        records=int(run["records"]),
-        persons=int(run["persons"]),
-        pairs=int(run["pairs"]),
-        new=changes.get("new", 0),
-        merges=changes.get("merge", 0),
-        splits=changes.get("split", 0),
-        seconds=0.0,
-        status="already linked",
-        households=int(homes[0][0]),
-    )
 
 
 def _checks() -> list[dg.AssetCheckSpec]:
@@ -286,23 +209,29 @@ def link_persons(
     warehouse: WarehouseResource, sources: list[str], night: dt.date
 ) -> tuple[Outcome, dict[str, str]]:
     """Link a night as the nightly job does; return what happened and the stale sources."""
-    model = latest_model()
-    threshold = matching_config().threshold
+    model = latest_model(models_dir())
+    settings = matching_config(matching_file())
     with warehouse.open() as wh:
-        wh.run(PERSONS_DDL)
         stale = stale_sources(wh, sources, night)
         if model is None:
             return Outcome(NO_MODEL), stale
-        done = _already_linked(wh, night, model.name, threshold)
-        if done is not None:
-            report = _report_of_run(wh, night, done)
-            return Outcome(report.status, report, done["model"], done["threshold"]), stale
-        if len(stale) == len(sources):
-            return Outcome(NOTHING_LOADED, model=model.name, threshold=threshold), stale
-        incremental = _incremental(wh, night, model.name, threshold)
-    report = link_night(Path(warehouse.path), night, model, threshold, incremental=incremental)
-    mode = "incremental" if incremental else "full"
-    return Outcome(report.status, report, model.name, threshold, mode), stale
+        if len(stale) == len(sources) and not _linked(wh, night):
+            return Outcome(NOTHING_LOADED, model=model.name, threshold=settings.threshold), stale
+        report = link_night(
+            wh, night, model, settings.threshold, max_pairs_per_rule=settings.max_pairs_per_rule
+        )
+    mode = None if report.mode == "already linked" else report.mode
+    return Outcome(report.status, report, report.model, report.threshold, mode), stale
+
+
+def _linked(wh: Warehouse, night: dt.date) -> bool:
+    """Whether a linkage run has linked the night (its table may not exist yet)."""
+    found = wh.run(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'linkage_runs'"
+    )[0][0]
+    return bool(found) and bool(
+        wh.run("SELECT count(*) FROM linkage_runs WHERE night = ?", [night])[0][0]
+    )
 
 
 def persons_asset(

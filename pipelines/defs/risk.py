@@ -32,16 +32,17 @@ import dagster as dg
 from connectors.warehouse import Warehouse
 from pipelines.defs.ingest import WarehouseResource
 from pipelines.defs.linkage import PERSONS
-from pipelines.risk import (
-    SCORES_DDL,
+from pipelines.environment import models_dir
+from risk_models import (
+    FeaturesError,
     RiskError,
+    RiskModelError,
     ScoreReport,
     latest_risk_model,
+    linked_nights,
     score_night,
     scoring_model,
 )
-from risk_models.features import FeaturesError, linked_nights
-from risk_models.model import RiskModelError
 
 GROUP = "risk"
 SCORES = dg.AssetKey([GROUP, "scores"])
@@ -74,42 +75,6 @@ FROM scores WHERE night = ?
 """
 
 
-def _run_for(wh: Warehouse, night: dt.date) -> dict[str, Any] | None:
-    runs = wh.frame(
-        "SELECT * FROM risk_runs WHERE night = ? ORDER BY finished_at DESC LIMIT 1", [night]
-    )
-    return runs.row(0, named=True) if runs.height else None
-
-
-def _already_scored(wh: Warehouse, night: dt.date, version: str) -> dict[str, Any] | None:
-    """The run that scored this night, if scoring it again would change nothing or is refused."""
-    run = _run_for(wh, night)
-    if run is None:
-        return None
-    newest = wh.run("SELECT max(night) FROM risk_runs")[0][0]
-    if newest > night:
-        return run  # older nights are not scored again over newer ones
-    relinked = wh.run(
-        "SELECT count(*) FROM linkage_runs WHERE night = ? AND finished_at > ?",
-        [night, run["finished_at"]],
-    )[0][0]
-    return run if run["model_version"] == version and not relinked else None
-
-
-def _report_of_run(wh: Warehouse, night: dt.date, run: dict[str, Any]) -> ScoreReport:
-    """What an earlier run did for the night, from the warehouse."""
-    rows = wh.frame("SELECT band, change, indicators FROM scores WHERE night = ?", [night])
-    return ScoreReport(
-        night,
-        str(run["model_version"]),
-        rows.height,
-        dict(rows["band"].value_counts().iter_rows()),
-        dict(rows["change"].value_counts().iter_rows()),
-        int((rows["indicators"] != "[]").sum()),
-        float(run["seconds"] or 0.0),  # what scoring the night took then
-    )
-
-
 @dataclass
 class Outcome:
     """What the scores step did for a night: its status, and the scoring's report if any."""
@@ -123,7 +88,7 @@ class Outcome:
         summary = self.status
         if self.report is not None:
             r = self.report
-            summary = r.line() if self.status == "scored" else f"{self.status}: {r.line()}"
+            summary = r.line() if r.status == "scored" else f"{r.status}: {r.line()}"
             meta |= {
                 "model_version": r.model_version,
                 "persons": r.persons,
@@ -138,23 +103,19 @@ class Outcome:
 
 def score_persons(warehouse: WarehouseResource, night: dt.date) -> Outcome:
     """Score a night as the nightly job does, or say why it was not scored."""
-    folder = latest_risk_model()
+    folder = latest_risk_model(models_dir())
     with warehouse.open() as wh:
         try:
             linked = night in linked_nights(wh.con)
         except FeaturesError:  # no night was ever linked: no households table yet
             linked = False
-        if not linked:
-            return Outcome(NOT_LINKED)
-        if folder is None:
-            return Outcome(NO_MODEL)
-        model = scoring_model(folder)  # refused here if it reads another feature set
-        version = f"{model.trained.get('version', folder.name)}/{model.kind}"
-        wh.run(SCORES_DDL)
-        done = _already_scored(wh, night, version)
-        if done is not None:
-            return Outcome("already scored", _report_of_run(wh, night, done))
-    return Outcome("scored", score_night(Path(warehouse.path), night, folder, model=model))
+    if not linked:
+        return Outcome(NOT_LINKED)
+    if folder is None:
+        return Outcome(NO_MODEL)
+    model = scoring_model(folder)  # refused here if it reads another feature set
+    report = score_night(Path(warehouse.path), night, folder, model=model)
+    return Outcome(report.status, report)
 
 
 def _checks() -> list[dg.AssetCheckSpec]:

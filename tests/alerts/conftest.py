@@ -19,7 +19,8 @@ from worldfiles import SOURCES_FILE, partner_environment
 from connectors.config import load_sources
 from connectors.ingest import ingest_night
 from connectors.warehouse import Warehouse
-from pipelines.linkage import link_night, train_model
+from matching import link_night, train_model
+from pipelines.environment import models_dir
 from world.generate import generate
 from world.police_api import BackgroundServer
 
@@ -49,7 +50,7 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Linked]:
         with BackgroundServer(world, "tok") as api, partner_environment(world, api.url, "tok"):
             ingest_night(wh, load_sources(SOURCES_FILE), NIGHT)
         wh.close()
-        model = train_model(root / "warehouse.duckdb")
+        model = train_model(root / "warehouse.duckdb", models_dir())
         link_night(root / "warehouse.duckdb", NIGHT, model, 0.9)
         yield Linked(root / "warehouse.duckdb", pick(root / "warehouse.duckdb"))
     finally:

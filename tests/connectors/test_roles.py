@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.config import ConfigError, load_sources
-from pipelines.link_files import load_link_config, read_extracts
+from matching.files import load_link_config, read_extracts
 
 CONFIG = """
 linkage: {{mode: dedupe, night: 2020-06-30}}

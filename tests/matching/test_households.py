@@ -17,9 +17,9 @@ from worldfiles import SOURCES_FILE, TEST_WORLD, extract, load_truth, partner_en
 from connectors.config import ConfigError, load_sources
 from connectors.ingest import ingest_night, ingest_source
 from connectors.warehouse import CONTRACT_COLUMNS, Warehouse
+from matching import link_night
 from matching.households import Rehoused, households, rehouse
 from matching.link import train
-from pipelines.linkage import link_night
 from world.police_api import BackgroundServer
 
 NIGHT = dt.date(2026, 11, 1)

@@ -14,9 +14,10 @@ import dagster as dg
 import duckdb
 import pytest
 
+from matching import train_model
 from pipelines.definitions import NIGHTLY, build
 from pipelines.defs.linkage import ID_CHANGE_TOLERANCE, NO_MODEL, PERSONS, STEP
-from pipelines.linkage import train_model
+from pipelines.environment import models_dir
 from pipelines.nightly import run_night
 from world.config import WorldConfig
 from world.generate import generate
@@ -77,7 +78,7 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nights]:
             patch.setenv("JOINEDUP_POLICE_URL", api.url)
             done = Nights(root, instance)
             done.runs["no model"] = _job(instance, N1)
-            train_model(root / "warehouse.duckdb")
+            train_model(root / "warehouse.duckdb", models_dir())
             done.lines["link night 1"] = run_night(N1, ingest=False)[1]
             done.runs["night 1 again"] = _job(instance, N1, [PERSONS])
             done.runs["night 2"] = _job(instance, N2)

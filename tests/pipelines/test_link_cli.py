@@ -48,13 +48,13 @@ def test_evaluate_refuses_labels_for_unknown_records(
 ) -> None:
     import duckdb
 
-    from pipelines.linkage import PERSONS_DDL
+    from matching.tables import TABLES_DDL
 
     Warehouse(data / "warehouse.duckdb").close()
     assert main(["link", "evaluate", "--labels", "x.csv"]) == 2
     assert "run `joinedup link run` first" in capsys.readouterr().err
     con = duckdb.connect(str(data / "warehouse.duckdb"))
-    con.execute(PERSONS_DDL).fetchall()
+    con.execute(TABLES_DDL).fetchall()
     con.close()
     labels = tmp_path / "labels.csv"
     labels.write_text("unique_id_l,unique_id_r,label\nhealth:LP1,health:LP2,match\n")

@@ -14,7 +14,7 @@ import pytest
 from riskworld import N1, N2, RiskWorld, risk_world
 
 from pipelines.cli import main
-from pipelines.risk import scoring_model
+from risk_models import scoring_model
 from risk_models.features import build_features
 from risk_models.model import matrix
 from risk_models.outcomes import outcomes

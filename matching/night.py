@@ -1,12 +1,22 @@
-"""Linkage in the pipeline: train the model (on request), and link a night into persons.
+"""A night's linkage: the records held on a night, linked into persons and households.
 
-The model is an artifact: `linkage-vN.json` under the models folder, with when and on
-what it was trained. Each night's persons are kept in the warehouse with history, like
-the contracts: `persons` (record to person, valid from a night until a night) and
-`person_history` (new persons, merges and splits).
+Each night's persons are kept in the warehouse with history (`matching.tables`): a
+record's person id is valid from a night until a night, and `person_history` says which
+persons were new, merged or split. Households are kept the same way.
 
-Households are kept the same way: a person's row is valid from the night it was first
-made until the night it changed.
+One rule decides what linking a night does (`plan_night`), for the nightly job and the
+command line alike:
+
+- **Already linked**: the night was linked by this model at this threshold and nothing
+  has loaded for it since; or a later night is linked already (older nights are never
+  linked again over newer ones). Nothing is written.
+- **Incremental**, when asked for and safe: the calendar night before was the last night
+  linked, by this model at this threshold, and nothing loaded for it (or earlier) after
+  it was linked. Only new and changed records are scored and only the persons they touch
+  are clustered again: about a fifth of a full night's time at council size, with a full
+  night's person ids.
+- **Full** otherwise: every record is scored and clustered. A night linked again is
+  linked in full, replacing what it wrote.
 """
 
 from __future__ import annotations
@@ -16,57 +26,21 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import duckdb
 import polars as pl
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from connectors.warehouse import Warehouse
 from matching.cluster import recluster_changes, to_recluster, vetoes
 from matching.households import HOUSEHOLD_COLUMNS, households, rehouse
-from matching.link import Linked, link, score_new, train
+from matching.link import Linked, link, score_new
 from matching.persons import Assignment, assign
 from matching.prepare import prepare
-from pipelines.environment import PACKAGE, data_dir
+from matching.tables import UNREAD, create_tables, records_as_of
 
-PERSONS_DDL = """
-CREATE TABLE IF NOT EXISTS persons (
-    unique_id VARCHAR NOT NULL, source VARCHAR NOT NULL, source_record_id VARCHAR NOT NULL,
-    person_id VARCHAR NOT NULL, valid_from DATE NOT NULL, valid_to DATE
-);
-CREATE TABLE IF NOT EXISTS person_history (
-    night DATE NOT NULL, change VARCHAR NOT NULL, person_id VARCHAR NOT NULL,
-    other_id VARCHAR, records BIGINT
-);
-CREATE TABLE IF NOT EXISTS households (
-    person_id VARCHAR NOT NULL, household_id VARCHAR NOT NULL, basis VARCHAR NOT NULL,
-    address_key VARCHAR NOT NULL, relationship VARCHAR, valid_from DATE NOT NULL, valid_to DATE
-);
-CREATE TABLE IF NOT EXISTS linkage_pairs (
-    night DATE NOT NULL, unique_id_l VARCHAR NOT NULL, unique_id_r VARCHAR NOT NULL,
-    match_probability DOUBLE NOT NULL, match_weight DOUBLE NOT NULL
-);
-ALTER TABLE linkage_pairs ADD COLUMN IF NOT EXISTS refused_by_clustering BOOLEAN;
-CREATE TABLE IF NOT EXISTS linkage_runs (
-    night DATE NOT NULL, model VARCHAR NOT NULL, threshold DOUBLE NOT NULL,
-    records BIGINT, persons BIGINT, pairs BIGINT, seconds DOUBLE, finished_at TIMESTAMP
-);
-"""
-
-# Households were once written whole every night (a `night` column): each night's row
-# becomes valid from its night until the next night linked.
-HOUSEHOLDS_BY_NIGHT = """
-ALTER TABLE households ADD COLUMN IF NOT EXISTS relationship VARCHAR;
-CREATE TABLE households_by_validity AS
-SELECT h.person_id, h.household_id, h.basis, h.address_key, h.relationship,
-       h.night AS valid_from, min(n.night) AS valid_to
-FROM households h LEFT JOIN (SELECT DISTINCT night FROM households) n ON n.night > h.night
-GROUP BY ALL;
-DROP TABLE households;
-ALTER TABLE households_by_validity RENAME TO households;
-"""
-
+ALREADY: Final = "already linked"
+Mode = Literal["already linked", "full", "incremental"]
 
 # Pairs to mark (new tonight, or of a record whose person changed), their records' persons
 # tonight, and the mark: a smaller join than every pair against every person.
@@ -93,94 +67,78 @@ MARK_REFUSED = (
 )
 
 
-class MatchingConfig(BaseModel):
-    """The analyst's settings for linkage."""
+class NightsOutOfOrder(ValueError):
+    """A night older than the newest night linked, and never linked itself."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    threshold: float = Field(0.9, gt=0.0, lt=1.0, description="match probability to link at")
-    max_pairs_per_rule: int = Field(
-        50_000_000, gt=0, description="refuse a blocking rule estimated to make more pairs"
+@dataclass(frozen=True)
+class Plan:
+    """What linking a night will do, and why."""
+
+    mode: Mode
+    since: dt.date | None = None  # incremental: the night linked last
+    run: dict[str, Any] | None = None  # already linked: the run that did it
+
+
+def _run_for(wh: Warehouse, night: dt.date) -> dict[str, Any] | None:
+    runs = wh.frame(
+        "SELECT * FROM linkage_runs WHERE night = ? ORDER BY finished_at DESC LIMIT 1", [night]
+    )
+    return runs.row(0, named=True) if runs.height else None
+
+
+def _loaded_since(wh: Warehouse, last_night: dt.date, since: dt.datetime) -> bool:
+    """Whether a load changed any night up to `last_night` after `since`."""
+    return bool(
+        wh.run(
+            "SELECT count(*) FROM loads WHERE night <= ? AND status = 'complete'"
+            " AND finished_at > ?",
+            [last_night, since],
+        )[0][0]
     )
 
 
-def matching_config(path: Path | None = None) -> MatchingConfig:
-    """Read `pipelines/config/matching.yaml` (or another file); errors name file and key."""
-    path = path or PACKAGE / "config" / "matching.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return MatchingConfig.model_validate(raw)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: cannot read matching settings: {exc}") from exc
-    except ValidationError as exc:
-        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"{path}: {where}") from exc
+def plan_night(
+    wh: Warehouse,
+    night: dt.date,
+    model: str,
+    threshold: float,
+    incremental: bool = True,
+    again: bool = False,
+) -> Plan:
+    """Decide how to link a night with a model (its file name) at a threshold.
 
+    With `again`, the newest night linked is linked again in full even when nothing has
+    changed (an analyst's request, after a change of code, say).
 
-def models_dir() -> Path:
-    """Where trained linkage models are kept."""
-    return data_dir() / "models"
-
-
-def latest_model() -> Path | None:
-    """The newest trained model, if any."""
-    found = sorted(models_dir().glob("linkage-v*.json"), key=lambda p: int(p.stem.split("-v")[1]))
-    return found[-1] if found else None
-
-
-# Linkage and households read every column but these.
-_UNREAD = 'phone, email, ethnicity, "table", file, "row", row_hash, loaded_by, closed_by, valid_to'
-
-
-def _current_records(con: duckdb.DuckDBPyConnection, night: dt.date | None) -> pl.DataFrame:
-    if night is None:
-        current: pl.DataFrame = con.sql(
-            f"SELECT * EXCLUDE ({_UNREAD}) FROM person_records WHERE valid_to IS NULL"
-        ).pl()
-        return current
-    found: pl.DataFrame = con.sql(
-        f"SELECT * EXCLUDE ({_UNREAD}) FROM person_records"
-        " WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)",
-        params=[night, night],
-    ).pl()
-    return found
-
-
-def train_model(warehouse: Path, seed: int = 1) -> Path:
-    """Train on the warehouse's current person records; save and return the new version."""
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        records = _current_records(con, None)
-    finally:
-        con.close()
-    if records.height < 1000:
-        raise ValueError(
-            f"only {records.height} person records to train on; load some nights first"
+    Raises:
+        NightsOutOfOrder: a later night is linked and this one never was.
+    """
+    create_tables(wh.con)
+    run = _run_for(wh, night)
+    newest = wh.run("SELECT max(night) FROM linkage_runs")[0][0]
+    if newest is not None and newest > night:
+        if run is not None:
+            return Plan(ALREADY, run=run)
+        raise NightsOutOfOrder(
+            f"night {night} is older than the last night linked, {newest}; nights link in order"
         )
-    t0 = time.perf_counter()
-    trained = train(records, seed=seed)
-    if not trained.sessions:
-        raise ValueError(
-            f"no EM session could learn from these {records.height:,} records ("
-            + "; ".join(trained.skipped)
-            + "); load more nights, or keep linking with the model you have"
-        )
-    previous = latest_model()
-    version = int(previous.stem.split("-v")[1]) + 1 if previous else 1
-    path = models_dir() / f"linkage-v{version}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    artifact: dict[str, Any] = {
-        "version": version,
-        "trained_at": dt.datetime.now().isoformat(timespec="seconds"),
-        "training_records": records.height,
-        "training_records_by_source": dict(records["source"].value_counts().iter_rows()),
-        "seconds": round(time.perf_counter() - t0, 1),
-        "skipped_em_sessions": trained.skipped,
-        "default_m_comparisons": trained.defaulted,
-        "splink_model": trained.model,
-    }
-    path.write_text(json.dumps(artifact, indent=1, default=str))
-    return path
+    if run is not None:
+        same = run["model"] == model and run["threshold"] == threshold
+        if same and not again and not _loaded_since(wh, night, run["finished_at"]):
+            return Plan(ALREADY, run=run)
+        return Plan("full")  # a night linked again is linked in full
+    if not incremental:
+        return Plan("full")
+    last = wh.run("SELECT max(night) FROM linkage_runs WHERE night < ?", [night])[0][0]
+    if last != night - dt.timedelta(days=1):
+        return Plan("full")
+    before = _run_for(wh, last)
+    if before is None or before["model"] != model or before["threshold"] != threshold:
+        return Plan("full")
+    if _loaded_since(wh, last, before["finished_at"]):
+        return Plan("full")
+    return Plan("incremental", since=last)
 
 
 def changed_records(
@@ -300,7 +258,7 @@ def _households(
         ).unique()
         con.register("_touched_records", touched.select("unique_id").unique())
         before = con.sql(
-            f"SELECT * EXCLUDE ({_UNREAD}), source || ':' || source_record_id AS unique_id"
+            f"SELECT * EXCLUDE ({UNREAD}), source || ':' || source_record_id AS unique_id"
             " FROM person_records WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
             " AND source || ':' || source_record_id IN (SELECT unique_id FROM _touched_records)",
             params=[changes.since, changes.since],
@@ -328,7 +286,7 @@ def _households(
 
 @dataclass
 class LinkReport:
-    """What a night's linkage did."""
+    """What a night's linkage did (or, already linked, what the run that linked it did)."""
 
     night: dt.date
     records: int
@@ -340,6 +298,9 @@ class LinkReport:
     seconds: float
     status: str = "linked"
     households: int = 0
+    model: str = ""
+    threshold: float = 0.0
+    mode: Mode = "full"
 
     def line(self) -> str:
         """One line for the run's report."""
@@ -352,46 +313,69 @@ class LinkReport:
         )
 
 
-def link_night(
-    warehouse: Path, night: dt.date, model_path: Path, threshold: float, incremental: bool = False
-) -> LinkReport:
-    """Link the records as of a night and give each a stable person id in the warehouse.
+def report_of_run(wh: Warehouse, night: dt.date, run: dict[str, Any]) -> LinkReport:
+    """What an earlier run did for a night, from the warehouse, marked already linked."""
+    changes = dict(
+        wh.run("SELECT change, count(*) FROM person_history WHERE night = ? GROUP BY 1", [night])
+    )
+    homes = wh.run(
+        "SELECT count(DISTINCT household_id) FROM households"
+        " WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)",
+        [night, night],
+    )
+    return LinkReport(
+        night=night,
+        records=int(run["records"]),
+        persons=int(run["persons"]),
+        pairs=int(run["pairs"]),
+        new=changes.get("new", 0),
+        merges=changes.get("merge", 0),
+        splits=changes.get("split", 0),
+        seconds=0.0,
+        status=ALREADY,
+        households=int(homes[0][0]),
+        model=str(run["model"]),
+        threshold=float(run["threshold"]),
+        mode=ALREADY,
+    )
 
-    With `incremental`, and last night linked, only new and changed records are scored and
-    only the persons they touch are re-clustered; otherwise every record is. The newest
-    night linked again is linked in full, replacing what it wrote.
+
+def link_night(
+    warehouse: Warehouse | Path,
+    night: dt.date,
+    model_path: Path,
+    threshold: float,
+    incremental: bool = True,
+    max_pairs_per_rule: int = 50_000_000,
+    again: bool = False,
+) -> LinkReport:
+    """Link the records held on a night and give each a stable person id in the warehouse.
+
+    What it does (already linked, incremental or full) is `plan_night`'s decision; with
+    `incremental` False a night that would link incrementally is linked in full; with
+    `again`, the newest night is linked again even if nothing changed. Given a
+    path, the warehouse is opened (waiting for another process's lock) and closed after.
+
+    Raises:
+        NightsOutOfOrder: a later night is linked and this one never was.
+        ModelMismatch: the model does not fit these records' columns.
     """
+    if isinstance(warehouse, Path):
+        wh = Warehouse(warehouse)
+        try:
+            return link_night(
+                wh, night, model_path, threshold, incremental, max_pairs_per_rule, again
+            )
+        finally:
+            wh.close()
+    wh = warehouse
+    plan = plan_night(wh, night, model_path.name, threshold, incremental, again)
+    if plan.run is not None:
+        return report_of_run(wh, night, plan.run)
     artifact = json.loads(model_path.read_text())
     t0 = time.perf_counter()
-    con = duckdb.connect(str(warehouse))
-    in_transaction = False
-    try:
-        layout = con.execute(
-            "SELECT column_name FROM information_schema.columns"
-            " WHERE table_name = 'households' AND column_name = 'night'"
-        ).fetchall()
-        if layout:
-            con.execute(HOUSEHOLDS_BY_NIGHT).fetchall()
-        con.execute(PERSONS_DDL).fetchall()
-        done = con.execute(
-            "SELECT records, persons, pairs FROM linkage_runs WHERE night = ? AND model = ?"
-            " AND threshold = ? ORDER BY finished_at DESC LIMIT 1",
-            [night, model_path.name, threshold],
-        ).fetchall()
-        later = con.execute("SELECT max(night) FROM linkage_runs WHERE night > ?", [night])
-        newest = later.fetchall()[0][0]
-        again = bool(done) and newest is None
-        if again:
-            pass  # the newest night, linked again in full: replaced below, with the same result
-        elif done:
-            r, p, n = done[0]
-            return LinkReport(night, r, p, n, 0, 0, 0, 0.0, status="already linked")
-        elif newest is not None:
-            raise ValueError(
-                f"night {night} is older than the last night linked, {newest}; nights link in order"
-            )
-        con.execute("BEGIN TRANSACTION").fetchall()
-        in_transaction = True
+    con = wh.con
+    with wh.transaction():
         # Running a night again replaces what that night wrote.
         con.execute("DELETE FROM persons WHERE valid_from = ?", [night]).fetchall()
         con.execute("UPDATE persons SET valid_to = NULL WHERE valid_to = ?", [night]).fetchall()
@@ -399,25 +383,15 @@ def link_night(
         con.execute("DELETE FROM households WHERE valid_from = ?", [night]).fetchall()
         con.execute("UPDATE households SET valid_to = NULL WHERE valid_to = ?", [night]).fetchall()
         previous = con.sql("SELECT unique_id, person_id FROM persons WHERE valid_to IS NULL").pl()
-        records = _current_records(con, night)
-        # Incremental only from a night this model linked at this threshold: tonight's
-        # changes are then every load since, skipped nights included.
-        last = con.execute(
-            "SELECT night, model, threshold FROM linkage_runs WHERE night < ?"
-            " ORDER BY night DESC, finished_at DESC LIMIT 1",
-            [night],
-        ).fetchall()
+        records = records_as_of(con, night)
         changes: _Changes | None = None
-        if incremental and not again and last and last[0][1:] == (model_path.name, threshold):
+        if plan.since is not None:
             linked, changes = _link_changes(
-                con, records, previous, artifact["splink_model"], last[0][0], night, threshold
+                con, records, previous, artifact["splink_model"], plan.since, night, threshold
             )
         else:
             linked = link(
-                records,
-                artifact["splink_model"],
-                threshold,
-                max_pairs_per_rule=matching_config().max_pairs_per_rule,
+                records, artifact["splink_model"], threshold, max_pairs_per_rule=max_pairs_per_rule
             )
         numbers = con.execute(
             "SELECT max(CAST(substr(person_id, 2) AS BIGINT)) FROM persons"
@@ -447,34 +421,7 @@ def link_night(
             pl.concat_str(["source", "source_record_id"], separator=":").alias("unique_id")
         )
         homes = _households(con, night, records, result.persons, previous, moved, ended, changes)
-        # Every current pair, with the night it was scored, for the analyst's review of the
-        # threshold and the next incremental night.
-        if changes is None:
-            con.execute("DELETE FROM linkage_pairs").fetchall()
-        else:
-            con.register("_replaced", changes.replaced)
-            con.execute(
-                "DELETE FROM linkage_pairs WHERE unique_id_l IN (SELECT unique_id FROM _replaced)"
-                " OR unique_id_r IN (SELECT unique_id FROM _replaced)"
-            ).fetchall()
-        # A link at the threshold whose records are two persons tonight was refused by the
-        # clustering. A full night's pairs come marked (`link`). An incremental night marks
-        # the pairs it scored, and again earlier pairs of records whose person changed: for
-        # the rest, nothing that decides it has moved.
-        con.register("_pairs", linked.pairs)
-        refused = "refused_by_clustering" if changes is None else "NULL"
-        con.execute(
-            "INSERT INTO linkage_pairs (night, unique_id_l, unique_id_r, match_probability,"
-            " match_weight, refused_by_clustering) SELECT ?, unique_id_l, unique_id_r,"
-            f" match_probability, match_weight, {refused} FROM _pairs",
-            [night],
-        ).fetchall()
-        if changes is not None:
-            con.register("_tonight", result.persons.select("unique_id", "person_id"))
-            *staging, mark = MARK_REFUSED
-            for statement in staging:
-                con.execute(statement).fetchall()
-            con.execute(mark, {"threshold": threshold}).fetchall()
+        _write_pairs(con, night, linked, changes, result, threshold)
         con.register("_history", result.history)
         con.execute("INSERT INTO person_history SELECT ?, * FROM _history", [night]).fetchall()
         seconds = time.perf_counter() - t0
@@ -491,13 +438,6 @@ def link_night(
                 seconds,
             ],
         ).fetchall()
-        con.execute("COMMIT").fetchall()
-    except BaseException:
-        if in_transaction:
-            con.rollback()
-        raise
-    finally:
-        con.close()
     kinds = result.history["change"].value_counts()
     count = dict(kinds.iter_rows()) if kinds.height else {}
     return LinkReport(
@@ -510,4 +450,45 @@ def link_night(
         count.get("split", 0),
         seconds,
         households=homes,
+        model=model_path.name,
+        threshold=threshold,
+        mode=plan.mode,
     )
+
+
+def _write_pairs(
+    con: duckdb.DuckDBPyConnection,
+    night: dt.date,
+    linked: Linked,
+    changes: _Changes | None,
+    result: Assignment,
+    threshold: float,
+) -> None:
+    """Every current pair, with the night it was scored, for the analyst's review of the
+    threshold and the next incremental night."""
+    if changes is None:
+        con.execute("DELETE FROM linkage_pairs").fetchall()
+    else:
+        con.register("_replaced", changes.replaced)
+        con.execute(
+            "DELETE FROM linkage_pairs WHERE unique_id_l IN (SELECT unique_id FROM _replaced)"
+            " OR unique_id_r IN (SELECT unique_id FROM _replaced)"
+        ).fetchall()
+    # A link at the threshold whose records are two persons tonight was refused by the
+    # clustering. A full night's pairs come marked (`link`). An incremental night marks
+    # the pairs it scored, and again earlier pairs of records whose person changed: for
+    # the rest, nothing that decides it has moved.
+    con.register("_pairs", linked.pairs)
+    refused = "refused_by_clustering" if changes is None else "NULL"
+    con.execute(
+        "INSERT INTO linkage_pairs (night, unique_id_l, unique_id_r, match_probability,"
+        " match_weight, refused_by_clustering) SELECT ?, unique_id_l, unique_id_r,"
+        f" match_probability, match_weight, {refused} FROM _pairs",
+        [night],
+    ).fetchall()
+    if changes is not None:
+        con.register("_tonight", result.persons.select("unique_id", "person_id"))
+        *staging, mark = MARK_REFUSED
+        for statement in staging:
+            con.execute(statement).fetchall()
+        con.execute(mark, {"threshold": threshold}).fetchall()

@@ -12,11 +12,12 @@ import duckdb
 import polars as pl
 import pytest
 
+from matching import changed_records, link_night, train_model
 from matching.evaluate import cluster_scores
 from matching.households import households
 from matching.link import link, score_new
 from matching.prepare import prepare
-from pipelines.linkage import changed_records, link_night, train_model
+from pipelines.environment import models_dir
 from pipelines.nightly import run_night
 from world.config import NightlyRates, WorldConfig
 from world.generate import generate
@@ -44,7 +45,7 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pat
                 ok, lines = run_night(night)
                 assert ok, lines
         warehouse = root / "warehouse.duckdb"
-        model = train_model(warehouse)
+        model = train_model(warehouse, models_dir())
         for night in NIGHTS:
             link_night(warehouse, night, model, 0.9)
         yield world, warehouse
@@ -141,7 +142,8 @@ def test_ids_are_stable_across_a_rerun_and_a_new_night(linked: tuple[Path, Path]
     _, warehouse = linked
     before = _persons(warehouse).select("unique_id", "person_id").sort("unique_id")
     model = sorted((warehouse.parent / "models").glob("*.json"))[-1]
-    again = link_night(warehouse, NIGHTS[-1], model, 0.9)
+    assert link_night(warehouse, NIGHTS[-1], model, 0.9).status == "already linked"
+    again = link_night(warehouse, NIGHTS[-1], model, 0.9, again=True)
     assert again.status == "linked"
     after = _persons(warehouse).select("unique_id", "person_id").sort("unique_id")
     assert before.equals(after)
@@ -151,12 +153,18 @@ def test_ids_are_stable_across_a_rerun_and_a_new_night(linked: tuple[Path, Path]
     assert (kept["person_id"] == kept["person_id_next"]).mean() >= 0.995
 
 
-def test_an_older_night_is_not_relinked_over_newer_ones(linked: tuple[Path, Path]) -> None:
-    _, warehouse = linked
-    model = sorted((warehouse.parent / "models").glob("*.json"))[-1]
+def test_an_older_night_is_not_relinked_over_newer_ones(
+    linked: tuple[Path, Path], tmp_path: Path
+) -> None:
+    model, warehouse = _copy(linked, tmp_path / "older.duckdb")
     assert link_night(warehouse, NIGHTS[0], model, 0.9).status == "already linked"
+    # Another threshold does not link it again over the nights after it either.
+    assert link_night(warehouse, NIGHTS[0], model, 0.8, again=True).status == "already linked"
+    con = duckdb.connect(str(warehouse))
+    con.execute("DELETE FROM linkage_runs WHERE night = ?", [NIGHTS[0]]).fetchall()
+    con.close()
     with pytest.raises(ValueError, match="nights link in order"):
-        link_night(warehouse, NIGHTS[0], model, 0.8)
+        link_night(warehouse, NIGHTS[0], model, 0.9)
 
 
 def test_households_group_the_people_at_one_address(linked: tuple[Path, Path]) -> None:
@@ -304,7 +312,7 @@ def test_households_written_whole_each_night_become_rows_valid_between_nights(
     ).fetchall()
     by_night = con.sql("SELECT night, count(*) FROM households GROUP BY 1 ORDER BY 1").fetchall()
     con.close()
-    assert link_night(copy, NIGHTS[-1], model, 0.9).status == "linked"  # the newest, again
+    assert link_night(copy, NIGHTS[-1], model, 0.9, again=True).status == "linked"
     con = duckdb.connect(str(copy), read_only=True)
     as_of = [
         (

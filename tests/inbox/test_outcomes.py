@@ -16,11 +16,12 @@ from riskworld import N2, RiskWorld, risk_world
 
 from alerts.store import ALERTS, open_store
 from inbox.actions import close
+from inbox.outcomes import OutcomesCopyError, check_labels, copy_outcomes
 from inbox.tables import OUTCOME_ROWS, OUTCOMES, PROFESSIONAL
 from inbox.users import add_user, find_user
 from pipelines.cli import main
-from pipelines.outcomes import OutcomesCopyError, check_labels, copy_outcomes
-from pipelines.risk import score_night, scoring_model
+from pipelines.environment import models_dir
+from risk_models import latest_risk_model, score_night, scoring_model
 from risk_models.features import FeaturesError
 from risk_models.labels import LabelsConfig, judge_on_labels, labelled_features, labels_config
 from risk_models.outcomes import truth_outcomes
@@ -73,7 +74,7 @@ def closed(rw: RiskWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cl
     store = f"sqlite:///{data / 'store.sqlite'}"
     monkeypatch.setenv("JOINEDUP_STORE", store)
     warehouse = data / "warehouse.duckdb"
-    score_night(warehouse, N2)
+    score_night(warehouse, N2, latest_risk_model(models_dir()))
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         scores = con.sql(
@@ -188,7 +189,7 @@ def test_training_judges_a_model_on_the_professionals_labels(closed: Closed) -> 
     copy_outcomes(closed.store, closed.warehouse, NOW)
     # The model that scored the night, judged on the labels, scores each alert as the
     # night did, so its AUC on them equals that of the scores the alerts carry.
-    model = scoring_model()
+    model = scoring_model(latest_risk_model(models_dir()))
     con = duckdb.connect(str(closed.warehouse), read_only=True)
     try:
         judged = judge_on_labels(model, labelled_features(con, labels_config()))

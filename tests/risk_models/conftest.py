@@ -16,8 +16,8 @@ from worldfiles import SOURCES_FILE, partner_environment
 from connectors.config import load_sources
 from connectors.ingest import ingest_night
 from connectors.warehouse import Warehouse
+from matching import link_night
 from matching.link import train
-from pipelines.linkage import link_night
 from world.config import WorldConfig
 from world.generate import generate
 from world.police_api import BackgroundServer

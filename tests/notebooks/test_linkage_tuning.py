@@ -17,8 +17,9 @@ import duckdb
 import polars as pl
 import pytest
 
+from matching import link_night, train_model
 from pipelines.cli import main
-from pipelines.linkage import link_night, train_model
+from pipelines.environment import models_dir
 from pipelines.nightly import run_night
 from world.config import WorldConfig
 from world.generate import generate
@@ -47,7 +48,7 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pat
                 ok, lines = run_night(night)
                 assert ok, lines
         warehouse = root / "warehouse.duckdb"
-        model = train_model(warehouse)
+        model = train_model(warehouse, models_dir())
         for night in WORLD.night_dates():
             link_night(warehouse, night, model, 0.9)
         yield world, warehouse

@@ -26,21 +26,15 @@ import numpy as np
 import polars as pl
 from pydantic import ValidationError
 
-from pipelines.risk import (
-    RiskError,
-    audit_columns,
-    held_out_split,
-    latest_risk_model,
-    risk_models_dir,
-    scoring_model,
-)
 from risk_models.backtest import Backtest, BacktestError, as_of_dates, backtest
 from risk_models.evaluate import Evaluation, EvaluationError, evaluate
 from risk_models.features import FeaturesError, build_features, describe, newest_night
 from risk_models.model import RiskModel, RiskModelError, matrix, top_reasons
+from risk_models.night import RiskError, scoring_model
 from risk_models.outcomes import oracle_auc, training_examples, truth_outcomes
 from risk_models.report import ModelCard, write_report
 from risk_models.scoring import ModelSettings, RiskSettings, risk_settings
+from risk_models.training import audit_columns, held_out_split, latest_risk_model
 
 # What a bad request to the risk stage raises: each says what is wrong and what would do.
 RISK_ERRORS = (RiskError, FeaturesError, RiskModelError, EvaluationError, BacktestError)
@@ -69,18 +63,19 @@ def operating(
         raise RiskError(f"{field} must be {expected}, not {changes.get(field)}") from exc
 
 
-def model_folder(version: str | None = None) -> Path:
-    """A trained model's folder by its version (`risk-v3`), or the newest."""
+def model_folder(models: Path, version: str | None = None) -> Path:
+    """A trained model's folder in the models folder by its version (`risk-v3`), or the
+    newest."""
     if version is None:
-        found = latest_risk_model()
+        found = latest_risk_model(models)
         if found is None:
             raise RiskError("no trained risk model: run `joinedup risk train` first")
         return found
-    folder = risk_models_dir() / version
+    folder = models / version
     if not (folder / "model.json").is_file():
-        known = sorted(p.name for p in risk_models_dir().glob("risk-v*") if p.is_dir())
+        known = sorted(p.name for p in models.glob("risk-v*") if p.is_dir())
         raise RiskError(
-            f"no risk model {version!r} in {risk_models_dir()}; "
+            f"no risk model {version!r} in {models}; "
             f"trained: {', '.join(known) or 'none (run `joinedup risk train`)'}"
         )
     return folder
@@ -105,13 +100,13 @@ class HeldOut:
         return f"{self.folder.name}/{self.model.kind}"
 
 
-def held_out(warehouse: Path, folder: Path | None = None, kind: str | None = None) -> HeldOut:
+def held_out(warehouse: Path, folder: Path, kind: str | None = None) -> HeldOut:
     """The persons a saved model was judged on when trained, scored by it again.
 
     They are the held-out half of the persons as at the model's judging date, with their
     outcome over its horizon, as the warehouse now holds them.
     """
-    folder = folder or model_folder()
+
     model = scoring_model(folder, kind)
     try:
         judged_at = dt.date.fromisoformat(str(model.trained["judged_at"]))
@@ -253,10 +248,10 @@ def reasons_chart(counts: pl.DataFrame) -> alt.Chart:
     return chart
 
 
-def saved_evaluation(folder: Path | None = None, kind: str | None = None) -> dict[str, Any]:
+def saved_evaluation(folder: Path, kind: str | None = None) -> dict[str, Any]:
     """A trained model's own evaluation (its `evaluation.json`), with `truth` added from the
     world's, when it was judged against one."""
-    folder = folder or model_folder()
+
     if kind is None:
         try:
             kind = str(json.loads((folder / "model.json").read_text())["scores_with"])
@@ -302,7 +297,7 @@ class ReviewReport:
 
 def evaluate_risk(
     warehouse: Path,
-    folder: Path | None = None,
+    folder: Path,
     kind: str | None = None,
     threshold: float | None = None,
     capacity: int | None = None,
@@ -313,7 +308,7 @@ def evaluate_risk(
     fresh report: `evaluation.json` and `.html` in `out`, by default
     `<model>/<kind>/reviews/t<threshold>-c<capacity>/`."""
     settings = operating(threshold, capacity)
-    folder = folder or model_folder()
+
     held = held_out(warehouse, folder, kind)
     e = rejudge(held, settings.threshold, settings.capacity)
     truth_view = None
@@ -406,20 +401,20 @@ def backtest_table(result: Backtest) -> list[str]:
 
 def backtest_risk(
     warehouse: Path,
+    folder: Path,
     start: dt.date,
     end: dt.date,
     every: int = 7,
-    folder: Path | None = None,
     kind: str | None = None,
     threshold: float | None = None,
     capacity: int | None = None,
     out: Path | None = None,
 ) -> BacktestReport:
-    """Backtest a saved model from `start` to `end`; write `backtest.json` and `.csv` to
-    `out` (the model's folder by default)."""
+    """Backtest a saved model (its folder) from `start` to `end`; write `backtest.json`
+    and `.csv` to `out` (the model's folder by default)."""
     settings = operating(threshold, capacity)
     dates = as_of_dates(start, end, every)
-    folder = folder or model_folder()
+
     model = scoring_model(folder, kind)
     con = duckdb.connect(str(warehouse), read_only=True)
     try:

@@ -1,4 +1,4 @@
-"""Risk in the pipeline: train and judge a model (on request), and score a night.
+"""Training a risk model: learn, calibrate and judge both kinds, and save them as a version.
 
 Training is honest about time. With H the outcome horizon and N the newest linked night,
 the model learns from persons as they were at T = N - 2H (features from events up to T,
@@ -10,10 +10,7 @@ model is kept as `risk-vN/` under the models folder, with each kind's model, its
 evaluation (`evaluation.json`, `evaluation.html`) and its model card. Each is judged too
 on the outcomes professionals recorded when closing alerts (`risk_models.labels`).
 
-Scoring writes `scores`: one row per person per night, with the score, band, model
-version, reasons, indicators, and the change against the person's last score. Anything
-wrong (no model, another feature set, a missing feature, a bad setting) stops the night
-before a row is written, so last night's scores stay as they were.
+Training is the analyst's step (`joinedup risk train`), never part of the nightly run.
 """
 
 from __future__ import annotations
@@ -28,39 +25,23 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from pipelines.environment import data_dir
 from risk_models.evaluate import Evaluation, evaluate
 from risk_models.features import (
     build_features,
-    describe,
     feature_names,
     feature_set,
     newest_night,
 )
 from risk_models.labels import judge_on_labels, labelled_features, labels_config
-from risk_models.model import KINDS, RiskModel, fit, load, matrix, save, top_reasons
+from risk_models.model import KINDS, RiskModel, fit, matrix, save
 from risk_models.outcomes import oracle_auc, outcome_config, training_examples, truth_outcomes
 from risk_models.report import ModelCard, write_report
 from risk_models.scoring import (
     RiskSettings,
-    band,
-    change,
     check_indicators,
-    fired,
     risk_settings,
 )
 
-SCORES_DDL = """
-CREATE TABLE IF NOT EXISTS scores (
-    night DATE NOT NULL, person_id VARCHAR NOT NULL, score DOUBLE NOT NULL,
-    band VARCHAR NOT NULL, model_version VARCHAR NOT NULL, reasons VARCHAR NOT NULL,
-    indicators VARCHAR NOT NULL, previous_score DOUBLE, change VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS risk_runs (
-    night DATE NOT NULL, model_version VARCHAR NOT NULL, persons BIGINT, flagged BIGINT,
-    seconds DOUBLE, finished_at TIMESTAMP
-);
-"""
 AUDIT = {"audit_sex": "sex", "audit_ethnicity": "ethnicity", "audit_age_band": "age_band"}
 
 
@@ -68,15 +49,10 @@ class RiskError(ValueError):
     """A request the risk stage cannot carry out; nothing was written."""
 
 
-def risk_models_dir() -> Path:
-    """Where trained risk models are kept."""
-    return data_dir() / "models"
-
-
-def latest_risk_model() -> Path | None:
-    """The newest trained risk model's folder, if any."""
+def latest_risk_model(models: Path) -> Path | None:
+    """The newest trained risk model's folder in the models folder, if any."""
     found = sorted(
-        (p for p in risk_models_dir().glob("risk-v*") if p.is_dir()),
+        (p for p in models.glob("risk-v*") if p.is_dir()),
         key=lambda p: int(p.name.split("-v")[1]),
     )
     return found[-1] if found else None
@@ -149,12 +125,16 @@ class TrainReport:
 
 
 def train_risk(
-    warehouse: Path, world: Path | None = None, settings: RiskSettings | None = None
+    warehouse: Path,
+    models: Path,
+    world: Path | None = None,
+    settings: RiskSettings | None = None,
 ) -> TrainReport:
     """Train, calibrate and judge both kinds of model; save them as the next version.
 
     Args:
         warehouse: the DuckDB warehouse, with linked persons and a history of events.
+        models: the folder trained models are kept in (`risk-vN/`).
         world: a synthetic world's folder, to judge against its truth and oracle too.
         settings: risk.yaml's model, bands and indicators (read if None).
     """
@@ -178,9 +158,9 @@ def train_risk(
         con.close()
     learn = examples.filter(pl.col("as_of") == learned_at)
     calibrate, held_out = held_out_split(examples.filter(pl.col("as_of") == judged_at))
-    previous = latest_risk_model()
+    previous = latest_risk_model(models)
     version = f"risk-v{int(previous.name.split('-v')[1]) + 1 if previous else 1}"
-    folder = risk_models_dir() / version
+    folder = models / version
     lines = [
         f"{version}: learned at {learned_at} ({learn.height:,} persons, "
         f"{int(learn['outcome'].sum()):,} outcomes), calibrated and judged at {judged_at} "
@@ -247,132 +227,4 @@ def _judge(
         settings.model.threshold,
         settings.model.capacity,
         ceiling,
-    )
-
-
-def scoring_model(folder: Path | None = None, kind: str | None = None) -> RiskModel:
-    """The model that scores: the newest version's chosen kind, checked against tonight's
-    feature set before it is unpickled."""
-    folder = folder or latest_risk_model()
-    if folder is None:
-        raise RiskError("no trained risk model: run `joinedup risk train` first")
-    if kind is None:
-        try:
-            kind = json.loads((folder / "model.json").read_text())["scores_with"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise RiskError(f"{folder}: not a trained risk model ({exc})") from exc
-    try:
-        return load(folder / str(kind), feature_set())
-    except ValueError as exc:
-        raise RiskError(str(exc)) from exc
-
-
-@dataclass
-class ScoreReport:
-    """What a night's scoring did."""
-
-    night: dt.date
-    model_version: str
-    persons: int
-    bands: dict[str, int]
-    changes: dict[str, int]
-    indicators: int
-    seconds: float
-
-    def line(self) -> str:
-        """One line for the run's report."""
-        bands = ", ".join(f"{self.bands.get(b, 0):,} {b}" for b in ("very_high", "high"))
-        return (
-            f"{self.persons:,} persons scored with {self.model_version}: {bands}; "
-            f"{self.changes.get('rise', 0):,} rises, {self.changes.get('step_down', 0):,} "
-            f"step-downs; {self.indicators:,} with an indicator; {self.seconds:.1f} s"
-        )
-
-
-def score_frame(features: pl.DataFrame, model: RiskModel, settings: RiskSettings) -> pl.DataFrame:
-    """Score, band, reasons and indicators for every person in a features frame."""
-    check_indicators(settings.indicators, list(model.features))
-    probability = model.probability(matrix(features, model.features))
-    reasons = top_reasons(model, features, describe)
-    indicators = fired(features, settings.indicators).to_list()
-    return pl.DataFrame(
-        {
-            "person_id": features["person_id"],
-            "score": probability.tolist(),
-            "reasons": [json.dumps(r) for r in reasons],
-            "indicators": [json.dumps(i) for i in indicators],
-        }
-    ).with_columns(
-        band(pl.col("score"), settings.bands).alias("band"),
-        pl.lit(str(model.trained.get("version", "unversioned")) + f"/{model.kind}").alias(
-            "model_version"
-        ),
-    )
-
-
-def score_night(
-    warehouse: Path,
-    night: dt.date,
-    folder: Path | None = None,
-    settings: RiskSettings | None = None,
-    model: RiskModel | None = None,
-) -> ScoreReport:
-    """Score every person linked on a night into `scores`, replacing that night's rows.
-
-    `model`, when the caller has loaded it already, is used instead of loading it again.
-    """
-    t0 = time.perf_counter()
-    settings = settings or risk_settings()
-    model = model or scoring_model(folder)
-    con = duckdb.connect(str(warehouse))
-    in_transaction = False
-    try:
-        con.execute(SCORES_DDL).fetchall()
-        features = build_features(con, night, night)
-        scored = score_frame(features, model, settings)
-        before = con.sql(
-            "SELECT person_id, arg_max(score, night) AS previous_score,"
-            " arg_max(band, night) AS previous_band FROM scores WHERE night < ?"
-            " GROUP BY person_id",
-            params=[night],
-        ).pl()
-        tonight = scored.join(before, on="person_id", how="left").with_columns(
-            change(
-                pl.col("band"),
-                pl.col("score"),
-                pl.col("previous_band"),
-                pl.col("previous_score"),
-                settings.bands,
-            ).alias("change"),
-            pl.lit(night).alias("night"),
-        )
-        con.execute("BEGIN TRANSACTION").fetchall()
-        in_transaction = True
-        con.execute("DELETE FROM scores WHERE night = ?", [night]).fetchall()
-        con.register("_scores", tonight)
-        con.execute(
-            "INSERT INTO scores SELECT night, person_id, score, band, model_version, reasons,"
-            " indicators, previous_score, change FROM _scores"
-        ).fetchall()
-        seconds = time.perf_counter() - t0
-        flagged = int((tonight["score"] >= settings.model.threshold).sum())
-        con.execute(
-            "INSERT INTO risk_runs VALUES (?, ?, ?, ?, ?, now())",
-            [night, tonight["model_version"][0], tonight.height, flagged, seconds],
-        ).fetchall()
-        con.execute("COMMIT").fetchall()
-    except BaseException:
-        if in_transaction:
-            con.rollback()
-        raise
-    finally:
-        con.close()
-    return ScoreReport(
-        night,
-        tonight["model_version"][0] if tonight.height else "none",
-        tonight.height,
-        dict(tonight["band"].value_counts().iter_rows()),
-        dict(tonight["change"].value_counts().iter_rows()),
-        int((tonight["indicators"] != "[]").sum()),
-        seconds,
     )

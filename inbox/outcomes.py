@@ -15,11 +15,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import sqlalchemy as sa
 
 from alerts.store import ALERTS, open_store
+from connectors.warehouse import Warehouse
 from inbox.tables import OUTCOME_ROWS, OUTCOMES
 from risk_models.labels import ALERT_OUTCOMES_DDL, LabelsConfig, labels_config
 
@@ -138,16 +138,12 @@ def copy_outcomes(
             "model_version": pl.String,
         },
     )
-    con = duckdb.connect(str(warehouse))
+    wh = Warehouse(warehouse)
     try:
-        con.execute("BEGIN").fetchall()
-        con.execute(ALERT_OUTCOMES_DDL).fetchall()
-        con.register("_closed", frame)
-        con.execute("INSERT OR REPLACE INTO alert_outcomes BY NAME SELECT * FROM _closed")
-        con.execute("COMMIT").fetchall()
-    except duckdb.Error:
-        con.execute("ROLLBACK").fetchall()
-        raise
+        with wh.transaction():
+            wh.run(ALERT_OUTCOMES_DDL)
+            wh.con.register("_closed", frame)
+            wh.run("INSERT OR REPLACE INTO alert_outcomes BY NAME SELECT * FROM _closed")
     finally:
-        con.close()
+        wh.close()
     return report

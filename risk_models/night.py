@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from connectors.warehouse import Warehouse
 from risk_models.features import build_features, describe, feature_set
 from risk_models.model import RiskModel, load, matrix, top_reasons
 from risk_models.scoring import (
@@ -176,8 +177,8 @@ def score_night(
     t0 = time.perf_counter()
     settings = settings or risk_settings()
     model = model or scoring_model(folder)
-    con = duckdb.connect(str(warehouse))
-    in_transaction = False
+    wh = Warehouse(warehouse)
+    con = wh.con
     try:
         done = already_scored(con, night, model_version(model, folder or Path("unversioned")))
         newest = con.execute("SELECT max(night) FROM risk_runs").fetchall()[0][0]
@@ -201,27 +202,21 @@ def score_night(
             ).alias("change"),
             pl.lit(night).alias("night"),
         )
-        con.execute("BEGIN TRANSACTION").fetchall()
-        in_transaction = True
-        con.execute("DELETE FROM scores WHERE night = ?", [night]).fetchall()
-        con.register("_scores", tonight)
-        con.execute(
-            "INSERT INTO scores SELECT night, person_id, score, band, model_version, reasons,"
-            " indicators, previous_score, change FROM _scores"
-        ).fetchall()
-        seconds = time.perf_counter() - t0
-        flagged = int((tonight["score"] >= settings.model.threshold).sum())
-        con.execute(
-            "INSERT INTO risk_runs VALUES (?, ?, ?, ?, ?, now())",
-            [night, tonight["model_version"][0], tonight.height, flagged, seconds],
-        ).fetchall()
-        con.execute("COMMIT").fetchall()
-    except BaseException:
-        if in_transaction:
-            con.rollback()
-        raise
+        with wh.transaction():
+            con.execute("DELETE FROM scores WHERE night = ?", [night]).fetchall()
+            con.register("_scores", tonight)
+            con.execute(
+                "INSERT INTO scores SELECT night, person_id, score, band, model_version,"
+                " reasons, indicators, previous_score, change FROM _scores"
+            ).fetchall()
+            seconds = time.perf_counter() - t0
+            flagged = int((tonight["score"] >= settings.model.threshold).sum())
+            con.execute(
+                "INSERT INTO risk_runs VALUES (?, ?, ?, ?, ?, now())",
+                [night, tonight["model_version"][0], tonight.height, flagged, seconds],
+            ).fetchall()
     finally:
-        con.close()
+        wh.close()
     return ScoreReport(
         night,
         tonight["model_version"][0] if tonight.height else "none",

@@ -25,8 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from alerts.mailbox import LocalMailbox
-from world.police_api import BackgroundServer
+# This folder's alerts.py would stand in for the alerts package: look from the top.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from alerts.mailbox import LocalMailbox  # noqa: E402
+from world.police_api import BackgroundServer  # noqa: E402
 
 TOKEN = "bench"
 
@@ -110,7 +113,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="jstages-code") as base,
         tempfile.TemporaryDirectory(prefix="jstages-mail") as mail,
         BackgroundServer(args.world.resolve(), TOKEN) as police,
-        LocalMailbox(Path(mail)) as box,
+        LocalMailbox(Path(mail) / "box") as box,
     ):
         env = {
             **os.environ,

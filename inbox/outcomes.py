@@ -19,9 +19,9 @@ import polars as pl
 import sqlalchemy as sa
 
 from alerts.store import ALERTS, open_store
-from connectors.warehouse import Warehouse
+from connectors import Warehouse
 from inbox.tables import OUTCOME_ROWS, OUTCOMES
-from risk_models.labels import ALERT_OUTCOMES_DDL, LabelsConfig, labels_config
+from risk_models import ALERT_OUTCOMES_DDL, LabelsConfig, labels_config
 
 
 class OutcomesCopyError(ValueError):

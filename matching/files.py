@@ -29,9 +29,16 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.config import CONTRACT_FIELDS, ConfigError, Source, load_sources
-from connectors.extract import ExtractError, extract_table
-from connectors.standardise import QUARANTINE_SCHEMA, standardise
+from connectors import (
+    CONTRACT_FIELDS,
+    QUARANTINE_SCHEMA,
+    ConfigError,
+    ExtractError,
+    Source,
+    extract_table,
+    load_sources,
+    standardise,
+)
 from matching.any_extracts import fit_to_mode
 from matching.evaluate import (
     LabelsError,

@@ -31,7 +31,7 @@ from typing import Any, Final, Literal
 import duckdb
 import polars as pl
 
-from connectors.warehouse import Warehouse
+from connectors import Warehouse
 from matching.cluster import recluster_changes, to_recluster, vetoes
 from matching.households import HOUSEHOLD_COLUMNS, households, rehouse
 from matching.link import Linked, link, score_new

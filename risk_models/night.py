@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from connectors.warehouse import Warehouse
+from connectors import Warehouse
 from risk_models.features import build_features, describe, feature_set
 from risk_models.model import RiskModel, load, matrix, top_reasons
 from risk_models.scoring import (

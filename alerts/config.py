@@ -8,28 +8,25 @@ names the file, the key and what was expected; nothing is selected or sent.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 import apprise
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts.matchers import Matcher, parse_matcher
+
+# Re-exported: one error for every config.
+from common.config import ConfigError as ConfigError  # noqa: PLC0414
+from common.config import load_settings
 
 AREA_DUTY = "area_duty"  # the receiver meaning: the duty team for the person's area
 Band = Literal["low", "medium", "high", "very_high"]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-_SECRET = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 SAMPLE_EMAIL = "someone@example.org"
-
-
-class ConfigError(ValueError):
-    """The alerts config is wrong: the message names the file, the key and what is expected."""
 
 
 class _Strict(BaseModel):
@@ -261,34 +258,6 @@ class AlertsConfig(_Strict):
         return self.teams[team].escalate_to or self.escalation.to
 
 
-def _expand(value: Any, path: str, missing: list[tuple[str, str]]) -> Any:
-    if isinstance(value, str):
-
-        def sub(m: re.Match[str]) -> str:
-            found = os.environ.get(m.group(1))
-            if found is None:
-                missing.append((path, m.group(1)))
-                return ""
-            return found
-
-        return _SECRET.sub(sub, value)
-    if isinstance(value, dict):
-        return {k: _expand(v, f"{path}.{k}" if path else str(k), missing) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v, f"{path}[{i}]", missing) for i, v in enumerate(value)]
-    return value
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
 def _references(cfg: AlertsConfig) -> list[str]:
     """Every team, agency and area a config names that it does not define."""
     teams = set(cfg.teams)
@@ -352,40 +321,8 @@ def load_config(path: Path) -> AlertsConfig:
     Raises:
         ConfigError: naming the file, each wrong key and what was expected.
     """
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with route:, teams:, escalation: ...")
-    missing: list[tuple[str, str]] = []
-    expanded = _expand(raw, "", missing)
-    if missing:
-        by_variable: dict[str, list[str]] = {}
-        for where, variable in missing:
-            by_variable.setdefault(variable, []).append(where)
-        raise ConfigError(
-            f"{path}: "
-            + "; ".join(
-                f"environment variable {v} is not set (needed by {keys[0]}"
-                + (f" and {len(keys) - 1} more" if len(keys) > 1 else "")
-                + ")"
-                for v, keys in by_variable.items()
-            )
-        )
-    try:
-        cfg = AlertsConfig.model_validate(expanded)
-    except ValidationError as exc:
-        lines = [
-            f"  {_where(tuple(e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        ]
-        raise ConfigError(f"{path}: invalid alerts config:\n" + "\n".join(lines)) from exc
+    cfg = load_settings(path, AlertsConfig)
     problems = _references(cfg)
     if problems:
-        raise ConfigError(
-            f"{path}: invalid alerts config:\n" + "\n".join(f"  {p}" for p in problems)
-        )
+        raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return cfg

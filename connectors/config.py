@@ -10,13 +10,15 @@ stops with the file, the key and what was expected if anything is wrong.
 from __future__ import annotations
 
 import datetime
-import os
-import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# Re-exported: one error for every config.
+from common.config import ConfigError as ConfigError  # noqa: PLC0414
+from common.config import ConfigFile, closest, expand_env, read_yaml, validate
 
 CONTRACTS = ("person_records", "events", "involvements")
 
@@ -78,10 +80,6 @@ RELATIONSHIPS = (
     "household_member",  # a member the partner says no more about
 )
 NAME_LAYOUTS = ("first middle", "last, first middle", "first middle last")
-
-
-class ConfigError(ValueError):
-    """A sources file is wrong; the message names the file, the key and what was expected."""
 
 
 class _Strict(BaseModel):
@@ -187,8 +185,10 @@ class TableMapping(_Strict):
             fields: dict[str, FieldSpec] = getattr(self, contract)
             unknown = sorted(set(fields) - set(CONTRACT_FIELDS[contract]))
             if unknown:
+                near = [n for u in unknown if (n := closest(u, CONTRACT_FIELDS[contract]))]
+                meant = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
                 raise ValueError(
-                    f"{contract}: unknown fields {unknown}; "
+                    f"{contract}: unknown fields {unknown}{meant}; "
                     f"known: {', '.join(CONTRACT_FIELDS[contract])}"
                 )
             missing = [f for f in REQUIRED_FIELDS[contract] if f not in fields]
@@ -296,27 +296,6 @@ class SourcesFile(_Strict):
     sources: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Source]
 
 
-_SECRET = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def _expand(value: Any, path: str, missing: list[str]) -> Any:
-    if isinstance(value, str):
-
-        def sub(m: re.Match[str]) -> str:
-            found = os.environ.get(m.group(1))
-            if found is None:
-                missing.append(f"{path}: environment variable {m.group(1)} is not set")
-                return ""
-            return found
-
-        return _SECRET.sub(sub, value)
-    if isinstance(value, dict):
-        return {k: _expand(v, f"{path}.{k}" if path else str(k), missing) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v, f"{path}[{i}]", missing) for i, v in enumerate(value)]
-    return value
-
-
 def source_files(path: Path) -> list[Path]:
     """The sources file and, after it, each file in the `sources.d/` folder beside it.
 
@@ -326,28 +305,41 @@ def source_files(path: Path) -> list[Path]:
     return [path, *sorted((path.parent / "sources.d").glob("*.y*ml"))]
 
 
-def _read_entries(path: Path) -> dict[Path, dict[str, Any]]:
-    """Each sources file's `sources:` mapping, refusing a name given in two files."""
-    entries: dict[Path, dict[str, Any]] = {}
+def _read_entries(path: Path) -> dict[Path, ConfigFile]:
+    """Each sources file as read, refusing a name given in two files."""
+    entries: dict[Path, ConfigFile] = {}
     seen: dict[str, Path] = {}
     for file in source_files(path):
-        try:
-            raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{file}: cannot read it: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict) or not isinstance(raw.get("sources"), dict):
+        doc = read_yaml(file)
+        if not isinstance(doc.data, dict) or not isinstance(doc.data.get("sources"), dict):
             raise ConfigError(f"{file}: expected a top-level `sources:` mapping of partner names")
-        for name in raw["sources"]:
+        for name in doc.data["sources"]:
             if name in seen:
                 raise ConfigError(
-                    f"{file}: source {name!r} is already defined in {seen[name]}; "
-                    "give the new partner a name of its own"
+                    f"{doc.where(('sources', name))}: source {name!r} is already defined in "
+                    f"{seen[name]}; give the new partner a name of its own"
                 )
             seen[name] = file
-        entries[file] = raw
+        entries[file] = doc
     return entries
+
+
+def sources_in(file: ConfigFile, only: Collection[str] | None = None) -> dict[str, Source]:
+    """The sources of one file as read (`read_yaml`), validated, secrets from the environment.
+
+    Args:
+        file: a file with a top-level `sources:` mapping (any other top-level key is refused).
+        only: names of the sources to keep (all if None); secrets of the others are not needed.
+
+    Raises:
+        ConfigError: naming the file, the line, the key and what was expected.
+    """
+    sources = file.data["sources"]
+    kept = {k: v for k, v in sources.items() if only is None or k in only}
+    if not kept:
+        return {}
+    expanded = expand_env({**file.data, "sources": kept}, origin=file)
+    return validate(SourcesFile, expanded, origin=file).sources
 
 
 def load_sources(path: Path, only: list[str] | None = None) -> dict[str, Source]:
@@ -361,7 +353,7 @@ def load_sources(path: Path, only: list[str] | None = None) -> dict[str, Source]
         ConfigError: naming the file, the key and what was expected.
     """
     entries = _read_entries(path)
-    known = [n for raw in entries.values() for n in raw["sources"]]
+    known = [n for doc in entries.values() for n in doc.data["sources"]]
     if only is not None:
         unknown = sorted(set(only) - set(known))
         if unknown:
@@ -369,23 +361,8 @@ def load_sources(path: Path, only: list[str] | None = None) -> dict[str, Source]
                 f"{path}: no source named {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
     found: dict[str, Source] = {}
-    for file, raw in entries.items():
-        kept = {k: v for k, v in raw["sources"].items() if only is None or k in only}
-        if not kept:
-            continue
-        missing: list[str] = []
-        expanded = _expand({**raw, "sources": kept}, "", missing)
-        if missing:
-            raise ConfigError(f"{file}: " + "; ".join(missing))
-        try:
-            found.update(SourcesFile.model_validate(expanded).sources)
-        except ValidationError as exc:
-            lines = [
-                f"  {'.'.join(str(p) for p in e['loc']).replace('.[key]', ' (as a name)')}: "
-                f"{e['msg'].removeprefix('Value error, ')}"
-                for e in exc.errors()
-            ]
-            raise ConfigError(f"{file}: invalid sources:\n" + "\n".join(lines)) from exc
+    for doc in entries.values():
+        found.update(sources_in(doc, only))
     return {n: found[n] for n in known if n in found}
 
 
@@ -395,8 +372,8 @@ def source_names(path: Path) -> dict[str, str]:
         entries = _read_entries(path)
         return {
             name: str(entry.get("agency", name))
-            for raw in entries.values()
-            for name, entry in raw["sources"].items()
+            for doc in entries.values()
+            for name, entry in doc.data["sources"].items()
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{path}: cannot list its sources: {exc}") from exc

@@ -16,14 +16,20 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import polars as pl
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from connectors.config import Source, TableMapping
 
@@ -345,35 +351,40 @@ def _sql_table(name: str, source: Source, table: TableMapping, night: dt.date) -
     query = table.query or f'SELECT * FROM "{table.table}"'
     where = f"{_redact(url)} ({table.table or 'query'})"
     url = _read_only(name, url, where)
-    last: Exception | None = None
-    for attempt in range(source.retry.attempts):
+
+    def fetch() -> tuple[list[str], list[Any]]:
         engine = sa.create_engine(url, connect_args=_connect_args(url, source))
         try:
             with engine.connect() as con:
                 result = con.execute(sa.text(query))
-                columns = list(result.keys())
-                rows = result.fetchall()
-            break
-        except sa.exc.OperationalError as exc:
-            last = exc
-            time.sleep(source.retry.backoff_seconds * 2**attempt)
-        except sa.exc.SQLAlchemyError as exc:
-            raise ExtractError(
-                name,
-                where,
-                f"query failed: {exc.__class__.__name__}: "
-                f"{str(exc.orig) if hasattr(exc, 'orig') else exc}",
-            ) from exc
+                return list(result.keys()), list(result.fetchall())
         finally:
             engine.dispose()
-    else:
+
+    # A database that cannot be reached is tried again; a query it refuses is not.
+    retrying = Retrying(
+        retry=retry_if_exception_type(sa.exc.OperationalError),
+        stop=stop_after_attempt(source.retry.attempts),
+        wait=wait_exponential(multiplier=source.retry.backoff_seconds),
+        reraise=True,
+    )
+    try:
+        columns, rows = retrying(fetch)
+    except sa.exc.OperationalError as exc:
         raise ExtractError(
             name,
             where,
             f"database unreachable after {source.retry.attempts} "
-            f"tries: {str(getattr(last, 'orig', last)).strip()}",
-        )
-    frame = _text_frame(list(rows), columns)
+            f"tries: {str(getattr(exc, 'orig', exc)).strip()}",
+        ) from exc
+    except sa.exc.SQLAlchemyError as exc:
+        raise ExtractError(
+            name,
+            where,
+            f"query failed: {exc.__class__.__name__}: "
+            f"{str(exc.orig) if hasattr(exc, 'orig') else exc}",
+        ) from exc
+    frame = _text_frame(rows, columns)
     digest = _frame_hash(frame)
     frame = frame.with_row_index("_row", offset=1).with_columns(
         pl.col("_row").cast(pl.Int64), pl.lit(table.table or table.name).alias("_file")
@@ -443,6 +454,27 @@ def _pages(
             url = str(nxt) if nxt else None
 
 
+class _TryAgain(Exception):
+    """A page the API may give on another try: a dropped connection, a 5xx, a 429."""
+
+    def __init__(self, problem: str, after: float = 0.0) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.after = after  # seconds the API asked us to wait (Retry-After)
+
+
+def _backoff(seconds: float) -> Callable[[RetryCallState], float]:
+    """Doubling waits from `seconds`, or longer when the API says when to come back."""
+    doubling = wait_exponential(multiplier=seconds)
+
+    def wait(state: RetryCallState) -> float:
+        failed = state.outcome.exception() if state.outcome else None
+        asked = failed.after if isinstance(failed, _TryAgain) else 0.0
+        return max(doubling(state), asked)
+
+    return wait
+
+
 def _get_page(
     name: str,
     source: Source,
@@ -452,33 +484,42 @@ def _get_page(
     page: int,
 ) -> bytes:
     where = f"{url.split('?', maxsplit=1)[0]} page {page}"
-    for attempt in range(source.retry.attempts):
-        wait = source.retry.backoff_seconds * 2**attempt
+
+    def get() -> bytes:
         try:
             response = client.get(url, params=params)
         except httpx.TransportError as exc:
-            problem = f"{exc.__class__.__name__}: {exc}"
-        else:
-            if response.status_code in (401, 403):
-                raise ExtractError(
-                    name,
-                    where,
-                    f"the API refused the token ({response.status_code}); "
-                    "renew it in the environment variable the config names",
-                )
-            if response.status_code == 429:
-                retry_after = response.headers.get("Retry-After", "")
-                wait = max(wait, float(retry_after) if retry_after.isdigit() else wait)
-                problem = "rate limited (429)"
-            elif response.status_code >= 500:
-                problem = f"server error {response.status_code}"
-            elif response.status_code != 200:
-                raise ExtractError(name, where, f"unexpected status {response.status_code}")
-            else:
-                return response.content
-        if attempt + 1 < source.retry.attempts:
-            time.sleep(wait)
-    raise ExtractError(name, where, f"{problem} after {source.retry.attempts} tries")
+            raise _TryAgain(f"{exc.__class__.__name__}: {exc}") from exc
+        if response.status_code in (401, 403):
+            raise ExtractError(
+                name,
+                where,
+                f"the API refused the token ({response.status_code}); "
+                "renew it in the environment variable the config names",
+            )
+        if response.status_code == 429:
+            retry_after = response.headers.get("Retry-After", "")
+            raise _TryAgain(
+                "rate limited (429)", float(retry_after) if retry_after.isdigit() else 0
+            )
+        if response.status_code >= 500:
+            raise _TryAgain(f"server error {response.status_code}")
+        if response.status_code != 200:
+            raise ExtractError(name, where, f"unexpected status {response.status_code}")
+        return response.content
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(_TryAgain),
+        stop=stop_after_attempt(source.retry.attempts),
+        wait=_backoff(source.retry.backoff_seconds),
+        reraise=True,
+    )
+    try:
+        return retrying(get)
+    except _TryAgain as exc:
+        raise ExtractError(
+            name, where, f"{exc.problem} after {source.retry.attempts} tries"
+        ) from exc
 
 
 def _rest_table(name: str, source: Source, table: TableMapping, night: dt.date) -> RawTable:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from connectors.config import RECORD_IDS
 
@@ -110,27 +110,34 @@ class WarehouseBusy(Exception):
     """Another process has the warehouse open for writing; the message is one sentence."""
 
 
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
 def connect(path: Path, wait_seconds: float = 60.0) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file for writing, waiting while another process holds its lock.
 
     Raises:
         WarehouseBusy: the lock was still held after `wait_seconds`.
     """
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            return duckdb.connect(str(path))
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            if time.monotonic() >= deadline:
-                pid = re.search(r"PID (\d+)", str(exc))
-                raise WarehouseBusy(
-                    f"the warehouse {path} is in use by another process"
-                    f"{f' (PID {pid.group(1)})' if pid else ''}, still after waiting "
-                    f"{wait_seconds:.0f} s: run this again when that one has finished"
-                ) from None
-            time.sleep(0.25)
+    # Only the lock is waited out: any other error of the file is raised at once.
+    waiting = Retrying(
+        retry=retry_if_exception(_locked),
+        stop=stop_after_delay(wait_seconds),
+        wait=wait_fixed(0.25),
+        reraise=True,
+    )
+    try:
+        return waiting(duckdb.connect, str(path))
+    except duckdb.IOException as exc:
+        if not _locked(exc):
+            raise
+        pid = re.search(r"PID (\d+)", str(exc))
+        raise WarehouseBusy(
+            f"the warehouse {path} is in use by another process"
+            f"{f' (PID {pid.group(1)})' if pid else ''}, still after waiting "
+            f"{wait_seconds:.0f} s: run this again when that one has finished"
+        ) from None
 
 
 class Warehouse:

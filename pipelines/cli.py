@@ -7,13 +7,12 @@ import datetime as dt
 import json
 import secrets
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
+from common.config import ConfigError, load_settings
 from pipelines import demo
 from pipelines.environment import police_token
 from world.config import WorldConfig
@@ -24,48 +23,24 @@ class UsageError(Exception):
     """Bad options: printed as one clear message, exit status 2, nothing written."""
 
 
-def _describe(err: ValidationError, origin: str) -> str:
-    lines = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"])
-        given = e.get("input")
-        lines.append(f"  {origin}{where}: {e['msg']} (got {given!r})")
-    return "invalid world settings:\n" + "\n".join(lines)
-
-
-def _set_dotted(target: dict[str, Any], dotted: str, value: str) -> None:
-    keys = dotted.split(".")
-    for key in keys[:-1]:
-        target = target.setdefault(key, {})
-    target[keys[-1]] = value
-
-
 def world_config(args: argparse.Namespace) -> WorldConfig:
     """Settings from a YAML file, then --set overrides, then the named options."""
-    raw: dict[str, Any] = {}
-    origin = ""
-    if args.config:
-        path = Path(args.config)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"cannot read world settings from {path}: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise UsageError(f"{path}: expected a mapping of settings at the top level")
-        raw, origin = loaded, f"{path}: "
+    overrides: dict[str, Any] = {}
     for item in args.set or []:
         if "=" not in item:
             raise UsageError(f"--set {item!r}: expected KEY=VALUE, for example errors.typo=0.05")
         key, value = item.split("=", 1)
-        _set_dotted(raw, key.strip(), value.strip())
+        overrides[key.strip()] = value.strip()
     for name in ("people", "seed", "nights", "first_night"):
         value = getattr(args, name)
         if value is not None:
-            raw[name] = value
+            overrides.pop(name, None)  # the named option comes last: it wins
+            overrides[name] = value
+    path = Path(args.config) if args.config else None
     try:
-        return WorldConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise UsageError(_describe(exc, origin)) from exc
+        return load_settings(path, WorldConfig, expand_env=False, overrides=overrides)
+    except ConfigError as exc:
+        raise UsageError("invalid world settings:\n" + textwrap.indent(str(exc), "  ")) from exc
 
 
 def cmd_world(args: argparse.Namespace) -> int:

@@ -18,23 +18,40 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from common.config import ConfigError, ConfigFile, read_yaml, validate
 from risk_models.windows import ago_sql, count_words, in_window, period
 
 log = logging.getLogger(__name__)
 
 RISK_CONFIG = Path(__file__).resolve().parent.parent / "pipelines" / "config" / "risk.yaml"
-RISK_SECTIONS = ("features", "outcome", "labels", "model", "bands", "indicators")
 AUDIT_COLUMNS = ("audit_sex", "audit_ethnicity", "audit_age_band")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Sections(BaseModel):
+    """risk.yaml's sections by name; each is validated by its own model when asked for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    features: Any = None
+    outcome: Any = None
+    labels: Any = None
+    model: Any = None
+    bands: Any = None
+    indicators: Any = None
+
+
+RISK_SECTIONS = tuple(_Sections.model_fields)
 
 
 class FeaturesError(ValueError):
@@ -137,46 +154,46 @@ class FeaturesConfig(_Strict):
         return max(self.longest_window(), self.recency_cap_days)
 
 
-def read_risk_config(path: Path | None = None) -> dict[str, Any]:
-    """risk.yaml as a mapping of its sections; an error names the file and what is wrong."""
-    path = path or RISK_CONFIG
+@contextmanager
+def settings_errors() -> Iterator[None]:
+    """Raise a `ConfigError` of risk.yaml as the `FeaturesError` risk callers expect."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FeaturesError(f"{path}: cannot read it: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise FeaturesError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise FeaturesError(f"{path}: expected a mapping with sections {', '.join(RISK_SECTIONS)}")
-    unknown = sorted(set(raw) - set(RISK_SECTIONS))
-    if unknown:
-        raise FeaturesError(
-            f"{path}: unknown section {', '.join(map(str, unknown))}; "
-            f"expected {', '.join(RISK_SECTIONS)}"
-        )
-    return raw
+        yield
+    except ConfigError as exc:
+        raise FeaturesError(str(exc)) from exc
 
 
-def validate_section(model: type[Any], path: Path | None, section: str) -> Any:
-    """One section of risk.yaml validated by a pydantic model; errors name file and key."""
+def risk_file(path: Path | None = None) -> ConfigFile:
+    """risk.yaml as read, its sections checked by name; an error names the file and line."""
     path = path or RISK_CONFIG
-    raw = read_risk_config(path)
-    if not isinstance(raw.get(section), dict):
-        raise FeaturesError(f"{path}: expected a `{section}:` mapping")
-    try:
-        return model.model_validate(raw[section])
-    except ValidationError as exc:
-        where = "; ".join(
-            ".".join(map(str, (section, *e["loc"]))) + f": {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        raise FeaturesError(f"{path}: {where}") from exc
+    with settings_errors():
+        file = read_yaml(path)
+        if not isinstance(file.data, dict):
+            raise FeaturesError(
+                f"{path}: expected a mapping with sections {', '.join(RISK_SECTIONS)}"
+            )
+        validate(_Sections, file.data, origin=file)
+    return file
+
+
+def validate_section(model: type[M], path: Path | ConfigFile | None, section: str) -> M:
+    """One section of risk.yaml validated by a pydantic model; errors name file and key.
+
+    Args:
+        model: the section's model.
+        path: risk.yaml (the shipped one if None), or the file as `risk_file` read it.
+        section: the section's name.
+    """
+    file = path if isinstance(path, ConfigFile) else risk_file(path)
+    if not isinstance(file.data.get(section), dict):
+        raise FeaturesError(f"{file.where((section,))}: expected a `{section}:` mapping")
+    with settings_errors():
+        return validate(model, file.data[section], origin=file, at=(section,))
 
 
 def features_config(path: Path | None = None) -> FeaturesConfig:
     """The `features:` section of risk.yaml (the shipped one unless a path is given)."""
-    found: FeaturesConfig = validate_section(FeaturesConfig, path, "features")
-    return found
+    return validate_section(FeaturesConfig, path, "features")
 
 
 def feature_names(config: FeaturesConfig | None = None) -> list[str]:

@@ -74,8 +74,7 @@ class LabelsConfig(BaseModel):
 
 def labels_config(path: Path | None = None) -> LabelsConfig:
     """The `labels:` section of risk.yaml (the shipped one unless a path is given)."""
-    found: LabelsConfig = validate_section(LabelsConfig, path, "labels")
-    return found
+    return validate_section(LabelsConfig, path, "labels")
 
 
 def professional_labels(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -52,8 +52,7 @@ class OutcomeConfig(BaseModel):
 
 def outcome_config(path: Path | None = None) -> OutcomeConfig:
     """The `outcome:` section of risk.yaml (the shipped one unless a path is given)."""
-    found: OutcomeConfig = validate_section(OutcomeConfig, path, "outcome")
-    return found
+    return validate_section(OutcomeConfig, path, "outcome")
 
 
 def _check_horizon(as_of: dt.date, horizon_days: int, newest: dt.date) -> None:

@@ -18,7 +18,8 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from risk_models.features import FeaturesError, read_risk_config, validate_section
+from common.config import validate
+from risk_models.features import FeaturesError, risk_file, settings_errors, validate_section
 
 BANDS = ("low", "medium", "high", "very_high")
 _OPS: dict[str, Callable[[pl.Expr, float], pl.Expr]] = {
@@ -94,18 +95,20 @@ class RiskSettings(_Strict):
 
 def risk_settings(path: Path | None = None) -> RiskSettings:
     """The `model:`, `bands:` and `indicators:` sections of risk.yaml, validated."""
-    raw = read_risk_config(path)
-    model = validate_section(ModelSettings, path, "model") if "model" in raw else ModelSettings()
-    bands = validate_section(BandSettings, path, "bands") if "bands" in raw else BandSettings()
+    file = risk_file(path)
+    raw = file.data
+    model = validate_section(ModelSettings, file, "model") if "model" in raw else ModelSettings()
+    bands = validate_section(BandSettings, file, "bands") if "bands" in raw else BandSettings()
     rules = raw.get("indicators") or {}
     if not isinstance(rules, dict):
-        raise FeaturesError(f"{path}: expected an `indicators:` mapping of name to rule")
+        raise FeaturesError(f"{file.where(('indicators',))}: expected an `indicators:` mapping")
     indicators = []
     for name, rule in rules.items():
-        try:
-            indicators.append(Indicator.model_validate({"name": name, **(rule or {})}))
-        except (TypeError, ValueError) as exc:
-            raise FeaturesError(f"{path}: indicators.{name}: {exc}") from exc
+        where = ("indicators", name)
+        if not isinstance(rule, dict):
+            raise FeaturesError(f"{file.where(where)}: indicators.{name}: expected a mapping")
+        with settings_errors():
+            indicators.append(validate(Indicator, {"name": name, **rule}, origin=file, at=where))
     return RiskSettings(model=model, bands=bands, indicators=indicators)
 
 

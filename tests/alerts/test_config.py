@@ -84,7 +84,11 @@ def _route(i: int, **kw: Any) -> Edit:
             "inbox_url",
             "{reference}",
         ),
-        (lambda c: c["selection"].update(cooldown_days=3), "selection.cooldown_days", "Extra"),
+        (
+            lambda c: c["selection"].update(cooldown_days=3),
+            "selection.cooldown_days",
+            "unknown key; did you mean 'cool_down_days'?",
+        ),
         (
             lambda c: c["selection"].update(bands=["severe"]),
             "selection.bands[0]",

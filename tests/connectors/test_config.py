@@ -42,7 +42,8 @@ def test_good_file_loads(tmp_path: Path) -> None:
     [
         (
             ("first_name: First", "first_nam: First"),
-            "sources.partner.tables.0: person_records: unknown fields ['first_nam']",
+            "sources.partner.tables[0]: person_records: unknown fields ['first_nam'] "
+            "(did you mean 'first_name'?)",
         ),
         (("kind: csv", "kind: ftp"), "sources.partner.kind: Input should be 'csv', 'xlsx'"),
         (
@@ -60,7 +61,7 @@ def test_good_file_loads(tmp_path: Path) -> None:
         ),
         (
             ("agency: partner", "agency: partner\n    colour: blue"),
-            "sources.partner.colour: Extra inputs are not permitted",
+            "sources.partner.colour: unknown key; expected one of agency, kind, location",
         ),
         (
             ("location: /tmp/{date}", "location: ${NOT_SET_ANYWHERE}/{date}"),

@@ -62,7 +62,7 @@ def test_a_name_given_twice_is_refused_naming_both_files(config: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_sources(config)
     # Files are read in name order: the second to name it is refused.
-    assert "youth_justice.yaml: source 'youth_justice' is already defined in" in str(err.value)
+    assert "youth_justice.yaml:4: source 'youth_justice' is already defined in" in str(err.value)
     assert str(config.parent / "sources.d" / "yjs_again.yaml") in str(err.value)
 
 

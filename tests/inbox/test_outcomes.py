@@ -260,5 +260,5 @@ def test_the_shipped_labels_place_every_outcome_once(tmp_path: Path) -> None:
     assert sorted(shipped.concern + shipped.no_concern) == sorted(OUTCOMES)
     bad = tmp_path / "risk.yaml"
     bad.write_text("labels:\n  concern: [not_a_concern]\n  no_concern: [not_a_concern]\n")
-    with pytest.raises(FeaturesError, match=r"risk.yaml: labels: not_a_concern in both"):
+    with pytest.raises(FeaturesError, match=r"risk.yaml:1: labels: not_a_concern in both"):
         labels_config(bad)

@@ -14,6 +14,7 @@ from connectors.config import (
     Source,
     load_sources,
     source_names,
+    sources_in,
 )
 from connectors.extract import ExtractError, extract_table
 from connectors.ingest import (
@@ -50,6 +51,7 @@ __all__ = [
     "record_failure",
     "release_load",
     "source_names",
+    "sources_in",
     "standardise",
     "with_sample",
 ]

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from common import ConfigFile, read_yaml, validate
 from connectors import (
     CONTRACT_FIELDS,
     QUARANTINE_SCHEMA,
@@ -36,7 +36,7 @@ from connectors import (
     ExtractError,
     Source,
     extract_table,
-    load_sources,
+    sources_in,
     standardise,
 )
 from matching.any_extracts import fit_to_mode
@@ -125,15 +125,14 @@ class LinkConfig:
         return self.settings.night or dt.date.today()
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path) -> ConfigFile:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise LinkFilesError(f"{path}: no such config file") from exc
-    except OSError as exc:
-        raise LinkFilesError(f"{path}: cannot read it: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise LinkFilesError(f"{path}: not valid YAML: {exc}") from exc
+        file = read_yaml(path)
+    except ConfigError as exc:
+        if not path.exists():
+            raise LinkFilesError(f"{path}: no such config file") from exc
+        raise LinkFilesError(str(exc)) from exc
+    raw = file.data
     if not isinstance(raw, dict) or not isinstance(raw.get("sources"), dict):
         raise LinkFilesError(
             f"{path}: expected a top-level `sources:` mapping (the extracts, in the "
@@ -142,23 +141,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     unknown = sorted(set(raw) - {"sources", "linkage"})
     if unknown:
         raise LinkFilesError(f"{path}: unknown top-level key(s) {unknown}; known: sources, linkage")
-    return raw
+    return file
 
 
-def _sources(path: Path, raw: dict[str, Any]) -> dict[str, Source]:
-    """The sources, validated by the connectors' own loader; errors name this file."""
-    # `load_sources` reads a file of `sources:` alone (and puts in ${VARIABLES}): it is given
-    # this file's sources on their own, and its messages are made to name this file.
-    with tempfile.TemporaryDirectory(prefix="joinedup-link-") as folder:
-        part = Path(folder) / "sources.yaml"
-        part.write_text(
-            yaml.safe_dump({"sources": raw["sources"]}, allow_unicode=True, sort_keys=False),
-            encoding="utf-8",
-        )
-        try:
-            sources = load_sources(part)
-        except ConfigError as exc:
-            raise LinkFilesError(str(exc).replace(str(part), str(path))) from exc
+def _sources(path: Path, file: ConfigFile) -> dict[str, Source]:
+    """The sources, validated by the connectors' own loader; errors name this file's lines."""
+    try:
+        sources = sources_in(ConfigFile(path, {"sources": file.data["sources"]}, file.lines))
+    except ConfigError as exc:
+        raise LinkFilesError(str(exc)) from exc
     # Folders given relative to the config are read from beside it.
     here = path.resolve().parent
     return {
@@ -171,16 +162,14 @@ def _sources(path: Path, raw: dict[str, Any]) -> dict[str, Source]:
 
 def load_link_config(path: Path) -> LinkConfig:
     """Read and validate a link-files config; errors name the file and the key."""
-    raw = _read_yaml(path)
+    file = _read_yaml(path)
     try:
-        settings = LinkageSettings.model_validate(raw.get("linkage") or {})
-    except ValidationError as exc:
-        lines = [
-            f"  linkage.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
-            for e in exc.errors()
-        ]
-        raise LinkFilesError(f"{path}: invalid linkage settings:\n" + "\n".join(lines)) from exc
-    config = LinkConfig(path, settings, _sources(path, raw))
+        settings = validate(
+            LinkageSettings, file.data.get("linkage") or {}, origin=file, at=("linkage",)
+        )
+    except ConfigError as exc:
+        raise LinkFilesError(f"invalid linkage settings:\n{exc}") from exc
+    config = LinkConfig(path, settings, _sources(path, file))
     if config.mode == "link" and len(config.sources) < 2:
         raise LinkFilesError(
             f"{path}: linkage.mode: `link` scores pairs across sources, and there is only "

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from common import load_settings
 
 
 class MatchingConfig(BaseModel):
@@ -20,12 +21,9 @@ class MatchingConfig(BaseModel):
 
 
 def matching_config(path: Path) -> MatchingConfig:
-    """Read the matching settings; errors name the file and the key."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return MatchingConfig.model_validate(raw)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: cannot read matching settings: {exc}") from exc
-    except ValidationError as exc:
-        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"{path}: {where}") from exc
+    """Read the matching settings.
+
+    Raises:
+        common.ConfigError: a ValueError naming the file, line and key.
+    """
+    return load_settings(path, MatchingConfig, expand_env=False)

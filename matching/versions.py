@@ -14,22 +14,22 @@ from typing import Any
 
 import duckdb
 
+from common import latest, next_path, version_number
 from matching.link import train
 from matching.tables import records_as_of
 
-PREFIX = "linkage-v"
+PREFIX, SUFFIX = "linkage", ".json"
 MIN_TRAINING_RECORDS = 1000
 
 
 def latest_model(folder: Path) -> Path | None:
     """The newest trained model in a folder, if any."""
-    found = sorted(folder.glob(f"{PREFIX}*.json"), key=lambda p: int(p.stem.split("-v")[1]))
-    return found[-1] if found else None
+    return latest(folder, PREFIX, SUFFIX)
 
 
 def model_version(path: Path) -> int:
-    """The version number of a model file (`linkage-v3.json` is 3)."""
-    return int(path.name.removesuffix(".json").split("-v")[1])
+    """The version number of a model file (`linkage-v3.json` is 3); 0 for another name."""
+    return version_number(path.name, PREFIX, SUFFIX) or 0
 
 
 def train_model(warehouse: Path, folder: Path, seed: int = 1) -> Path:
@@ -55,9 +55,8 @@ def train_model(warehouse: Path, folder: Path, seed: int = 1) -> Path:
             + "; ".join(trained.skipped)
             + "); load more nights, or keep linking with the model you have"
         )
-    previous = latest_model(folder)
-    version = model_version(previous) + 1 if previous else 1
-    path = folder / f"{PREFIX}{version}.json"
+    path = next_path(folder, PREFIX, SUFFIX)
+    version = model_version(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     artifact: dict[str, Any] = {
         "version": version,

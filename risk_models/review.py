@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 from pydantic import ValidationError
 
+from common import versions
 from risk_models.backtest import Backtest, BacktestError, as_of_dates, backtest
 from risk_models.evaluate import Evaluation, EvaluationError, evaluate
 from risk_models.features import FeaturesError, build_features, describe, newest_night
@@ -34,7 +35,7 @@ from risk_models.night import RiskError, scoring_model
 from risk_models.outcomes import oracle_auc, training_examples, truth_outcomes
 from risk_models.report import ModelCard, write_report
 from risk_models.scoring import ModelSettings, RiskSettings, risk_settings
-from risk_models.training import audit_columns, held_out_split, latest_risk_model
+from risk_models.training import PREFIX, audit_columns, held_out_split, latest_risk_model
 
 # What a bad request to the risk stage raises: each says what is wrong and what would do.
 RISK_ERRORS = (RiskError, FeaturesError, RiskModelError, EvaluationError, BacktestError)
@@ -73,7 +74,7 @@ def model_folder(models: Path, version: str | None = None) -> Path:
         return found
     folder = models / version
     if not (folder / "model.json").is_file():
-        known = sorted(p.name for p in models.glob("risk-v*") if p.is_dir())
+        known = [p.name for _, p in versions(models, PREFIX)]
         raise RiskError(
             f"no risk model {version!r} in {models}; "
             f"trained: {', '.join(known) or 'none (run `joinedup risk train`)'}"

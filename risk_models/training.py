@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from common import latest, next_path
 from risk_models.evaluate import Evaluation, evaluate
 from risk_models.features import (
     build_features,
@@ -42,6 +43,7 @@ from risk_models.scoring import (
     risk_settings,
 )
 
+PREFIX = "risk"  # versions are folders: risk-v1/, risk-v2/, ...
 AUDIT = {"audit_sex": "sex", "audit_ethnicity": "ethnicity", "audit_age_band": "age_band"}
 
 
@@ -51,11 +53,7 @@ class RiskError(ValueError):
 
 def latest_risk_model(models: Path) -> Path | None:
     """The newest trained risk model's folder in the models folder, if any."""
-    found = sorted(
-        (p for p in models.glob("risk-v*") if p.is_dir()),
-        key=lambda p: int(p.name.split("-v")[1]),
-    )
-    return found[-1] if found else None
+    return latest(models, PREFIX)
 
 
 def _card(settings: RiskSettings, version: str, kind: str) -> ModelCard:
@@ -158,9 +156,8 @@ def train_risk(
         con.close()
     learn = examples.filter(pl.col("as_of") == learned_at)
     calibrate, held_out = held_out_split(examples.filter(pl.col("as_of") == judged_at))
-    previous = latest_risk_model(models)
-    version = f"risk-v{int(previous.name.split('-v')[1]) + 1 if previous else 1}"
-    folder = models / version
+    folder = next_path(models, PREFIX)
+    version = folder.name
     lines = [
         f"{version}: learned at {learned_at} ({learn.height:,} persons, "
         f"{int(learn['outcome'].sum()):,} outcomes), calibrated and judged at {judged_at} "

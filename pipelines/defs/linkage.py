@@ -27,12 +27,13 @@ What it does in each case, so that the nightly run always says where persons sta
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from connectors.warehouse import Warehouse
-from matching import LinkReport, latest_model, link_night, matching_config
+from matching import LinkReport, latest_model, link_night, matching_config, model_version
 from pipelines.defs.ingest import GROUP as INGEST
 from pipelines.defs.ingest import WarehouseResource
 from pipelines.environment import matching_file, models_dir
@@ -185,7 +186,7 @@ class Outcome:
         if self.model is not None:
             meta |= {
                 "model": self.model,
-                "model_version": int(self.model.removesuffix(".json").split("-v")[1]),
+                "model_version": model_version(Path(self.model)),
                 "threshold": self.threshold,
             }
         if self.mode is not None:

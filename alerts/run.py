@@ -64,6 +64,11 @@ class AlertsReport:
     scored: int = 0
     candidates: Counter[str] = field(default_factory=Counter)  # trigger kind -> persons
     suppressed: Counter[str] = field(default_factory=Counter)  # why not -> triggers
+    # Alerts (one a person and recipient) that tonight's triggers make once routed and
+    # merged, leaving out those already alerted or in cool-down: before silences and
+    # capacity. Of those, `silenced` had every trigger silenced, so none was stored.
+    selected: int = 0
+    silenced: int = 0
     created: Counter[str] = field(default_factory=Counter)  # alert kind -> alerts
     to_professionals: int = 0
     to_teams: int = 0
@@ -74,6 +79,18 @@ class AlertsReport:
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+    def line(self) -> str:
+        """The report in one line: what was selected, silenced and held, and what was sent."""
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.created.items()))
+        d = self.delivery
+        return (
+            f"{self.selected} alerts selected from {sum(self.candidates.values())} triggers, "
+            f"{self.silenced} silenced; {sum(self.created.values())} stored"
+            + (f" ({kinds})" if kinds else "")
+            + f", {sum(self.held.values())} held over capacity; {self.released} released "
+            f"from hold; {d.sent} messages sent, {d.failed} failed, {d.gave_up} given up"
+        )
 
     def lines(self) -> list[str]:
         """The report, a line each, for the command line and the run's log."""
@@ -93,6 +110,8 @@ class AlertsReport:
             + (", ".join(f"{k} {n}" for k, n in sorted(self.created.items())) or "none")
             + f"); {self.to_professionals} to lead professionals, {self.to_teams} to teams"
         )
+        if self.silenced:
+            out.append(f"  silenced: {self.silenced} of {self.selected} alerts selected")
         if self.by_rule:
             out.append(
                 "  by route: " + ", ".join(f"{r} {n}" for r, n in sorted(self.by_rule.items()))
@@ -153,7 +172,7 @@ def _plan(
     report: AlertsReport,
 ) -> list[_Planned]:
     """Route each trigger, drop those the store or a silence rules out, and merge the rest
-    into one alert per person and recipient."""
+    into one alert per person and recipient (counting the alerts selected and silenced)."""
     router = Router(config)
     sel = config.selection
     period = period_start(night, sel.dedup_period_days)
@@ -164,7 +183,7 @@ def _plan(
         cooled = cooling(conn, ids, night, sel.cool_down_days)
         days = sel.step_down.only_if_alerted_within_days
         recent = alerted_since(conn, stepping, night, days) if days else set(stepping)
-        routed: list[tuple[dict[str, Any], Destination, str]] = []
+        routed: list[tuple[dict[str, Any], Destination, str, bool]] = []
         by_person = {r["person_id"]: r for r in facts.iter_rows(named=True)}
         for row in triggers.iter_rows(named=True):
             pid = row["person_id"]
@@ -172,24 +191,29 @@ def _plan(
                 report.suppressed[NOT_RECENTLY_ALERTED] += 1
                 continue
             labels = _labels(row, by_person[pid])
-            if any(s.matches(labels) for s in silences):
+            silenced = any(s.matches(labels) for s in silences)
+            if silenced:
                 report.suppressed[SILENCED] += 1
-                continue
+            # A silenced trigger is routed too, only to count the alerts silences stop.
             for dest in router.route(labels, by_person[pid]["district"], person_leads.get(pid, {})):
                 trig = trigger_name(row["kind"], row["rule"])
-                routed.append((row, dest, dedup_key(pid, trig, period, dest.rule)))
-        known = known_keys(conn, [key for _, _, key in routed])
+                routed.append((row, dest, dedup_key(pid, trig, period, dest.rule), silenced))
+        known = known_keys(conn, [key for _, _, key, _ in routed])
     planned: dict[tuple[str, str], _Planned] = {}
-    for row, dest, key in routed:
+    silenced_alerts: set[tuple[str, str]] = set()
+    for row, dest, key, silenced in routed:
         pid = row["person_id"]
-        if key in known:
-            report.suppressed[ALREADY] += 1
+        if key in known or (pid, trigger_name(row["kind"], row["rule"]), dest.rule) in cooled:
+            if not silenced:  # a silenced trigger is counted once, as silenced
+                report.suppressed[ALREADY if key in known else COOLING] += 1
             continue
-        if (pid, trigger_name(row["kind"], row["rule"]), dest.rule) in cooled:
-            report.suppressed[COOLING] += 1
+        if silenced:
+            silenced_alerts.add((pid, dest.recipient))
             continue
         plan = planned.setdefault((pid, dest.recipient), _Planned(pid, dest, row))
         plan.triggers.append((row["kind"], row["rule"], key))
+    report.selected += len(planned.keys() | silenced_alerts)
+    report.silenced += len(silenced_alerts - planned.keys())
     for plan in planned.values():
         # The alert is named, and routed, by its strongest trigger.
         first = min(plan.triggers, key=lambda t: KIND_RANK[t[0]])

@@ -14,7 +14,6 @@ import duckdb
 import httpx
 import polars as pl
 
-from alerts import ConfigError, WarehouseError, run_alerts
 from alerts.mailbox import LocalMailbox
 from connectors.warehouse import Warehouse
 from matching import latest_model, matching_config, train_model
@@ -88,26 +87,14 @@ def _print_night(night: dt.date, success: bool, lines: list[str]) -> None:
 
 
 def _nights(cfg: WorldConfig, world: Path) -> bool:
-    """The nightly job night by night: loads, persons, scores; the models trained once."""
-    print(f"nightly job, night by night, into {warehouse_path()}: loads, linkage, risk scores")
+    """The nightly job night by night: loads, persons, scores, alerts; the models trained once."""
+    print(
+        f"nightly job, night by night, into {warehouse_path()}: loads, linkage, risk scores, alerts"
+    )
     ok = True
     for night in cfg.night_dates():
         ok = _night(night, world) and ok
-        _send_alerts(night)
     return ok
-
-
-def _send_alerts(night: dt.date) -> None:
-    """The night's alerts, selected from its scores, to the demo's local mailbox."""
-    try:
-        report = run_alerts(
-            warehouse_path(), night, store_url(), alerts_file(), dt.datetime.now(dt.UTC)
-        )
-    except (WarehouseError, ConfigError) as exc:  # no scores tonight (no risk model yet)
-        print(f"  alerts: not run: {exc}")
-        return
-    for line in report.lines():
-        print(f"    {line}")
 
 
 def _night(night: dt.date, world: Path) -> bool:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent
+STORE_VARIABLE = "JOINEDUP_STORE"  # as alerts.store.store_url reads it
 
 
 def data_dir() -> Path:
@@ -61,6 +62,12 @@ def store_url() -> str:
     from alerts.store import store_url as default_store
 
     return default_store(data_dir())
+
+
+def store_variable() -> str | None:
+    """The environment variable that holds the store's URL, if it is set (JOINEDUP_STORE):
+    Dagster reads the URL through it, since it may hold a password."""
+    return STORE_VARIABLE if os.environ.get(STORE_VARIABLE) else None
 
 
 def alerts_file() -> Path:

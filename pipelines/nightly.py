@@ -10,11 +10,20 @@ import dagster as dg
 from connectors.ingest import load_line
 from connectors.warehouse import Warehouse
 from pipelines.definitions import NIGHTLY, build
+from pipelines.defs.alerts import SENT
+from pipelines.defs.alerts import STEP as ALERTS_STEP
 from pipelines.defs.linkage import PERSONS
 from pipelines.defs.linkage import STEP as LINK_STEP
 from pipelines.defs.risk import SCORES
 from pipelines.defs.risk import STEP as SCORE_STEP
 from pipelines.environment import dagster_home, warehouse_path, warehouse_wait
+
+# The steps after the loads, each reported in a line: (asset, step, label).
+STEPS = (
+    (PERSONS, LINK_STEP, "persons"),
+    (SCORES, SCORE_STEP, "scores"),
+    (SENT, ALERTS_STEP, "alerts"),
+)
 
 
 def run_night(
@@ -22,36 +31,31 @@ def run_night(
 ) -> tuple[bool, list[str]]:
     """Run the nightly job for a night; return whether every step succeeded and report lines.
 
-    `sources` names the sources to load (all by default); the persons and scores steps
-    always run. When a source fails, Dagster skips the persons step and the scores after
-    it, so they run after in a run of their own, on what loaded, as the `link_what_loaded`
-    sensor does for Dagster's runs. With `ingest=False`, only persons and scores run.
+    `sources` names the sources to load (all by default); the persons, scores and alerts
+    steps always run. When a source fails, Dagster skips the persons step and those after
+    it, so they run after in a run of its own, on what loaded, as the `link_what_loaded`
+    sensor does for Dagster's runs. With `ingest=False`, only persons, scores and alerts
+    run. The alerts step needs its config's environment (the mail relay, JOINEDUP_SMTP_URL):
+    without it, that step fails and says so.
     """
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
     job = build().resolve_job_def(NIGHTLY)
+    after = [key for key, _, _ in STEPS]
     if not ingest:
-        selection = [PERSONS, SCORES]
+        selection: list[dg.AssetKey] | None = after
     elif sources:
-        selection = [*(dg.AssetKey(["ingest", s]) for s in sources), PERSONS, SCORES]
+        selection = [*(dg.AssetKey(["ingest", s]) for s in sources), *after]
     else:
         selection = None
     with dg.DagsterInstance.ephemeral() as instance:
         result = _execute(job, night, instance, selection)
-        persons = _step_line(result, PERSONS, LINK_STEP, "persons")
-        scores = _step_line(result, SCORES, SCORE_STEP, "scores")
-        if persons is None:  # skipped: a source failed
-            result = _execute(job, night, instance, [PERSONS, SCORES])
-            persons = _step_line(result, PERSONS, LINK_STEP, "persons")
-            scores = _step_line(result, SCORES, SCORE_STEP, "scores")
+        if _step_line(result, *STEPS[0]) is None:  # persons skipped: a source failed
+            result = _execute(job, night, instance, after)
             success = False
         else:
             success = result.success
-    lines = night_report(night) if ingest else []
-    return success, [
-        *lines,
-        persons or f"{'persons':<24} did not run",
-        scores or f"{'scores':<24} did not run",
-    ]
+        steps = [_step_line(result, *step) or f"{step[2]:<24} did not run" for step in STEPS]
+    return success, [*(night_report(night) if ingest else []), *steps]
 
 
 def _execute(

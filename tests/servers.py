@@ -1,8 +1,11 @@
-"""Real servers for the tests, started on loopback: PostgreSQL from Debian's packages; and
-how Debian's Chromium is started headless (the browser tests and scripts/inbox-screenshots.py)."""
+"""Real servers for the tests, started on loopback: PostgreSQL from Debian's packages, an
+SMTP server (aiosmtpd) that keeps what it takes; and how Debian's Chromium is started
+headless (the browser tests and scripts/inbox-screenshots.py)."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import glob
 import os
 import shutil
@@ -11,6 +14,11 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
 
 # Headless, and nothing fetched from the network behind the page's back.
 CHROMIUM_ARGS = [
@@ -94,3 +102,49 @@ def postgres() -> Iterator[str]:
             run(f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class Mail:
+    """One message the SMTP server took."""
+
+    sender: str
+    recipients: list[str]
+    message: EmailMessage
+
+    @property
+    def text(self) -> str:
+        """Subject and body, decoded."""
+        body = self.message.get_body(("plain",))
+        assert body is not None
+        return f"{self.message['Subject']}\n{body.get_content()}"
+
+
+@dataclass
+class SmtpSink:
+    """Every message the server took, in order."""
+
+    port: int
+    mails: list[Mail] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Mail]:
+        """Messages for one address."""
+        return [m for m in self.mails if address in m.recipients]
+
+
+@contextmanager
+def smtp_server() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on a free port of 127.0.0.1, keeping every message."""
+    sink = SmtpSink(free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()

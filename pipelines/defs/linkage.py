@@ -302,7 +302,7 @@ def link_what_loaded(job: "UnresolvedAssetJobDefinition") -> dg.SensorDefinition
         # whenever the schedule or the arrival sensor does, with no switch of its own.
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="When a source fails in the nightly job, Dagster skips the persons "
-        "step; this runs it for that night on what loaded.",
+        "step and the steps after it; this runs them for that night on what loaded.",
     )
     def _sensor(context: dg.RunFailureSensorContext) -> dg.RunRequest | dg.SkipReason:
         run = context.dagster_run
@@ -314,8 +314,9 @@ def link_what_loaded(job: "UnresolvedAssetJobDefinition") -> dg.SensorDefinition
             return dg.SkipReason(f"run {run.run_id}: no source failed, so nothing to link after")
         if run.asset_selection and PERSONS not in run.asset_selection:
             return dg.SkipReason(f"run {run.run_id} did not ask for persons")
-        # The night's scores come after its persons (pipelines/defs/risk.py).
-        after = [PERSONS, dg.AssetKey(["risk", "scores"])]
+        # The night's scores come after its persons (pipelines/defs/risk.py), and its
+        # alerts after its scores (pipelines/defs/alerts.py).
+        after = [PERSONS, dg.AssetKey(["risk", "scores"]), dg.AssetKey(["alerts", "sent"])]
         return dg.RunRequest(
             run_key=f"{run.run_id}:persons", partition_key=night, asset_selection=after
         )

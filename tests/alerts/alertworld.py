@@ -4,20 +4,18 @@ server and a real HTTP webhook on loopback, and the test config that routes to t
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from email.message import EmailMessage
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
+from servers import SmtpSink
 
 from world.config import WorldConfig
 
@@ -146,40 +144,6 @@ def write_scores(
         con.unregister("_scores")
     finally:
         con.close()
-
-
-@dataclass
-class Mail:
-    """One message the SMTP server took."""
-
-    sender: str
-    recipients: list[str]
-    message: EmailMessage
-
-    @property
-    def text(self) -> str:
-        """Subject and body, decoded."""
-        body = self.message.get_body(("plain",))
-        assert body is not None
-        return f"{self.message['Subject']}\n{body.get_content()}"
-
-
-@dataclass
-class SmtpSink:
-    """Every message the server took, in order."""
-
-    port: int
-    mails: list[Mail] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-    def to(self, address: str) -> list[Mail]:
-        """Messages for one address."""
-        return [m for m in self.mails if address in m.recipients]
 
 
 @dataclass

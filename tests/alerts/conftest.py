@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import servers
 import yaml
-from aiosmtpd.controller import Controller
-from servers import free_port
 from worldfiles import SOURCES_FILE, partner_environment
 
 from connectors.config import load_sources
@@ -68,13 +67,8 @@ def warehouse(linked: Linked, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[SmtpSink]:
     """A real SMTP server (aiosmtpd) on 127.0.0.1."""
-    sink = SmtpSink(free_port())
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
-    controller.start()
-    try:
+    with servers.smtp_server() as sink:
         yield sink
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

@@ -61,6 +61,8 @@ def test_a_silence_stops_matching_alerts_until_it_expires(
     write_scores(warehouse, NIGHT, marked)
     report = run_alerts(warehouse, NIGHT, store, config, NOW)
     assert report.suppressed["silenced"] == 1
+    # Counted in alerts too: two selected, the silenced one never stored.
+    assert (report.selected, report.silenced, sum(report.created.values())) == (2, 1, 1)
     assert [a["person_id"] for a in _alerts(store)] == [p.quiet_south]
     # Two nights on, the silence has expired: a new entry into the band alerts again.
     write_scores(warehouse, NIGHT + DAY, {}, band="low")

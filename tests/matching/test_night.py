@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from servers import free_port
 
 from matching import changed_records, link_night, train_model
 from matching.evaluate import cluster_scores
@@ -38,6 +39,8 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pat
     patch.setenv("JOINEDUP_DATA", str(root))
     patch.setenv("JOINEDUP_WORLD", str(world))
     patch.setenv("JOINEDUP_POLICE_TOKEN", "tok")
+    # The job's alerts step needs a mail relay named; nothing is scored, so none is sent.
+    patch.setenv("JOINEDUP_SMTP_URL", f"mailto://127.0.0.1:{free_port()}")
     try:
         with BackgroundServer(world, "tok") as server:
             patch.setenv("JOINEDUP_POLICE_URL", server.url)

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
+from servers import free_port
 
 from matching import link_night, train_model
 from pipelines.cli import main
@@ -40,6 +41,8 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pat
     patch.setenv("JOINEDUP_DATA", str(root))
     patch.setenv("JOINEDUP_WORLD", str(world))
     patch.setenv("JOINEDUP_POLICE_TOKEN", "tok")
+    # The job's alerts step needs a mail relay named; nothing is scored, so none is sent.
+    patch.setenv("JOINEDUP_SMTP_URL", f"mailto://127.0.0.1:{free_port()}")
     patch.delenv("JOINEDUP_WAREHOUSE", raising=False)
     try:
         with BackgroundServer(world, "tok") as server:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from pipelines.definitions import NIGHTLY, build
+from pipelines.defs.alerts import FOLLOWUP
 from pipelines.environment import dagster_home
 
 SOURCES = [
@@ -30,7 +31,10 @@ def test_asset_specs_snapshot() -> None:
     defs = build()
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
-    assert keys == [f"ingest/{s}" for s in SOURCES] + ["linkage/persons", "risk/scores"]
+    assert keys == ["alerts/sent"] + [f"ingest/{s}" for s in SOURCES] + [
+        "linkage/persons",
+        "risk/scores",
+    ]
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
@@ -63,6 +67,14 @@ def test_asset_specs_snapshot() -> None:
         "scored",
         "very_high_share_stable",
     ]
+    sent = graph.get(dg.AssetKey(["alerts", "sent"]))
+    assert sent.group_name == "alerts"
+    assert [k.to_user_string() for k in sent.parent_keys] == ["risk/scores"]
+    assert sorted(c.name for c in graph.get_check_keys_for_assets({sent.key})) == [
+        "no_duplicate_keys",
+        "sent",
+        "sent_reconciles",
+    ]
     nightly = defs.resolve_job_def(NIGHTLY)
     assert {k.to_user_string() for k in nightly.asset_layer.selected_asset_keys} == set(keys)
 
@@ -84,6 +96,22 @@ def test_job_schedule_and_sensor() -> None:
     # Links a night on what loaded after a source failed: part of the job's work, so on.
     after = defs.resolve_sensor_def("link_what_loaded")
     assert after.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_alerts_followup_job_and_schedule() -> None:
+    defs = build()
+    job = defs.resolve_job_def(FOLLOWUP)
+    assert [n.name for n in job.nodes_in_topological_order] == [
+        "retry_failed_deliveries",
+        "escalate_unacknowledged",
+    ]
+    schedule = defs.resolve_schedule_def("alerts_followup_every_15_minutes")
+    assert schedule.job_name == FOLLOWUP
+    assert schedule.cron_schedule == "*/15 * * * *"
+    assert schedule.execution_timezone == "Europe/London"
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # turned on by the operator
+    jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
+    assert jobs == [FOLLOWUP, NIGHTLY]  # Dagster's own implicit job left out
 
 
 def test_arrival_sensor_requests_each_new_night_once(

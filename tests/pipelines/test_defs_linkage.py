@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -13,9 +12,11 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pytest
+from nightlyjob import checks_of, materialized, run_nightly
+from servers import free_port
 
 from matching import train_model
-from pipelines.definitions import NIGHTLY, build
+from pipelines.definitions import build
 from pipelines.defs.linkage import ID_CHANGE_TOLERANCE, NO_MODEL, PERSONS, STEP
 from pipelines.environment import models_dir
 from pipelines.nightly import run_night
@@ -37,16 +38,6 @@ class Nights:
     runs: dict[str, dg.ExecuteInProcessResult] = field(default_factory=dict)
     lines: dict[str, list[str]] = field(default_factory=dict)
     request: dg.RunRequest | dg.SkipReason | None = None
-
-
-def _job(instance: dg.DagsterInstance, night: dt.date, selection: Any = None) -> Any:
-    job = build().resolve_job_def(NIGHTLY)
-    return job.execute_in_process(
-        partition_key=night.isoformat(),
-        instance=instance,
-        raise_on_error=False,
-        asset_selection=selection,
-    )
 
 
 def _link_after_failure(defs: dg.Definitions, instance: dg.DagsterInstance, run: Any) -> Any:
@@ -72,22 +63,26 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nights]:
     patch.setenv("JOINEDUP_DATA", str(root))
     patch.setenv("JOINEDUP_WORLD", str(world))
     patch.setenv("JOINEDUP_POLICE_TOKEN", "tok")
+    # The job's alerts step needs a mail relay named; nothing is scored, so none is sent.
+    patch.setenv("JOINEDUP_SMTP_URL", f"mailto://127.0.0.1:{free_port()}")
     patch.delenv("JOINEDUP_WAREHOUSE", raising=False)
     try:
         with dg.DagsterInstance.ephemeral() as instance, BackgroundServer(world, "tok") as api:
             patch.setenv("JOINEDUP_POLICE_URL", api.url)
             done = Nights(root, instance)
-            done.runs["no model"] = _job(instance, N1)
+            done.runs["no model"] = run_nightly(instance, N1)
             train_model(root / "warehouse.duckdb", models_dir())
             done.lines["link night 1"] = run_night(N1, ingest=False)[1]
-            done.runs["night 1 again"] = _job(instance, N1, [PERSONS])
-            done.runs["night 2"] = _job(instance, N2)
+            done.runs["night 1 again"] = run_nightly(instance, N1, [PERSONS])
+            done.runs["night 2"] = run_nightly(instance, N2)
             patch.delenv("JOINEDUP_POLICE_URL")
-            failed = _job(instance, N3)
+            failed = run_nightly(instance, N3)
             done.runs["night 3, police down"] = failed
             done.request = _link_after_failure(build(), instance, failed)
             if isinstance(done.request, dg.RunRequest):
-                done.runs["night 3, what loaded"] = _job(instance, N3, done.request.asset_selection)
+                done.runs["night 3, what loaded"] = run_nightly(
+                    instance, N3, done.request.asset_selection
+                )
             patch.setenv("JOINEDUP_POLICE_URL", api.url)
             ok, done.lines["police again"] = run_night(N3, ["police"])
             assert ok, done.lines["police again"]
@@ -97,17 +92,11 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nights]:
 
 
 def _persons(run: Any) -> dict[str, Any]:
-    found = [m for m in run.asset_materializations_for_node(STEP) if m.asset_key == PERSONS]
-    assert len(found) == 1, run.get_failed_step_keys()
-    return {k: v.value for k, v in found[0].metadata.items()}
+    return materialized(run, STEP, PERSONS)
 
 
 def _checks(run: Any) -> dict[str, tuple[bool, str, dict[str, Any]]]:
-    return {
-        e.check_name: (e.passed, e.severity.value, {k: v.value for k, v in e.metadata.items()})
-        for e in run.get_asset_check_evaluations()
-        if e.asset_key == PERSONS
-    }
+    return checks_of(run, PERSONS)
 
 
 def test_without_a_model_the_night_loads_and_says_persons_are_not_linked(
@@ -182,7 +171,11 @@ def test_a_failed_source_is_linked_around_and_named_stale(nights: Nights) -> Non
     assert not failed.asset_materializations_for_node(STEP)  # Dagster skipped the step
     assert isinstance(nights.request, dg.RunRequest)
     assert nights.request.partition_key == N3.isoformat()
-    assert nights.request.asset_selection == [PERSONS, dg.AssetKey(["risk", "scores"])]
+    assert nights.request.asset_selection == [
+        PERSONS,
+        dg.AssetKey(["risk", "scores"]),
+        dg.AssetKey(["alerts", "sent"]),
+    ]
     run = nights.runs["night 3, what loaded"]
     assert run.success
     meta = _persons(run)
@@ -215,7 +208,7 @@ def test_a_record_without_a_person_fails_the_check(nights: Nights, tmp_path: Pat
         con.close()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JOINEDUP_WAREHOUSE", str(copy))
-        run = _job(nights.instance, N3, [PERSONS])
+        run = run_nightly(nights.instance, N3, [PERSONS])
     assert _persons(run)["status"] == "already linked"
     passed, severity, found = _checks(run)["one_person_id_per_record"]
     assert (passed, severity) == (False, "ERROR")
@@ -233,9 +226,10 @@ def test_run_night_links_after_a_failed_source(
     ok, lines = run_night(N3, ["police"])
     assert not ok
     assert [x.split()[:2] for x in lines if "FAILED" in x] == [["police", "FAILED"]]
-    # The persons step ran after, in a run of its own (scores after it); a failed load
-    # changed nothing.
-    assert lines[-2].startswith(f"{'persons':<24} already linked: ")
+    # The persons step ran after, in a run of its own (scores and alerts after it); a
+    # failed load changed nothing.
+    assert lines[-3].startswith(f"{'persons':<24} already linked: ")
     assert (
-        lines[-1] == f"{'scores':<24} not scored: no trained risk model; run `joinedup risk train`"
+        lines[-2] == f"{'scores':<24} not scored: no trained risk model; run `joinedup risk train`"
     )
+    assert lines[-1] == f"{'alerts':<24} not sent: the night is not scored"

@@ -15,9 +15,10 @@ import dagster as dg
 import duckdb
 import polars as pl
 import pytest
+from nightlyjob import checks_of, materialized, run_nightly
 from riskworld import N1, N2, RiskWorld, risk_world
+from servers import free_port
 
-from pipelines.definitions import NIGHTLY, build
 from pipelines.defs.linkage import PERSONS
 from pipelines.defs.risk import NO_MODEL, NOT_LINKED, SCORES, STEP, VERY_HIGH_TOLERANCE
 from pipelines.nightly import run_night
@@ -32,16 +33,6 @@ class Nights:
     root: Path
     instance: dg.DagsterInstance
     runs: dict[str, dg.ExecuteInProcessResult] = field(default_factory=dict)
-
-
-def _job(instance: dg.DagsterInstance, night: dt.date, selection: Any) -> Any:
-    job = build().resolve_job_def(NIGHTLY)
-    return job.execute_in_process(
-        partition_key=night.isoformat(),
-        instance=instance,
-        raise_on_error=False,
-        asset_selection=selection,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -60,30 +51,24 @@ def nights(rw: RiskWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     try:
         with dg.DagsterInstance.ephemeral() as instance:
             done = Nights(root, instance)
-            done.runs["no model"] = _job(instance, N1, [PERSONS, SCORES])
+            done.runs["no model"] = run_nightly(instance, N1, [PERSONS, SCORES])
             shutil.copytree(rw.models / "risk-v1", root / "models" / "risk-v1")
-            done.runs["night 1"] = _job(instance, N1, [SCORES])
-            done.runs["night 2"] = _job(instance, N2, [PERSONS, SCORES])
-            done.runs["night 2 again"] = _job(instance, N2, [SCORES])
-            done.runs["night 1 again"] = _job(instance, N1, [SCORES])
-            done.runs["not linked"] = _job(instance, N2 + dt.timedelta(days=1), [SCORES])
+            done.runs["night 1"] = run_nightly(instance, N1, [SCORES])
+            done.runs["night 2"] = run_nightly(instance, N2, [PERSONS, SCORES])
+            done.runs["night 2 again"] = run_nightly(instance, N2, [SCORES])
+            done.runs["night 1 again"] = run_nightly(instance, N1, [SCORES])
+            done.runs["not linked"] = run_nightly(instance, N2 + dt.timedelta(days=1), [SCORES])
             yield done
     finally:
         patch.undo()
 
 
 def _scores(run: Any) -> dict[str, Any]:
-    found = [m for m in run.asset_materializations_for_node(STEP) if m.asset_key == SCORES]
-    assert len(found) == 1, run.get_failed_step_keys()
-    return {k: v.value for k, v in found[0].metadata.items()}
+    return materialized(run, STEP, SCORES)
 
 
 def _checks(run: Any) -> dict[str, tuple[bool, str, dict[str, Any]]]:
-    return {
-        e.check_name: (e.passed, e.severity.value, {k: v.value for k, v in e.metadata.items()})
-        for e in run.get_asset_check_evaluations()
-        if e.asset_key == SCORES
-    }
+    return checks_of(run, SCORES)
 
 
 def _table(warehouse: Path, query: str, params: list[object] | None = None) -> pl.DataFrame:
@@ -155,6 +140,8 @@ def test_a_night_scored_already_is_not_scored_twice(nights: Nights) -> None:
 def _copy(nights: Nights, to: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(nights.root, to)
     monkeypatch.setenv("JOINEDUP_DATA", str(to))
+    # The alerts step after the scores needs a mail relay; nobody listens on this port.
+    monkeypatch.setenv("JOINEDUP_SMTP_URL", f"mailto://127.0.0.1:{free_port()}")
     return to / "warehouse.duckdb"
 
 
@@ -170,7 +157,7 @@ def test_a_person_scored_twice_fails_the_check(
         ).fetchall()
     finally:
         con.close()
-    run = _job(nights.instance, N2, [SCORES])
+    run = run_nightly(nights.instance, N2, [SCORES])
     assert _scores(run)["status"] == "already scored"
     passed, severity, found = _checks(run)["one_score_per_person"]
     assert (passed, severity) == (False, "ERROR")
@@ -189,7 +176,7 @@ def test_a_jump_in_very_high_persons_warns(
         ).fetchall()
     finally:
         con.close()
-    run = _job(nights.instance, N2, [SCORES])
+    run = run_nightly(nights.instance, N2, [SCORES])
     passed, severity, found = _checks(run)["very_high_share_stable"]
     assert (passed, severity) == (False, "WARN")
     assert found["previous_very_high"] == 0 and found["very_high"] > 10
@@ -214,6 +201,7 @@ def test_a_model_from_another_feature_set_fails_the_step_and_keeps_the_scores(
     assert lines[1].startswith(f"{'scores':<24} FAILED  ")
     assert "trained on feature set 'features-x'" in lines[1]
     assert lines[1].endswith("retrain with `joinedup risk train`")
+    assert lines[2] == f"{'alerts':<24} did not run"  # Dagster skips it after a failure
     assert _table(warehouse, "SELECT * FROM scores ORDER BY person_id").equals(before)
 
 
@@ -229,6 +217,6 @@ def test_run_night_reports_the_scores(
         con.close()
     ok, lines = run_night(N2, ingest=False)
     assert ok, lines
-    assert [x.split()[0] for x in lines] == ["persons", "scores"]
+    assert [x.split()[0] for x in lines] == ["persons", "scores", "alerts"]
     assert "persons scored with risk-v1/boosted" in lines[1]
     assert "rises" in lines[1] and "step-downs" in lines[1]

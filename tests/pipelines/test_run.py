@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from servers import free_port
 
 from connectors.warehouse import Warehouse
 from pipelines.cli import main
@@ -21,6 +22,8 @@ def world_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: WorldConfi
     monkeypatch.setenv("JOINEDUP_DATA", str(tmp_path))
     monkeypatch.setenv("JOINEDUP_WORLD", str(world))
     monkeypatch.setenv("JOINEDUP_POLICE_TOKEN", "tok")
+    # The alerts step needs a mail relay named; nothing is scored, so none is sent.
+    monkeypatch.setenv("JOINEDUP_SMTP_URL", f"mailto://127.0.0.1:{free_port()}")
     return world
 
 
@@ -115,11 +118,16 @@ def test_run_without_the_police_api_fails_that_source_only(
     monkeypatch.setenv("JOINEDUP_WORLD", str(world))
     monkeypatch.delenv("JOINEDUP_POLICE_URL", raising=False)
     monkeypatch.delenv("JOINEDUP_POLICE_TOKEN", raising=False)
+    monkeypatch.delenv("JOINEDUP_SMTP_URL", raising=False)
     assert main(["run", "--night", "2026-11-01"]) == 1
     out = capsys.readouterr().out
     assert "night 2026-11-01: finished with failures" in out
     assert "environment variable JOINEDUP_POLICE_URL is not set" in out
     assert out.count(" complete ") == 6
+    # Without the mail relay, the alerts step says so in words (no traceback).
+    (alerts,) = [line for line in out.splitlines() if line.strip().startswith("alerts")]
+    assert "FAILED" in alerts and "environment variable JOINEDUP_SMTP_URL is not set" in alerts
+    assert "Traceback" not in out
 
 
 def test_run_needs_a_night(capsys: pytest.CaptureFixture[str]) -> None:

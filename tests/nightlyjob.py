@@ -1,0 +1,42 @@
+"""The nightly Dagster job run in the tests, and what a run says of an asset."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import dagster as dg
+
+from pipelines.definitions import NIGHTLY, build
+
+
+def run_nightly(
+    instance: dg.DagsterInstance, night: dt.date, selection: Any = None
+) -> dg.ExecuteInProcessResult:
+    """The nightly job for a night (some assets of it, if given), in this process; a step
+    that fails is in the result, not raised."""
+    job = build().resolve_job_def(NIGHTLY)
+    return job.execute_in_process(
+        partition_key=night.isoformat(),
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=selection,
+    )
+
+
+def materialized(run: dg.ExecuteInProcessResult, step: str, key: dg.AssetKey) -> dict[str, Any]:
+    """The metadata of the asset's one materialisation in the run."""
+    found = [m for m in run.asset_materializations_for_node(step) if m.asset_key == key]
+    assert len(found) == 1, run.get_failed_step_keys()
+    return {k: v.value for k, v in found[0].metadata.items()}
+
+
+def checks_of(
+    run: dg.ExecuteInProcessResult, key: dg.AssetKey
+) -> dict[str, tuple[bool, str, dict[str, Any]]]:
+    """Each check of the asset evaluated in the run: passed, severity and metadata."""
+    return {
+        e.check_name: (e.passed, e.severity.value, {k: v.value for k, v in e.metadata.items()})
+        for e in run.get_asset_check_evaluations()
+        if e.asset_key == key
+    }

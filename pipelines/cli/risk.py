@@ -4,10 +4,9 @@ threshold."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -44,26 +43,22 @@ def _world_folder(ctx: click.Context, param: click.Parameter, value: Path | None
     return value
 
 
-def _option(*decls: str, **attrs: Any) -> Callable[[Callable[..., int]], Callable[..., int]]:
-    return click.option(*decls, **attrs)
-
-
 # Options that more than one risk command takes, spelt once.
-world_option = _option(
+world_option = click.option(
     "--world",
     type=PATH,
     callback=_world_folder,
     help="also judge against this world's truth",
 )
-model_option = _option("--model", help="a trained version, e.g. risk-v2 (default: the newest)")
-kind_option = _option(
+model_option = click.option("--model", help="a trained version, e.g. risk-v2 (default: the newest)")
+kind_option = click.option(
     "--kind", type=click.Choice(["logistic", "boosted"]), help="default: the one that scores"
 )
-threshold_option = _option(
+threshold_option = click.option(
     "--threshold", type=PROBABILITY, help="override risk.yaml's model.threshold"
 )
-capacity_option = _option("--capacity", type=int, help="override risk.yaml's model.capacity")
-out_option = _option("--out", type=PATH, help="folder for the files written")
+capacity_option = click.option("--capacity", type=int, help="override risk.yaml's model.capacity")
+out_option = click.option("--out", type=PATH, help="folder for the files written")
 
 
 @click.group(cls=Group, short_help="Train, evaluate and backtest the risk model; score nights.")

@@ -147,3 +147,16 @@ def copy_outcomes(
     finally:
         wh.close()
     return report
+
+
+def bring_back(store_url: str, warehouse: Path, now: dt.datetime) -> list[str]:
+    """Closed alerts' outcomes into the warehouse (`copy_outcomes`), as report lines; while
+    a SQLite store has not been made yet, one line saying so, and nothing is made.
+
+    Raises:
+        OutcomesCopyError: as `copy_outcomes`.
+    """
+    path = store_url.removeprefix("sqlite:///")
+    if store_url.startswith("sqlite:///") and not Path(path).is_file():
+        return [f"outcomes: no operational store at {store_url} yet: nothing to bring back"]
+    return copy_outcomes(store_url, warehouse, now).lines()

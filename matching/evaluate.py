@@ -7,8 +7,10 @@ cluster: a matcher that links nothing scores recall 0, not a flattering B-cubed 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -245,6 +247,96 @@ def _judged(linked: pl.DataFrame, labels: pl.DataFrame) -> Scores:
         true_positives=int((judged["match"] & judged["linked"]).sum()),
         predicted=int(judged["linked"].sum()),
         actual=int(judged["match"].sum()),
+    )
+
+
+class NotLinkedYet(ValueError):
+    """The warehouse holds no linked night to judge."""
+
+
+# What `link evaluate` reads: the current records' ids, the newest night's scored pairs
+# and persons, and the threshold that night was linked at.
+CURRENT_IDS = """
+SELECT source || ':' || source_record_id AS unique_id
+FROM person_records
+WHERE valid_to IS NULL
+"""
+SCORED_PAIRS = "SELECT * FROM linkage_pairs"
+CURRENT_PERSONS = "SELECT unique_id, person_id FROM persons WHERE valid_to IS NULL"
+NEWEST_RUN = """
+SELECT night, threshold
+FROM linkage_runs
+ORDER BY night DESC, finished_at DESC
+LIMIT 1
+"""
+
+THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class LabelledNight:
+    """The newest linked night judged against clerical labels."""
+
+    labelled: int
+    scored: int
+    at_thresholds: tuple[tuple[float, Scores], ...]
+    night: dt.date | None = None  # the newest night linked, None if no run is recorded
+    threshold: float | None = None  # the threshold it was linked at
+    kept: Scores | None = None  # the links kept at that threshold
+    persons: Scores | None = None  # the night's persons, as pairs within a cluster
+
+    def lines(self) -> list[str]:
+        """Report lines: the pairs at each threshold, then the links kept and the persons."""
+        lines = [f"{self.labelled:,} labelled pairs; newest night's {self.scored:,} scored pairs"]
+        lines += [f"  pairs at {t}: {s.line()}" for t, s in self.at_thresholds]
+        if self.kept is not None:
+            lines.append(
+                f"  links kept at night {self.night}'s threshold {self.threshold} (none the "
+                f"clustering refused): {self.kept.line()}"
+            )
+        if self.persons is not None:
+            lines.append(f"  persons (clusters) of night {self.night}: {self.persons.line()}")
+        return lines
+
+
+def evaluate_labels(
+    warehouse: Path, labels_path: Path, thresholds: Sequence[float] = THRESHOLDS
+) -> LabelledNight:
+    """Judge the newest night's pairs, the links kept and the persons against clerical labels.
+
+    Args:
+        warehouse: the DuckDB warehouse, opened read-only.
+        labels_path: a CSV of `unique_id_l`, `unique_id_r`, `label` (see `read_labels`).
+        thresholds: the match probabilities at which every scored pair is judged.
+
+    Raises:
+        NotLinkedYet: the warehouse has no linkage tables yet.
+        LabelsError: the labels cannot be read or name records the warehouse lacks.
+    """
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        known = {r[0] for r in con.execute(CURRENT_IDS).fetchall()}
+        pairs = con.sql(SCORED_PAIRS).pl()
+        persons = con.sql(CURRENT_PERSONS).pl()
+        run = con.execute(NEWEST_RUN).fetchall()
+    except duckdb.CatalogException as exc:
+        raise NotLinkedYet("no linked night to evaluate: run `joinedup link run` first") from exc
+    finally:
+        con.close()
+    labels = read_labels(str(labels_path), known)
+    at_thresholds = tuple((t, label_scores(pairs, labels, t)) for t in thresholds)
+    if not run:
+        return LabelledNight(labels.height, pairs.height, at_thresholds)
+    night, threshold = run[0]
+    kept = pairs.filter(~pl.col("refused_by_clustering").fill_null(False))
+    return LabelledNight(
+        labels.height,
+        pairs.height,
+        at_thresholds,
+        night,
+        threshold,
+        label_scores(kept, labels, threshold),
+        label_cluster_scores(persons, labels),
     )
 
 

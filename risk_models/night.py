@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import duckdb
 import polars as pl
 
 from connectors import Warehouse
-from risk_models.features import build_features, describe, feature_set
+from risk_models.features import build_features, describe, feature_set, linked_nights
 from risk_models.model import RiskModel, load, matrix, top_reasons
 from risk_models.scoring import (
     RiskSettings,
@@ -226,3 +227,25 @@ def score_night(
         int((tonight["indicators"] != "[]").sum()),
         seconds,
     )
+
+
+def nights_to_score(warehouse: Path, nights: Sequence[dt.date] | None = None) -> list[dt.date]:
+    """The nights to score, oldest first: those named, or every linked night with None.
+
+    Raises:
+        RiskError: a night named is not linked, or no night is.
+        FeaturesError: the warehouse lacks linkage's tables.
+    """
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        linked = linked_nights(con)
+    finally:
+        con.close()
+    wanted = sorted(set(linked if nights is None else nights))
+    if not linked:
+        raise RiskError("no night is linked yet: link a night first (joinedup link run)")
+    unlinked = [str(n) for n in wanted if n not in linked]
+    if unlinked:
+        span = f"linked nights run {linked[0]} to {linked[-1]}"
+        raise RiskError(f"night {', '.join(unlinked)} not linked: {span}")
+    return wanted

@@ -16,7 +16,7 @@ from riskworld import N2, RiskWorld, risk_world
 
 from alerts.store import ALERTS, open_store
 from inbox.actions import close
-from inbox.outcomes import OutcomesCopyError, check_labels, copy_outcomes
+from inbox.outcomes import OutcomesCopyError, bring_back, check_labels, copy_outcomes
 from inbox.tables import OUTCOME_ROWS, OUTCOMES, PROFESSIONAL
 from inbox.users import add_user, find_user
 from pipelines.cli import main
@@ -221,6 +221,20 @@ def test_the_commands_bring_outcomes_back_before_training(
     assert len(judged) == 2, out  # one for each kind of model
     report = (closed.data / "models" / "risk-v2" / "boosted" / "evaluation.json").read_text()
     assert "professionals' outcomes: 40 closed alerts" in report
+
+
+def test_no_store_yet_brings_nothing_back_and_makes_none(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    assert bring_back(store, tmp_path / "warehouse.duckdb", NOW) == [
+        f"outcomes: no operational store at {store} yet: nothing to bring back"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_store_brings_back_what_copy_outcomes_copies(closed: Closed) -> None:
+    lines = bring_back(closed.store, closed.warehouse, NOW)
+    assert lines == copy_outcomes(closed.store, closed.warehouse, NOW).lines()
+    assert lines[0].startswith("outcomes: 40 closed alerts in the warehouse's alert_outcomes")
 
 
 def _shipped() -> dict[str, object]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
 from matching.evaluate import (
     LabelsError,
+    NotLinkedYet,
     cluster_scores,
+    evaluate_labels,
     label_cluster_scores,
     label_scores,
     label_sweep,
@@ -17,6 +21,7 @@ from matching.evaluate import (
     read_labels,
     sweep,
 )
+from matching.tables import TABLES_DDL
 
 TRUTH = pl.DataFrame(
     {"unique_id": ["a1", "a2", "a3", "b1", "b2", "c1"], "person_id": [1, 1, 1, 2, 2, 3]}
@@ -146,3 +151,98 @@ def test_bad_labels_are_named(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(LabelsError) as err:
         read_labels(str(path), {"a1", "a2"})
     assert message in str(err.value) and str(path) in str(err.value)
+
+
+def _linked_warehouse(path: Path, runs: bool = True) -> Path:
+    """A warehouse holding five current records, their scored pairs and persons, and the
+    runs that linked them, with a superseded record and person that must not count."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(
+            """
+            CREATE TABLE person_records (source VARCHAR, source_record_id VARCHAR, valid_to DATE);
+            INSERT INTO person_records VALUES
+                ('health', 'a1', NULL), ('health', 'a2', NULL), ('police', 'b1', NULL),
+                ('police', 'b2', NULL), ('police', 'c1', NULL), ('police', 'old', '2026-11-02');
+            """
+        ).fetchall()
+        con.execute(TABLES_DDL).fetchall()
+        con.execute(
+            """
+            INSERT INTO linkage_pairs BY NAME
+            SELECT * FROM (VALUES
+                (DATE '2026-11-02', 'health:a1', 'health:a2', 0.97, 5.0, false),
+                (DATE '2026-11-02', 'police:b1', 'police:b2', 0.92, 3.5, true),
+                (DATE '2026-11-02', 'health:a1', 'police:c1', 0.85, 2.5, false)
+            ) AS t(night, unique_id_l, unique_id_r, match_probability, match_weight,
+                   refused_by_clustering);
+            INSERT INTO persons VALUES
+                ('health:a1', 'health', 'a1', 'P1', '2026-11-01', NULL),
+                ('health:a2', 'health', 'a2', 'P1', '2026-11-01', NULL),
+                ('police:b1', 'police', 'b1', 'P2', '2026-11-01', NULL),
+                ('police:b2', 'police', 'b2', 'P3', '2026-11-01', NULL),
+                ('police:b2', 'police', 'b2', 'P2', '2026-11-01', '2026-11-02'),
+                ('police:c1', 'police', 'c1', 'P4', '2026-11-01', NULL);
+            """
+        ).fetchall()
+        if runs:
+            con.execute(
+                """
+                INSERT INTO linkage_runs (night, model, threshold, finished_at) VALUES
+                    ('2026-11-01', 'linkage-v1', 0.8, '2026-11-01 02:00'),
+                    ('2026-11-02', 'linkage-v1', 0.9, '2026-11-02 02:00');
+                """
+            ).fetchall()
+    finally:
+        con.close()
+    return path
+
+
+LABELS = (
+    "unique_id_l,unique_id_r,label\n"
+    "health:a2,health:a1,match\npolice:b1,police:b2,match\nhealth:a1,police:c1,non-match\n"
+)
+
+
+def test_the_newest_night_is_judged_against_labels(tmp_path: Path) -> None:
+    warehouse = _linked_warehouse(tmp_path / "warehouse.duckdb")
+    (tmp_path / "labels.csv").write_text(LABELS)
+    report = evaluate_labels(warehouse, tmp_path / "labels.csv", thresholds=(0.5, 0.9))
+    counts = [(s.true_positives, s.predicted, s.actual) for _, s in report.at_thresholds]
+    assert counts == [(2, 3, 2), (2, 2, 2)]
+    assert (report.night, report.threshold) == (dt.date(2026, 11, 2), 0.9)
+    assert report.kept is not None and report.persons is not None
+    # b1/b2 scored above the threshold, but clustering refused it: one kept link of two.
+    assert (report.kept.true_positives, report.kept.predicted, report.kept.actual) == (1, 1, 2)
+    # b2's current person is not b1's (its superseded row is).
+    assert (report.persons.true_positives, report.persons.predicted) == (1, 1)
+    lines = report.lines()
+    assert lines[0] == "3 labelled pairs; newest night's 3 scored pairs"
+    assert lines[1].startswith("  pairs at 0.5: precision 0.6667  recall 1.0000")
+    assert lines[3].startswith(
+        "  links kept at night 2026-11-02's threshold 0.9 (none the clustering refused): "
+        "precision 1.0000  recall 0.5000"
+    )
+    assert lines[4].startswith("  persons (clusters) of night 2026-11-02: precision 1.0000")
+
+
+def test_without_a_run_only_the_pairs_are_judged(tmp_path: Path) -> None:
+    warehouse = _linked_warehouse(tmp_path / "warehouse.duckdb", runs=False)
+    (tmp_path / "labels.csv").write_text(LABELS)
+    report = evaluate_labels(warehouse, tmp_path / "labels.csv")
+    assert report.kept is None and report.persons is None and report.night is None
+    assert len(report.lines()) == 1 + 5
+
+
+def test_nothing_linked_or_unknown_records_are_refused(tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    (tmp_path / "labels.csv").write_text(
+        "unique_id_l,unique_id_r,label\nhealth:a1,police:old,match\n"
+    )
+    with pytest.raises(NotLinkedYet, match="run `joinedup link run` first"):
+        evaluate_labels(warehouse, tmp_path / "labels.csv")
+    warehouse.unlink()
+    _linked_warehouse(warehouse)
+    with pytest.raises(LabelsError, match="1 row\\(s\\) name records the warehouse does not hold"):
+        evaluate_labels(warehouse, tmp_path / "labels.csv")

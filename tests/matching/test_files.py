@@ -352,7 +352,7 @@ def _write_extract(folder: Path, world: Path) -> None:
         ("bad linkage key", "linkage.threshold: Input should be less than 1 (got 2)"),
         ("no config", "no such config file"),
         ("no extract", "sources.schools: schools: "),
-        ("threshold", "--threshold must be between 0 and 1, got 1.5"),
+        ("threshold", "'--threshold': must be a probability above 0 and below 1, got 1.5"),
         ("out not empty", "the folder is not empty"),
         ("model does not fit", "compares column(s) ['shoe_size']"),
         ("link one source", "linkage.mode: `link` scores pairs across sources"),
@@ -404,7 +404,7 @@ def test_bad_requests_stop_with_one_message_and_write_nothing(
     assert main(["link", "files", "--config", str(config), "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err
-    assert err.count("joinedup link:") == 1 and "Traceback" not in err
+    assert err.count("joinedup link files:") == 1 and "Traceback" not in err
     if case in (
         "bad kind",
         "bad linkage key",

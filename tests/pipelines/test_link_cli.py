@@ -26,7 +26,10 @@ def test_threshold_outside_zero_to_one(data: Path, capsys: pytest.CaptureFixture
     Warehouse(data / "warehouse.duckdb").close()
     before = (data / "warehouse.duckdb").read_bytes()
     assert main(["link", "run", "--all", "--threshold", "1.5"]) == 2
-    assert "--threshold must be between 0 and 1, got 1.5" in capsys.readouterr().err
+    assert (
+        "'--threshold': must be a probability above 0 and below 1, got 1.5"
+        in capsys.readouterr().err
+    )
     assert (data / "warehouse.duckdb").read_bytes() == before
 
 

@@ -54,12 +54,13 @@ def _refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     """Run a command that must be refused; return its one message."""
     assert main(argv) == 2
     captured = capsys.readouterr()
-    messages = [x for x in captured.err.splitlines() if x.startswith("joinedup risk: ")]
+    prefix = f"joinedup risk {argv[1]}: "
+    messages = [x for x in captured.err.splitlines() if x.startswith(prefix)]
     assert len(messages) == 1, captured.err
     # `risk train` brings closed alerts' outcomes back first, a step of its own.
     out = [x for x in captured.out.splitlines() if not x.startswith("outcomes: ")]
     assert "Traceback" not in captured.err and not out
-    return messages[0].removeprefix("joinedup risk: ")
+    return messages[0].removeprefix(prefix)
 
 
 def test_train_prints_the_figures_and_where_the_reports_are(
@@ -195,7 +196,10 @@ def test_backtest_replays_the_dates_against_what_happened(
     [
         (["--from", "2024-01-01", "--to", "2026-04-01"], "the features' longest window would"),
         (["--from", "2026-05-01", "--to", "2026-06-01"], "horizon runs past the newest linked"),
-        (["--from", "2026-04-01", "--to", "2026-05-01", "--threshold", "0"], "threshold must"),
+        (
+            ["--from", "2026-04-01", "--to", "2026-05-01", "--threshold", "0"],
+            "'--threshold': must be a probability",
+        ),
         (["--from", "2026-05-01", "--to", "2026-04-01"], "ends (2026-04-01) before it starts"),
     ],
 )
@@ -278,10 +282,13 @@ def test_a_model_from_another_feature_set_is_refused(
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["evaluate", "--threshold", "1.5"], "threshold must be a probability above 0 and below 1"),
+        (
+            ["evaluate", "--threshold", "1.5"],
+            "'--threshold': must be a probability above 0 and below 1",
+        ),
         (["evaluate", "--capacity", "0"], "capacity must be a number of persons above 0"),
         (["evaluate", "--model", "risk-v7"], "no risk model 'risk-v7'"),
-        (["train", "--threshold", "0.2"], "train does not take --threshold"),
+        (["train", "--threshold", "0.2"], "No such option '--threshold'"),
         (["score", "--night", "2027-01-01"], "night 2027-01-01 not linked"),
         (["score"], "name a night with --night YYYY-MM-DD, or --all"),
         (["evaluate", "--world", "/nonexistent"], "not a world folder"),

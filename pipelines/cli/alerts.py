@@ -1,0 +1,130 @@
+"""`joinedup alerts` and `inbox`: select, route and deliver a night's alerts, retry and
+escalate them, bring closed alerts' outcomes back; serve the inbox they are read in."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from pipelines.cli.params import NIGHT, Group, UsageError
+
+
+def bring_back_outcomes(warehouse: Path, now: dt.datetime) -> list[str]:
+    """Closed alerts' outcomes into the warehouse as labels (report lines)."""
+    from inbox.outcomes import OutcomesCopyError, bring_back
+    from pipelines.environment import store_url
+    from risk_models.features import FeaturesError
+
+    try:
+        return bring_back(store_url(), warehouse, now)
+    except (OutcomesCopyError, FeaturesError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The alerts config or the warehouse cannot serve: a usage error."""
+    from alerts import ConfigError, WarehouseError
+
+    try:
+        yield
+    except (ConfigError, WarehouseError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+@click.group(cls=Group, short_help="Send a night's alerts, retry, escalate, bring outcomes back.")
+def alerts() -> None:
+    """Select, route and deliver alerts; retry; escalate; bring closed alerts' outcomes
+    back to the warehouse."""
+
+
+@alerts.command("run")
+@click.option(
+    "--night", "nights", type=NIGHT, multiple=True, required=True, help="night scored (repeatable)"
+)
+def run_alerts(nights: tuple[dt.date, ...]) -> int:
+    """Select, route and deliver nights' alerts, once each.
+
+    Closed alerts' outcomes are brought back to the warehouse first.
+    """
+    from alerts import run_alerts as run
+    from pipelines.environment import alerts_file, store_url, warehouse_path
+
+    now = dt.datetime.now(dt.UTC)
+    with _refusals():
+        # Last night's closures go back to the warehouse before tonight's alerts.
+        click.echo("\n".join(bring_back_outcomes(warehouse_path(), now)))
+        for night in nights:
+            report = run(warehouse_path(), night, store_url(), alerts_file(), now)
+            click.echo("\n".join(report.lines()))
+    return 0
+
+
+@alerts.command()
+def retry() -> int:
+    """Resend failed deliveries that are due."""
+    from alerts import retry_failed
+    from pipelines.environment import alerts_file, store_url
+
+    with _refusals():
+        report = retry_failed(store_url(), alerts_file(), dt.datetime.now(dt.UTC))
+    click.echo("\n".join(report.lines()))
+    return 0
+
+
+@alerts.command()
+def escalate() -> int:
+    """Send unacknowledged alerts to the duty manager."""
+    from alerts import escalate as send_up
+    from pipelines.environment import alerts_file, store_url
+
+    with _refusals():
+        report = send_up(store_url(), alerts_file(), dt.datetime.now(dt.UTC))
+    click.echo("\n".join(report.lines()))
+    return 0
+
+
+@alerts.command()
+def outcomes() -> int:
+    """Copy closed alerts' outcomes into the warehouse, as labels."""
+    from pipelines.environment import warehouse_path
+
+    click.echo("\n".join(bring_back_outcomes(warehouse_path(), dt.datetime.now(dt.UTC))))
+    return 0
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+def inbox(host: str, port: int) -> int:
+    """Serve the inbox (seeds demo users if there are none)."""
+    import os
+    import secrets
+
+    import uvicorn
+
+    from alerts import ConfigError
+    from inbox.app import create_app
+    from inbox.users import seed_demo_store, sign_in_lines
+    from pipelines.environment import alerts_file, inbox_secret, store_url
+
+    # The inbox sends nothing, but the alerts config names the mail relay in its targets.
+    os.environ.setdefault("JOINEDUP_SMTP_URL", "mailto://127.0.0.1:2525")
+    secret = inbox_secret() or secrets.token_urlsafe(32)
+    try:
+        app = create_app(store_url(), alerts_file(), secret)
+        made = seed_demo_store(store_url(), alerts_file(), dt.datetime.now(dt.UTC))
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    if made:
+        click.echo("Demo users (shown once; the store keeps only argon2 hashes):")
+        click.echo("\n".join(sign_in_lines(made)))
+    if not inbox_secret():
+        click.echo("JOINEDUP_INBOX_SECRET is not set: sessions end when the inbox stops.")
+    click.echo(f"The inbox: http://{host}:{port}/")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0

@@ -30,29 +30,13 @@ from pipelines.nightly import run_night
 from risk_models import RISK_ERRORS, latest_risk_model, saved_evaluation, train_risk
 from risk_models.scoring import BANDS
 from world.config import WorldConfig
-from world.generate import MANIFEST, Report, generate, load_config
+from world.generate import MANIFEST, generate, load_config
 from world.police_api import BackgroundServer
 
 NOT_YET_BUILT = (
     "risk AUC at 95% of the oracle's (issue 5: 89.9%; the records allow 93.9%; docs/risk.md)",
     "the inbox's user management pages for admins, and OIDC sign-in (docs/inbox.md)",
 )
-
-
-def print_world(report: Report) -> None:
-    """What a world run made, stage by stage."""
-    print(
-        f"world: {report.people:,} people, {report.records:,} partner records, "
-        f"written to {report.out} in {report.seconds:.1f} s"
-    )
-    for stage, secs in report.stages.items():
-        print(f"  {stage:<14} {secs:6.2f} s")
-    for date, rows in report.rows_per_night.items():
-        print(f"  night {date}: {rows:,} source rows across partners")
-    print(
-        f"  serious-event rate in the outcome window {report.outcome_rate:.3f}; "
-        f"oracle AUC {report.oracle_auc:.3f} (the ceiling for any risk model)"
-    )
 
 
 def _summarise_manifest(world: Path) -> None:
@@ -237,7 +221,7 @@ def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
     if not fresh and (world / MANIFEST).is_file() and load_config(world) == cfg:
         print(f"world: reusing {world} ({people:,} people, {nights} nights); --fresh remakes it")
     else:
-        print_world(generate(cfg, world))
+        print("\n".join(generate(cfg, world).lines()))
         warehouse_path().unlink(missing_ok=True)  # a new world starts a new warehouse
         shutil.rmtree(data_dir() / "models", ignore_errors=True)  # ...and a new model
         (data_dir() / "store.sqlite").unlink(missing_ok=True)  # ...and no alerts yet

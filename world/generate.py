@@ -52,6 +52,20 @@ class Report:
     seconds: float
     stages: dict[str, float] = field(default_factory=dict)
 
+    def lines(self) -> list[str]:
+        """What a world run made, stage by stage, for the console."""
+        return [
+            f"world: {self.people:,} people, {self.records:,} partner records, "
+            f"written to {self.out} in {self.seconds:.1f} s",
+            *(f"  {stage:<14} {secs:6.2f} s" for stage, secs in self.stages.items()),
+            *(
+                f"  night {date}: {rows:,} source rows across partners"
+                for date, rows in self.rows_per_night.items()
+            ),
+            f"  serious-event rate in the outcome window {self.outcome_rate:.3f}; "
+            f"oracle AUC {self.oracle_auc:.3f} (the ceiling for any risk model)",
+        ]
+
 
 def check_out_dir(out: Path) -> None:
     """Refuse an output folder that holds anything but an earlier world."""

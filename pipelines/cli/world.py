@@ -67,7 +67,6 @@ def world(
     sets: tuple[str, ...],
 ) -> int:
     """Make a synthetic multi-agency world."""
-    from pipelines import demo
     from world.generate import WorldError, generate
 
     named = {"people": people, "seed": seed, "nights": nights, "first_night": first_night}
@@ -76,7 +75,7 @@ def world(
         report = generate(cfg, out)
     except WorldError as exc:
         raise UsageError(str(exc)) from exc
-    demo.print_world(report)
+    click.echo("\n".join(report.lines()))
     return 0
 
 

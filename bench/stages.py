@@ -5,8 +5,10 @@ Each run starts from an empty data folder and runs, timing each command's wall t
 `run --night N` (the loads), `link train`, `link run --night N`, `risk train`,
 `risk score --night N` and `alerts run --night N` (to an SMTP server on loopback).
 Wall time includes each command's start-up (importing the libraries), which is timed on
-its own too (`--help`). The baseline's code is taken out with `git archive`; both use
-this checkout's environment, so only the project's code differs.
+its own too (`--help`); `link run` and `risk score` also print the seconds the stage
+itself took, in the process, which are taken from their output as well. The baseline's
+code is taken out with `git archive`; both use this checkout's environment, so only the
+project's code differs.
 
     .venv/bin/python bench/stages.py --baseline HEAD~1 --runs 3
     .venv/bin/python bench/stages.py --world /tmp/jstages --people 20000 --baseline f20c1cc
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -32,6 +35,8 @@ from alerts.mailbox import LocalMailbox  # noqa: E402
 from world.police_api import BackgroundServer  # noqa: E402
 
 TOKEN = "bench"
+# The commands that print the seconds their stage took in the process, and that figure's name.
+INSIDE = {"link run": "link run, in process", "risk score": "risk score, in process"}
 
 
 def _checkout(rev: str, into: Path) -> Path:
@@ -70,6 +75,9 @@ def _run(code: Path, night: str, env: dict[str, str]) -> dict[str, float]:
                 text=True,
             )
             seconds[label] = time.perf_counter() - t
+            if label in INSIDE:
+                found = re.findall(r"; ([0-9.]+) s$", done.stdout, flags=re.MULTILINE)
+                seconds[INSIDE[label]] = float(found[-1]) if found else float("nan")
             if done.returncode not in (0, 1):  # 1: a step finished with warnings
                 raise RuntimeError(f"{code}: {' '.join(argv)} failed:\n{done.stderr[-2000:]}")
     return seconds
@@ -137,7 +145,7 @@ def main() -> None:
     base_label, this_label = list(results)
     print(f"medians of {args.runs} runs (wall seconds, start-up included):")
     print(f"{'stage':<22} {'baseline':>9} {'this':>9} {'this/baseline':>14}")
-    for label, _ in _stages(night):
+    for label in [label for label, _ in _stages(night)] + list(INSIDE.values()):
         b = statistics.median(r[label] for r in results[base_label])
         t = statistics.median(r[label] for r in results[this_label])
         print(f"{label:<22} {b:>9.1f} {t:>9.1f} {t / b:>14.3f}")

@@ -23,6 +23,7 @@ from connectors.ingest import (
     ingest_night,
     ingest_source,
     load_line,
+    night_lines,
     record_failure,
     release_load,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "ingest_source",
     "load_line",
     "load_sources",
+    "night_lines",
     "record_failure",
     "release_load",
     "source_names",

@@ -89,6 +89,25 @@ def load_line(
     )
 
 
+def night_lines(wh: Warehouse, night: dt.date) -> list[str]:
+    """The night's latest load of each source, one line each (`load_line`), from `loads`."""
+    rows = wh.frame(
+        "SELECT * FROM loads WHERE night = ? QUALIFY row_number() OVER"
+        " (PARTITION BY source ORDER BY started_at DESC) = 1 ORDER BY source",
+        [night],
+    )
+    return [
+        load_line(
+            r["source"],
+            r["status"],
+            r["error"],
+            (r["rows_in"], r["rows_staged"], r["rows_quarantined"]),
+            (r["new_records"], r["changed_records"], r["deleted_records"]),
+        )
+        for r in rows.iter_rows(named=True)
+    ]
+
+
 @dataclass(frozen=True)
 class Release:
     """A person's decision to accept a held load: who, why, and which extract they saw."""

@@ -7,7 +7,7 @@ import os
 
 import dagster as dg
 
-from connectors.ingest import load_line
+from connectors.ingest import night_lines
 from connectors.warehouse import Warehouse
 from pipelines.definitions import NIGHTLY, build
 from pipelines.defs.alerts import SENT
@@ -95,20 +95,6 @@ def night_report(night: dt.date) -> list[str]:
     """The night's latest load of each source, one line each, from the warehouse."""
     wh = Warehouse(warehouse_path(), warehouse_wait())
     try:
-        rows = wh.frame(
-            "SELECT * FROM loads WHERE night = ? QUALIFY row_number() OVER"
-            " (PARTITION BY source ORDER BY started_at DESC) = 1 ORDER BY source",
-            [night],
-        )
+        return night_lines(wh, night)
     finally:
         wh.close()
-    return [
-        load_line(
-            r["source"],
-            r["status"],
-            r["error"],
-            (r["rows_in"], r["rows_staged"], r["rows_quarantined"]),
-            (r["new_records"], r["changed_records"], r["deleted_records"]),
-        )
-        for r in rows.iter_rows(named=True)
-    ]

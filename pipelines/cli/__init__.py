@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import click
 
 from pipelines.cli.alerts import alerts, inbox
+from pipelines.cli.insight import insight
 from pipelines.cli.link import link
 from pipelines.cli.nightly import load, run, sources
 from pipelines.cli.params import Group, UsageError
@@ -32,7 +33,7 @@ def joinedup() -> None:
     risk, and alerted to the professionals who can act."""
 
 
-for command in (world, police_api, run, load, sources, link, risk, alerts, inbox, demo):
+for command in (world, police_api, run, load, sources, link, risk, alerts, insight, inbox, demo):
     joinedup.add_command(command)
 
 

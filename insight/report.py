@@ -1,0 +1,220 @@
+"""The insight report for a period: whom the system reaches, and the patterns over time.
+
+Read from the warehouse, as linked on the period's last night:
+- **Reach**, by sex, ethnicity, age band and area (the postcode district): of the
+  people linked, those *served* (with an event recorded in the period) and those
+  *flagged* (scored high or very high on a night of the period), as reach tables
+  (`insight.reach`).
+- **Patterns**: events recorded in the period by month and type, and by month and the
+  agency that recorded them.
+
+Every count passes the disclosure rule before it is written; the report is JSON (for
+other tools) and HTML (for people), and each count in the HTML is a `td.count`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from insight.disclosure import DisclosureRule, protect
+from insight.reach import ReachTable, reach
+
+AGE_BANDS = ((0, "0-17"), (18, "18-24"), (25, "25-44"), (45, "45-64"), (65, "65+"))
+GROUPINGS = ("sex", "ethnicity", "age_band", "area")
+
+PEOPLE = """
+WITH linked AS (
+    SELECT person_id, unique_id FROM persons
+    WHERE valid_from <= $end AND (valid_to IS NULL OR valid_to > $end)
+), held AS (
+    SELECT source || ':' || source_record_id AS unique_id, sex, ethnicity, dob, postcode
+    FROM person_records WHERE valid_from <= $end AND (valid_to IS NULL OR valid_to > $end)
+)
+SELECT l.person_id, mode(h.sex) AS sex, mode(h.ethnicity) AS ethnicity, min(h.dob) AS dob,
+    mode(nullif(split_part(upper(trim(h.postcode)), ' ', 1), '')) AS area
+FROM linked l JOIN held h USING (unique_id)
+GROUP BY l.person_id
+"""
+
+EVENTS = """
+WITH linked AS (
+    SELECT person_id, unique_id FROM persons
+    WHERE valid_from <= $end AND (valid_to IS NULL OR valid_to > $end)
+)
+SELECT l.person_id, e.source AS agency, e.type, strftime(e.date, '%Y-%m') AS month
+FROM events e JOIN linked l ON l.unique_id = e.source || ':' || e.source_record_id
+WHERE e.valid_to IS NULL AND e.date BETWEEN $start AND $end
+"""
+
+FLAGGED = """
+SELECT DISTINCT person_id FROM scores
+WHERE night BETWEEN $start AND $end AND band IN ('high', 'very_high')
+"""
+
+
+class ReportError(ValueError):
+    """The warehouse cannot give the report: nothing linked, or a period that is wrong."""
+
+
+def _age_band(dob: pl.Expr, on: dt.date) -> pl.Expr:
+    years = (pl.lit(on) - dob).dt.total_days() // 365.25
+    band = pl.lit("unknown")
+    for low, name in AGE_BANDS:  # the highest band checked first, outermost
+        band = pl.when(years >= low).then(pl.lit(name)).otherwise(band)
+    return pl.when(dob.is_null()).then(pl.lit("unknown")).otherwise(band)
+
+
+def _crosstab(frame: pl.DataFrame, rows: str, columns: str, rule: DisclosureRule) -> dict[str, Any]:
+    """A two-way table of counts, disclosure-controlled, with its labels."""
+    if frame.is_empty():
+        return {"rows": [], "columns": [], "cells": [], "row_totals": [], "column_totals": []}
+    row_labels = sorted(frame[rows].unique().to_list())
+    column_labels = sorted(frame[columns].unique().to_list())
+    counted = frame.group_by(rows, columns).len()
+    lookup = {(r[rows], r[columns]): r["len"] for r in counted.iter_rows(named=True)}
+    counts = [[int(lookup.get((r, c), 0)) for c in column_labels] for r in row_labels]
+    published = protect(counts, rule)
+    return {
+        "rows": row_labels,
+        "columns": column_labels,
+        "cells": published.cells,
+        "row_totals": published.row_totals,
+        "column_totals": published.column_totals,
+        "total": published.total,
+    }
+
+
+def build_report(
+    warehouse: Path, start: dt.date, end: dt.date, rule: DisclosureRule | None = None
+) -> dict[str, Any]:
+    """The period's report as plain values, every count disclosure-controlled.
+
+    Raises:
+        ReportError: the period ends before it starts, or no night is linked.
+    """
+    rule = rule or DisclosureRule()
+    if end < start:
+        raise ReportError(f"--to {end} is before --from {start}")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        params = {"start": start, "end": end}
+        try:
+            people = con.sql(PEOPLE, params={"end": end}).pl()
+            events = con.sql(EVENTS, params=params).pl()
+        except duckdb.CatalogException as exc:
+            raise ReportError(
+                f"{warehouse}: nothing linked yet; link some nights first ({exc})"
+            ) from exc
+        try:
+            flagged = con.sql(FLAGGED, params=params).pl()["person_id"]
+        except duckdb.CatalogException:  # no night scored yet
+            flagged = pl.Series("person_id", [], dtype=pl.String)
+    finally:
+        con.close()
+    if people.is_empty():
+        raise ReportError(f"no persons linked as of {end}: link the period's nights first")
+    people = people.with_columns(_age_band(pl.col("dob"), end).alias("age_band"))
+    served = events["person_id"].unique()
+    reach_tables: dict[str, dict[str, ReachTable]] = {
+        "served": {by: reach(people, served, by, rule) for by in GROUPINGS},
+        "flagged": {by: reach(people, flagged, by, rule) for by in GROUPINGS},
+    }
+    return {
+        "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "rule": rule.model_dump(),
+        "reach": {
+            kind: {by: asdict(table) for by, table in tables.items()}
+            for kind, tables in reach_tables.items()
+        },
+        "patterns": {
+            "events_by_month_and_type": _crosstab(events, "month", "type", rule),
+            "events_by_month_and_agency": _crosstab(events, "month", "agency", rule),
+        },
+    }
+
+
+def _cell(value: object, count: bool) -> str:
+    kind = ' class="count"' if count else ""
+    return f"<td{kind}>{html.escape(str(value))}</td>"
+
+
+def _reach_html(title: str, table: dict[str, Any]) -> str:
+    head = (
+        "<tr><th>group</th><th>people</th><th>reached</th><th>share of people</th>"
+        "<th>share of reached</th><th>reach ratio</th><th>95% interval</th></tr>"
+    )
+    body = "".join(
+        "<tr><th>"
+        + html.escape(str(r["group"]))
+        + "</th>"
+        + _cell(r["people"], True)
+        + _cell(r["reached"], True)
+        + _cell(r["share_of_people"], False)
+        + _cell(r["share_of_reached"], False)
+        + _cell(r["ratio"], False)
+        + _cell(f"{r['low']} to {r['high']}", False)
+        + "</tr>"
+        for r in table["rows"]
+    )
+    total = (
+        "<tr><th>all</th>"
+        + _cell(table["people"], True)
+        + _cell(table["reached"], True)
+        + "<td></td>" * 4
+        + "</tr>"
+    )
+    return f"<h3>{html.escape(title)}</h3><table>{head}{body}{total}</table>"
+
+
+def _crosstab_html(title: str, table: dict[str, Any]) -> str:
+    head = "<tr><th></th>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in table["columns"])
+    head += "<th>all</th></tr>"
+    body = "".join(
+        f"<tr><th>{html.escape(str(label))}</th>"
+        + "".join(_cell(v, True) for v in cells)
+        + _cell(total, True)
+        + "</tr>"
+        for label, cells, total in zip(
+            table["rows"], table["cells"], table["row_totals"], strict=True
+        )
+    )
+    if table["rows"]:
+        body += (
+            "<tr><th>all</th>"
+            + "".join(_cell(v, True) for v in table["column_totals"])
+            + _cell(table["total"], True)
+            + "</tr>"
+        )
+    return f"<h3>{html.escape(title)}</h3><table>{head}{body}</table>"
+
+
+def write_report(report: dict[str, Any], out: Path) -> list[Path]:
+    """Write `insight.json` and `insight.html` into a folder; return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    as_json, as_html = out / "insight.json", out / "insight.html"
+    as_json.write_text(json.dumps(report, indent=1))
+    period = report["period"]
+    rule = report["rule"]
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>joinedup insight</title>",
+        "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}</style>",
+        f"<h1>Insight, {period['from']} to {period['to']}</h1>",
+        f"<p>Counts from 1 to {rule['suppress_up_to']} are shown as *, with others hidden "
+        f"where they would give one away; the rest are rounded to {rule['round_to']}. "
+        "Shares and ratios are worked out from the counts as shown.</p>",
+    ]
+    for kind, tables in report["reach"].items():
+        parts.append(f"<h2>Reach: people {html.escape(kind)}</h2>")
+        parts += [_reach_html(f"by {by}", table) for by, table in tables.items()]
+    parts.append("<h2>Patterns</h2>")
+    parts += [_crosstab_html(name, table) for name, table in report["patterns"].items()]
+    as_html.write_text("\n".join(parts), encoding="utf-8")
+    return [as_json, as_html]

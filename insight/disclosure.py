@@ -7,10 +7,11 @@ through `protect`:
   is shown as `*`. Zero is shown: it identifies nobody.
 - **Secondary suppression**: a suppressed count could be worked out again from its row's
   or column's total and the other counts. So every line (each row and each column, the
-  totals included) that holds a suppressed cell holds at least two, and where it would
-  hold one, the smallest other non-zero count of that line is suppressed too. This is
-  repeated until no line holds exactly one; a grand total that would give a line's one
-  suppressed cell away is treated the same way.
+  totals included) that holds a suppressed cell holds at least two: where it would hold
+  one, the smallest other non-zero count of that line is suppressed too. Two a line is
+  not always enough: a hidden count that is the only link between two groups of hidden
+  counts (a bridge, in the graph of lines and hidden counts) is the sum of the lines on
+  one side, so one more count beside it is hidden, until none is.
 - **Rounding**: every count still shown, totals included, is rounded to the nearest
   `round_to` (5 by the rule), so what is shown never adds up exactly.
 
@@ -108,6 +109,52 @@ def _ranges(
     return found
 
 
+def _pinned(hidden: np.ndarray) -> list[tuple[int, int]]:
+    """The hidden positions that the sums would give away: the bridges of the graph whose
+    nodes are the lines (rows and columns of the extended table) and whose edges are the
+    hidden positions.
+
+    Each position lies on one row line and one column line. A hidden value on a cycle of
+    hidden values can move up or down by one with the others on the cycle (each at least
+    1), every sum unchanged, so it keeps two possible values; a bridge's value is the sum
+    of the lines on one side of it, so it is pinned.
+    """
+    rows, columns = hidden.shape
+    edges = [(r, c) for r in range(rows) for c in range(columns) if hidden[r, c]]
+    neighbours: dict[str, list[tuple[str, int]]] = {}
+    for i, (r, c) in enumerate(edges):
+        neighbours.setdefault(f"r{r}", []).append((f"c{c}", i))
+        neighbours.setdefault(f"c{c}", []).append((f"r{r}", i))
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    bridges: list[tuple[int, int]] = []
+    for root, around in neighbours.items():
+        if root in order:
+            continue
+        order[root] = low[root] = len(order)
+        stack = [(root, -1, iter(around))]
+        while stack:
+            node, via, pending = stack[-1]
+            step = next(pending, None)
+            if step is None:
+                stack.pop()
+                if stack:
+                    parent = stack[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                    if low[node] > order[parent]:
+                        bridges.append(edges[via])
+                continue
+            other, edge = step
+            if edge == via:
+                continue
+            if other in order:
+                low[node] = min(low[node], order[other])
+            else:
+                order[other] = low[other] = len(order)
+                stack.append((other, edge, iter(neighbours[other])))
+    return bridges
+
+
 def _hide_one_more(full: np.ndarray, hidden: np.ndarray, p: tuple[int, int]) -> bool:
     """Hide the smallest non-zero value shown in a line through `p` (cells before totals)."""
     rows, columns = full.shape[0] - 1, full.shape[1] - 1
@@ -162,10 +209,10 @@ def protect(counts: list[list[int]], rule: DisclosureRule | None = None) -> Prot
                 marked = [p for p in line if hidden[p]]
                 if len(marked) == 1 and _hide_one_more(full, hidden, marked[0]):
                     changed = True
-        # Two per line is not always enough (a hidden value can still be pinned by the
-        # lines around it): what the exact totals would let an attacker work out is
-        # checked, before any rounding, and one more value hidden beside each pinned one.
-        pinned = [p for p, (low, high) in _ranges(full, hidden, 0.0).items() if high - low < 1]
+        # Two per line is not always enough: a hidden value can still be pinned by the
+        # lines around it (a bridge between two groups of hidden values). One more value
+        # is hidden beside each pinned one, until none is.
+        pinned = _pinned(hidden)
         if not pinned or not any(_hide_one_more(full, hidden, p) for p in pinned):
             break
 

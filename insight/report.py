@@ -75,7 +75,14 @@ def _age_band(dob: pl.Expr, on: dt.date) -> pl.Expr:
 def _crosstab(frame: pl.DataFrame, rows: str, columns: str, rule: DisclosureRule) -> dict[str, Any]:
     """A two-way table of counts, disclosure-controlled, with its labels."""
     if frame.is_empty():
-        return {"rows": [], "columns": [], "cells": [], "row_totals": [], "column_totals": []}
+        return {
+            "rows": [],
+            "columns": [],
+            "cells": [],
+            "row_totals": [],
+            "column_totals": [],
+            "total": 0,
+        }
     row_labels = sorted(frame[rows].unique().to_list())
     column_labels = sorted(frame[columns].unique().to_list())
     counted = frame.group_by(rows, columns).len()

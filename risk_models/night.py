@@ -109,21 +109,22 @@ def score_frame(features: pl.DataFrame, model: RiskModel, settings: RiskSettings
         }
     ).with_columns(
         band(pl.col("score"), settings.bands).alias("band"),
-        pl.lit(str(model.trained.get("version", "unversioned")) + f"/{model.kind}").alias(
-            "model_version"
-        ),
+        pl.lit(model_version(model)).alias("model_version"),
     )
 
 
-def model_version(model: RiskModel, folder: Path) -> str:
+def model_version(model: RiskModel) -> str:
     """The version a model's scores carry: `risk-v2/boosted`."""
-    return f"{model.trained.get('version', folder.name)}/{model.kind}"
+    return f"{model.trained.get('version', 'unversioned')}/{model.kind}"
 
 
 def already_scored(
-    con: duckdb.DuckDBPyConnection, night: dt.date, version: str
+    con: duckdb.DuckDBPyConnection, night: dt.date, version: str, again: bool = False
 ) -> dict[str, Any] | None:
-    """The run that scored this night, if scoring it again would change nothing or is refused."""
+    """The run that scored this night, if scoring it again would change nothing or is refused.
+
+    With `again`, the newest night scored is scored again even if nothing changed.
+    """
     con.execute(SCORES_DDL).fetchall()
     runs = con.sql(
         "SELECT * FROM risk_runs WHERE night = ? ORDER BY finished_at DESC LIMIT 1",
@@ -135,6 +136,8 @@ def already_scored(
     newest = con.execute("SELECT max(night) FROM risk_runs").fetchall()[0][0]
     if newest > night:
         return run  # older nights are not scored again over newer ones
+    if again:
+        return None
     relinked = con.execute(
         "SELECT count(*) FROM linkage_runs WHERE night = ? AND finished_at > ?",
         [night, run["finished_at"]],
@@ -181,9 +184,8 @@ def score_night(
     wh = Warehouse(warehouse)
     con = wh.con
     try:
-        done = already_scored(con, night, model_version(model, folder or Path("unversioned")))
-        newest = con.execute("SELECT max(night) FROM risk_runs").fetchall()[0][0]
-        if done is not None and not (again and newest == night):
+        done = already_scored(con, night, model_version(model), again)
+        if done is not None:
             return report_of_run(con, night, done)
         features = build_features(con, night, night)
         scored = score_frame(features, model, settings)

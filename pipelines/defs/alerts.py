@@ -42,7 +42,7 @@ from alerts import (
     run_alerts,
 )
 from alerts.store import ALERT_KEYS, ALERTS, DELIVERIES, DELIVERY_ALERTS, HELD, PENDING, utc
-from inbox.outcomes import OutcomesCopyError, copy_outcomes
+from inbox.outcomes import OutcomesCopyError, bring_back
 from pipelines.defs.ingest import TIMEZONE, WarehouseResource
 from pipelines.defs.risk import SCORES
 from risk_models.features import FeaturesError
@@ -74,18 +74,6 @@ class AlertsConfigResource(dg.ConfigurableResource):  # type: ignore[misc, type-
     def path(self) -> Path:
         """The file, as a path."""
         return Path(self.file)
-
-
-def bring_back_outcomes(store_url: str, warehouse: Path, now: dt.datetime) -> list[str]:
-    """Closed alerts' outcomes into the warehouse as labels, before tonight's alerts.
-
-    As `joinedup alerts run` does. The one place the asset reaches the outcomes copy, so
-    that it is re-pointed here when the copy moves.
-
-    Raises:
-        OutcomesCopyError, FeaturesError: the labels config does not fit, or no warehouse.
-    """
-    return copy_outcomes(store_url, warehouse, now).lines()
 
 
 @dataclass
@@ -140,7 +128,7 @@ def send_alerts(
             nothing was stored or sent.
     """
     load_config(config)  # a wrong config stops the step before anything is written
-    outcomes = bring_back_outcomes(store_url, warehouse, now)
+    outcomes = bring_back(store_url, warehouse, now)  # as `joinedup alerts run` does
     try:
         report = run_alerts(warehouse, night, store_url, config, now)
     except WarehouseError as exc:  # no scores for the night: nothing selected or sent

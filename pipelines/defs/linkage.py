@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from connectors.warehouse import Warehouse
-from matching import LinkReport, latest_model, link_night, matching_config, model_version
+from matching import (
+    LinkReport,
+    create_tables,
+    latest_model,
+    link_night,
+    matching_config,
+    model_version,
+)
 from pipelines.defs.ingest import GROUP as INGEST
 from pipelines.defs.ingest import WarehouseResource
 from pipelines.environment import matching_file, models_dir
@@ -170,7 +177,13 @@ class Outcome:
     report: LinkReport | None = None
     model: str | None = None
     threshold: float | None = None
-    mode: str | None = None
+
+    @property
+    def mode(self) -> str | None:
+        """How the night was linked (full or incremental), if this run linked it."""
+        if self.report is None or self.report.status != "linked":
+            return None
+        return self.report.mode
 
     def metadata(self, night: dt.date, stale: dict[str, str]) -> dict[str, Any]:
         """The materialisation's metadata: status, model, stale sources and figures."""
@@ -221,18 +234,13 @@ def link_persons(
         report = link_night(
             wh, night, model, settings.threshold, max_pairs_per_rule=settings.max_pairs_per_rule
         )
-    mode = None if report.mode == "already linked" else report.mode
-    return Outcome(report.status, report, report.model, report.threshold, mode), stale
+    return Outcome(report.status, report, report.model, report.threshold), stale
 
 
 def _linked(wh: Warehouse, night: dt.date) -> bool:
-    """Whether a linkage run has linked the night (its table may not exist yet)."""
-    found = wh.run(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'linkage_runs'"
-    )[0][0]
-    return bool(found) and bool(
-        wh.run("SELECT count(*) FROM linkage_runs WHERE night = ?", [night])[0][0]
-    )
+    """Whether a linkage run has linked the night."""
+    create_tables(wh.con)
+    return bool(wh.run("SELECT count(*) FROM linkage_runs WHERE night = ?", [night])[0][0])
 
 
 def persons_asset(

@@ -2,8 +2,11 @@
 
 For a grouping of the population (ethnicity, age band, sex, area), each group's people
 and how many of them were reached (alerted, or served), and the **reach ratio**: the rate
-at which the group's people were reached over the rate for everyone else, with its 95%
-interval (scipy's relative risk, Katz's log interval). A ratio whose interval lies below
+at which the group's people were reached over the rate for everyone else whose group is
+known, with its 95% interval (scipy's relative risk, Katz's log interval). People whose
+group no record gives ("unknown") are often known to one register only and reached far
+less, so they would drag down "everyone else" and hide a group reached less than the
+rest; their own line is compared with everyone known. A ratio whose interval lies below
 1 marks a group the system reaches less than the rest: under-served or seldom heard, or
 recorded less by the agencies that feed it. Shares of the population and of the reached
 are given beside it.
@@ -23,6 +26,8 @@ import polars as pl
 from scipy.stats.contingency import relative_risk
 
 from insight.disclosure import SUPPRESSED, DisclosureRule, protect
+
+UNKNOWN = "unknown"  # a person no record gives the grouping of
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ def reach(
     """
     counted = (
         population.select(
-            pl.col(by).cast(pl.String).fill_null("unknown").alias("group"),
+            pl.col(by).cast(pl.String).fill_null(UNKNOWN).alias("group"),
             pl.col("person_id").is_in(reached_ids.implode()).alias("reached"),
         )
         .group_by("group")
@@ -87,6 +92,11 @@ def reach(
         rule,
     )
     total_people, total_reached = published.total, published.column_totals[0]
+    unknown_people: int | str = 0
+    unknown_reached: int | str = 0
+    if UNKNOWN in groups:
+        unknown_people = published.row_totals[groups.index(UNKNOWN)]
+        unknown_reached = published.cells[groups.index(UNKNOWN)][0]
     rows = []
     for i, group in enumerate(groups):
         shown_reached, shown_not = published.cells[i]
@@ -102,7 +112,11 @@ def reach(
                 figures["share_of_people"] = _rounded(n / big_n)
             if big_a:
                 figures["share_of_reached"] = _rounded(a / big_a)
-            if n and big_n - n and 0 <= big_a - a <= big_n - n:
+            # Everyone else known: the unknown line's counts out, where they are shown.
+            known = isinstance(unknown_people, int) and isinstance(unknown_reached, int)
+            if group != UNKNOWN and known:
+                big_n, big_a = big_n - int(unknown_people), big_a - int(unknown_reached)
+            if n and big_n - n > 0 and 0 <= big_a - a <= big_n - n:
                 found = relative_risk(a, n, big_a - a, big_n - n)
                 interval = found.confidence_interval(0.95)
                 for name, value in (

@@ -72,6 +72,15 @@ def _age_band(dob: pl.Expr, on: dt.date) -> pl.Expr:
     return pl.when(dob.is_null()).then(pl.lit("unknown")).otherwise(band)
 
 
+def _ethnic_group(code: pl.Expr) -> pl.Expr:
+    """Each partner's ethnicity code as one set of groups (risk.yaml's audit mapping);
+    a code no group lists is kept as it is, so nothing is hidden by the mapping."""
+    from risk_models.features import features_config
+
+    groups = features_config().audit.ethnicity
+    return code.replace({c: g for g, codes in groups.items() for c in codes}).alias("ethnicity")
+
+
 def _crosstab(frame: pl.DataFrame, rows: str, columns: str, rule: DisclosureRule) -> dict[str, Any]:
     """A two-way table of counts, disclosure-controlled, with its labels."""
     if frame.is_empty():
@@ -128,7 +137,9 @@ def build_report(
         con.close()
     if people.is_empty():
         raise ReportError(f"no persons linked as of {end}: link the period's nights first")
-    people = people.with_columns(_age_band(pl.col("dob"), end).alias("age_band"))
+    people = people.with_columns(
+        _age_band(pl.col("dob"), end).alias("age_band"), _ethnic_group(pl.col("ethnicity"))
+    )
     served = events["person_id"].unique()
     reach_tables: dict[str, dict[str, ReachTable]] = {
         "served": {by: reach(people, served, by, rule) for by in GROUPINGS},

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from connectors import Warehouse
@@ -42,6 +43,9 @@ CREATE TABLE IF NOT EXISTS scores (
     band VARCHAR NOT NULL, model_version VARCHAR NOT NULL, reasons VARCHAR NOT NULL,
     indicators VARCHAR NOT NULL, previous_score DOUBLE, change VARCHAR NOT NULL
 );
+-- The model's score before calibration (log-odds): the calibrated score is a step
+-- function of it, so a study of what happens either side of a band's threshold needs it.
+ALTER TABLE scores ADD COLUMN IF NOT EXISTS raw_score DOUBLE;
 CREATE TABLE IF NOT EXISTS risk_runs (
     night DATE NOT NULL, model_version VARCHAR NOT NULL, persons BIGINT, flagged BIGINT,
     seconds DOUBLE, finished_at TIMESTAMP
@@ -97,13 +101,16 @@ class ScoreReport:
 def score_frame(features: pl.DataFrame, model: RiskModel, settings: RiskSettings) -> pl.DataFrame:
     """Score, band, reasons and indicators for every person in a features frame."""
     check_indicators(settings.indicators, list(model.features))
-    probability = model.probability(matrix(features, model.features))
+    x = matrix(features, model.features)
+    raw = model.raw(x)
+    probability = np.asarray(model.calibrator.predict(raw), dtype=float)
     reasons = top_reasons(model, features, describe)
     indicators = fired(features, settings.indicators).to_list()
     return pl.DataFrame(
         {
             "person_id": features["person_id"],
             "score": probability.tolist(),
+            "raw_score": raw.tolist(),
             "reasons": [json.dumps(r) for r in reasons],
             "indicators": [json.dumps(i) for i in indicators],
         }
@@ -209,8 +216,9 @@ def score_night(
             con.execute("DELETE FROM scores WHERE night = ?", [night]).fetchall()
             con.register("_scores", tonight)
             con.execute(
-                "INSERT INTO scores SELECT night, person_id, score, band, model_version,"
-                " reasons, indicators, previous_score, change FROM _scores"
+                "INSERT INTO scores BY NAME SELECT night, person_id, score, band,"
+                " model_version, reasons, indicators, previous_score, change, raw_score"
+                " FROM _scores"
             ).fetchall()
             seconds = time.perf_counter() - t0
             flagged = int((tonight["score"] >= settings.model.threshold).sum())

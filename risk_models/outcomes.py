@@ -184,33 +184,28 @@ def training_examples(
     return pl.concat(frames, how="vertical")
 
 
-def truth_outcomes(
+def truth_ids(
     world_dir: Path, con: duckdb.DuckDBPyConnection, night: dt.date | None = None
 ) -> pl.DataFrame:
-    """A synthetic world's truth on our person ids: person_id, outcome, true_probability.
+    """Our person ids (as linked on `night`, the newest if None) on a synthetic world's.
 
-    Each of our persons (as linked on `night`, the newest if None) takes the world person
-    most of their records belong to (the lower id on a tie). The world's outcome is a
-    serious event in its outcome window after its last night. Persons none of whose
-    records the truth knows, and persons the world gives no outcome (born during its
-    nights, after its risk was drawn), are left out.
+    Each of our persons takes the world person most of their records belong to (the
+    lower id on a tie); persons none of whose records the truth knows are left out.
+
+    Returns:
+        person_id (String) and truth_id (the world's person_id), one row per our person.
     """
-    truth = world_dir / "truth"
-    files = {name: truth / f"{name}.parquet" for name in ("persons", "records")}
-    for name, file in files.items():
-        if not file.exists():
-            raise OutcomesError(f"{file}: not found; is {world_dir} a world folder ({name})?")
+    file = world_dir / "truth" / "records.parquet"
+    if not file.exists():
+        raise OutcomesError(f"{file}: not found; is {world_dir} a world folder (records)?")
     night = resolve_night(con, night)
     ours: pl.DataFrame = con.sql(
         "SELECT source, source_record_id, person_id FROM persons"
         " WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)",
         params=[night, night],
     ).pl()
-    records = pl.read_parquet(
-        files["records"], columns=["partner", "source_record_id", "person_id"]
-    )
-    people = pl.read_parquet(files["persons"], columns=["person_id", "outcome", "true_probability"])
-    majority = (
+    records = pl.read_parquet(file, columns=["partner", "source_record_id", "person_id"])
+    return (
         ours.join(
             records.rename({"partner": "source", "person_id": "truth_id"}),
             on=["source", "source_record_id"],
@@ -221,12 +216,30 @@ def truth_outcomes(
         .sort(["person_id", "len", "truth_id"], descending=[False, True, False])
         .group_by("person_id", maintain_order=True)
         .first()
+        .select(pl.col("person_id").cast(pl.String), "truth_id")
     )
+
+
+def truth_outcomes(
+    world_dir: Path, con: duckdb.DuckDBPyConnection, night: dt.date | None = None
+) -> pl.DataFrame:
+    """A synthetic world's truth on our person ids: person_id, outcome, true_probability.
+
+    Our persons take their world person by `truth_ids`. The world's outcome is a serious
+    event in its outcome window after its last night. Persons none of whose records the
+    truth knows, and persons the world gives no outcome (born during its nights, after
+    its risk was drawn), are left out.
+    """
+    file = world_dir / "truth" / "persons.parquet"
+    if not file.exists():
+        raise OutcomesError(f"{file}: not found; is {world_dir} a world folder (persons)?")
+    people = pl.read_parquet(file, columns=["person_id", "outcome", "true_probability"])
     return (
-        majority.join(people.rename({"person_id": "truth_id"}), on="truth_id", how="inner")
+        truth_ids(world_dir, con, night)
+        .join(people.rename({"person_id": "truth_id"}), on="truth_id", how="inner")
         .filter(pl.col("outcome").is_not_null())
         .select(
-            pl.col("person_id").cast(pl.String),
+            "person_id",
             pl.col("outcome").cast(pl.Boolean),
             pl.col("true_probability").cast(pl.Float64),
         )

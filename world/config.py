@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from world.vocab import ETHNIC_GROUPS
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -80,6 +82,40 @@ class NightlyRates(_Strict):
     update_never: Rate = Field(0.3, description="records that never learn of it: stale")
 
 
+class FollowUp(_Strict):
+    """What following up an alert does in the world: the planted effect (docs/insight.md).
+
+    The product's alerts happen after the world is made, so the world answers them
+    afterwards (`world.followup`): a person alerted on a night is followed up
+    `lag_days` later, and from then on to the end of the outcome window their hazard of
+    a serious event is multiplied by `hazard_ratio`. 1 plants no effect; below 1 a
+    protective one; above 1 a harmful one.
+    """
+
+    hazard_ratio: float = Field(
+        0.6, gt=0.0, le=10.0, description="serious-event hazard once followed up, as a ratio"
+    )
+    lag_days: int = Field(7, ge=0, le=90, description="days from the alert to the follow-up")
+
+
+class UnderReach(_Strict):
+    """A seldom-heard group: partners record fewer of its events, whatever its need."""
+
+    ethnicity: str | None = Field(
+        None, description="the group's ethnicity (world/vocab); none plants no under-reach"
+    )
+    recorded_share: Rate = Field(
+        0.5, description="share of the group's events a partner records (others: 0.92)"
+    )
+
+    @field_validator("ethnicity")
+    @classmethod
+    def _known(cls, v: str | None) -> str | None:
+        if v is not None and v not in ETHNIC_GROUPS:
+            raise ValueError(f"{v!r} is not a group of the world; one of {sorted(ETHNIC_GROUPS)}")
+        return v
+
+
 class WorldConfig(_Strict):
     """Everything that decides a world: the same config gives byte-identical extracts."""
 
@@ -92,6 +128,8 @@ class WorldConfig(_Strict):
     errors: ErrorRates = ErrorRates()
     population: PopulationRates = PopulationRates()
     nightly: NightlyRates = NightlyRates()
+    followup: FollowUp = FollowUp()
+    under_reach: UnderReach = UnderReach()
 
     def night_dates(self) -> list[dt.date]:
         """The date of each night's extract, oldest first."""

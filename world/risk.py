@@ -214,9 +214,15 @@ def simulate_risk(cfg: WorldConfig, rng: np.random.Generator, pop: Population) -
     )
     parts.append(seen.select(parts[0].columns))
 
-    events = pl.concat(parts, how="vertical_relaxed").with_columns(
-        (pl.Series(rng.random(sum(p.height for p in parts))) < RECORDED_SHARE).alias("recorded")
-    )
+    events = pl.concat(parts, how="vertical_relaxed")
+    # One draw per event whatever is planted, so planting changes only the planted group.
+    u = rng.random(events.height)
+    share = np.full(events.height, RECORDED_SHARE)
+    seldom = cfg.under_reach.ethnicity
+    if seldom is not None:
+        in_group = ethnicity[events["person_id"].to_numpy()] == seldom
+        share[in_group] = cfg.under_reach.recorded_share
+    events = events.with_columns(pl.Series("recorded", u < share))
     events = events.sort("day", "person_id", "source", "kind").with_row_index("event_id")
     events = events.with_columns(
         pl.col("event_id").cast(pl.Int64), pl.col("day").cast(pl.Int32).cast(pl.Date).alias("date")

@@ -44,7 +44,15 @@ CONTRACT_FIELDS: dict[str, tuple[str, ...]] = {
         "household_ref",
         "relationship",
     ),
-    "events": ("event_id", "source_record_id", "type", "date", "severity", "attributes"),
+    "events": (
+        "event_id",
+        "source_record_id",
+        "type",
+        "date",
+        "severity",
+        "referral_source",
+        "attributes",
+    ),
     "involvements": (
         "source_record_id",
         "professional",

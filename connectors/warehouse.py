@@ -46,6 +46,7 @@ CONTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "type": "VARCHAR",
         "date": "DATE",
         "severity": "BIGINT",
+        "referral_source": "VARCHAR",
         "attributes": "VARCHAR",
     },
     "involvements": {
@@ -63,7 +64,8 @@ KEYS = {"person_records": "source_record_id", "events": "event_id", "involvement
 # opened, and counted in a row's hash only when set, so a record that leaves them empty
 # keeps the hash it had and is not taken for changed.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "person_records": ("household_ref", "relationship", "town")
+    "person_records": ("household_ref", "relationship", "town"),
+    "events": ("referral_source",),
 }
 
 SCHEMA = """

@@ -365,14 +365,3 @@ def audit_rows(engine: Engine, limit: int | None = None) -> list[dict[str, Any]]
         query = query.limit(limit)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
-
-
-def summary(engine: Engine) -> list[dict[str, Any]]:
-    """Alerts by team and state, counts only (what an analyst may see)."""
-    query = (
-        sa.select(ALERTS.c.routed_team, ALERTS.c.state, sa.func.count().label("n"))
-        .group_by(ALERTS.c.routed_team, ALERTS.c.state)
-        .order_by(ALERTS.c.routed_team, ALERTS.c.state)
-    )
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]

@@ -1,4 +1,5 @@
-"""The inbox's web app: sign-in, the alert list and page, actions, the audit log.
+"""The inbox's web app: sign-in, the alert list and page, actions, the audit log, the
+summary of alerts and the managers' insight page.
 
 Every page is rendered on the server (Jinja2, autoescaped). Every POST carries the
 session's CSRF token in a hidden field; a forged or missing one is refused with 403
@@ -10,12 +11,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import duckdb
 import sqlalchemy as sa
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -27,8 +30,11 @@ from alerts.store import STATES, open_store
 from inbox import actions, throttle
 from inbox.actions import Refused
 from inbox.sessions import Session, csrf_ok, end_session, find_session, start_session
-from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, OUTCOMES, PROFESSIONAL
+from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, MANAGER, OUTCOMES, PROFESSIONAL
 from inbox.users import authenticate
+from insight.alerted import alerts_by_team_and_state
+from insight.disclosure import DisclosureRule
+from insight.report import ReportError, build_report, linked_through
 
 COOKIE = "joinedup_session"
 LOGIN_COOKIE = "joinedup_signin"  # the sign-in form's CSRF token, before there is a session
@@ -36,8 +42,10 @@ _TEMPLATES = Path(__file__).parent / "templates"
 
 ALERT_ROLES = (PROFESSIONAL, DUTY_MANAGER)
 AUDIT_ROLES = (DUTY_MANAGER, ADMIN)
-SUMMARY_ROLES = (ANALYST, DUTY_MANAGER, ADMIN)
-SMALL = 5  # counts under this are shown as "fewer than 5"
+SUMMARY_ROLES = (ANALYST, DUTY_MANAGER, ADMIN, MANAGER)
+INSIGHT_ROLES = (MANAGER, ANALYST, DUTY_MANAGER)  # aggregates only, never a person
+EVERYONE = (PROFESSIONAL, DUTY_MANAGER, ANALYST, ADMIN, MANAGER)
+PERIOD_DAYS = 365  # the insight page's period unless one is asked for
 
 
 class _SignInNeeded(Exception):
@@ -58,13 +66,24 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
+def create_app(
+    store_url: str,
+    config_path: Path,
+    secret: str,
+    *,
+    warehouse: Path | None = None,
+    disclosure: DisclosureRule | None = None,
+) -> FastAPI:
     """The inbox app over the store at `store_url`.
 
     Args:
         store_url: the operational store (`sqlite:///...` or `postgresql+psycopg://...`).
         config_path: the alerts config (teams' names, the duty manager's team).
         secret: keys the session ids kept in the store; from the environment in production.
+        warehouse: the DuckDB warehouse the insight page reads (read-only); None: the page
+            says there is none.
+        disclosure: the rule every count on the summary and insight pages passes (NHS
+            Digital's if None; `insight.yaml`'s in `joinedup inbox`).
     """
     import inbox.tables  # noqa: F401  (its tables join the store's metadata)
 
@@ -75,6 +94,7 @@ def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
         sa.event.listen(engine, "connect", _commit_without_fsync)
         engine.dispose()  # the connection that made the tables has not had it
     config = load_config(config_path)
+    rule = disclosure or DisclosureRule()
     # The templates ship with the code: no look at their files' times on every page.
     env = Environment(
         loader=FileSystemLoader(_TEMPLATES),
@@ -87,7 +107,7 @@ def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("session", None)
         html = env.get_template(name).render(
-            outcomes=OUTCOMES, teams=config.teams, states=STATES, small=SMALL, **context
+            outcomes=OUTCOMES, teams=config.teams, states=STATES, rule=rule, **context
         )
         return HTMLResponse(html, status_code=status)
 
@@ -137,8 +157,10 @@ def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
 
     @app.get("/", response_model=None)
     def home(request: Request) -> Response:
-        me = session(request, (PROFESSIONAL, DUTY_MANAGER, ANALYST, ADMIN))
-        target = {ANALYST: "/summary", ADMIN: "/audit"}.get(me.user.role, "/alerts")
+        me = session(request, EVERYONE)
+        target = {ANALYST: "/summary", ADMIN: "/audit", MANAGER: "/insight"}.get(
+            me.user.role, "/alerts"
+        )
         return RedirectResponse(target, status_code=303)
 
     @app.get("/signin", response_model=None)
@@ -188,7 +210,7 @@ def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
 
     @app.post("/signout", response_model=None)
     def signout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-        me = checked(request, (PROFESSIONAL, DUTY_MANAGER, ANALYST, ADMIN), csrf)
+        me = checked(request, EVERYONE, csrf)
         now = _now()
         end_session(engine, secret, request.cookies.get(COOKIE, ""), now)
         with engine.begin() as conn:
@@ -340,7 +362,61 @@ def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
     @app.get("/summary", response_model=None)
     def summary_page(request: Request) -> Response:
         me = session(request, SUMMARY_ROLES)
-        return page("summary.html", session=me, rows=actions.summary(engine))
+        table = alerts_by_team_and_state(engine, rule)
+        with engine.begin() as conn:
+            actions.audit(conn, me.user, "view_summary", _now())
+        return page("summary.html", session=me, table=table)
+
+    def insight_for(me: Session, start: str, end: str, action: str) -> dict[str, Any] | Response:
+        """The period's insight report, its viewing audited as `action`; or the page that
+        says why there is none."""
+
+        def refused(status: int, title: str, message: str) -> Response:
+            return page("message.html", status, session=me, title=title, message=message)
+
+        if warehouse is None or not warehouse.is_file():
+            return refused(503, "No insight yet", "This inbox has no warehouse to read.")
+        try:
+            last = dt.date.fromisoformat(end) if end else linked_through(warehouse)
+            first = dt.date.fromisoformat(start) if start else None
+        except ValueError:
+            return refused(422, "Not a period", "Give the period's days as YYYY-MM-DD.")
+        except duckdb.IOException:
+            return refused(503, "Busy", "The nightly run is writing the warehouse: try later.")
+        if last is None:
+            return refused(503, "No insight yet", "No night has been linked yet.")
+        first = first or last - dt.timedelta(days=PERIOD_DAYS - 1)
+        try:
+            report = build_report(warehouse, first, last, rule, engine)
+        except ReportError as exc:
+            return refused(422, "No insight for that period", str(exc))
+        except duckdb.IOException:
+            return refused(503, "Busy", "The nightly run is writing the warehouse: try later.")
+        with engine.begin() as conn:
+            actions.audit(conn, me.user, action, _now(), detail=f"{first} to {last}")
+        return report
+
+    @app.get("/insight", response_model=None)
+    def insight_page(request: Request, start: str = "", end: str = "") -> Response:
+        me = session(request, INSIGHT_ROLES)
+        report = insight_for(me, start, end, "view_insight")
+        if isinstance(report, Response):
+            return report
+        return page("insight.html", session=me, report=report)
+
+    @app.get("/insight.json", response_model=None)
+    def insight_json(request: Request, start: str = "", end: str = "") -> Response:
+        me = session(request, INSIGHT_ROLES)
+        report = insight_for(me, start, end, "export_insight")
+        if isinstance(report, Response):
+            return report
+        period = report["period"]
+        name = f"insight_{period['from']}_{period['to']}.json"
+        return PlainTextResponse(
+            json.dumps(report, indent=1),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     return app
 

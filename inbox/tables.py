@@ -12,7 +12,9 @@ PROFESSIONAL = "professional"
 DUTY_MANAGER = "duty_manager"
 ANALYST = "analyst"  # aggregates only: never a name or a person-level page
 ADMIN = "admin"
-ROLES = (PROFESSIONAL, DUTY_MANAGER, ANALYST, ADMIN)
+# Managers and commissioners: the period's insight, disclosure-controlled; never a person.
+MANAGER = "manager"
+ROLES = (PROFESSIONAL, DUTY_MANAGER, ANALYST, ADMIN, MANAGER)
 
 # How an alert can be closed; "no further action" and "risk held steady" can be good news.
 OUTCOMES = {

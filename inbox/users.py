@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from alerts.config import AlertsConfig, load_config
 from alerts.store import ALERTS, open_store, utc
-from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, PROFESSIONAL, ROLES, USERS
+from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, MANAGER, PROFESSIONAL, ROLES, USERS
 
 _HASHER = PasswordHasher()
 # Checked against when the username is unknown, so a wrong name takes as long as a wrong password.
@@ -111,8 +111,8 @@ def seed_demo_users(
     """Create demo users if there are none; returns (username, password, role) once.
 
     One user for each team with alerts, for the duty manager's team, and for the
-    `professionals` work emails with the most alerts routed to them; an analyst and an
-    admin. Passwords are random and shown only here.
+    `professionals` work emails with the most alerts routed to them; an analyst, a
+    manager and an admin. Passwords are random and shown only here.
     """
     with engine.connect() as conn:
         if conn.execute(sa.select(sa.func.count()).select_from(USERS)).scalar_one():
@@ -149,6 +149,7 @@ def seed_demo_users(
     duty = config.escalation.to
     make(duty, DUTY_MANAGER, display_name=config.teams[duty].name, team=duty)
     make("analyst", ANALYST, display_name="Analyst")
+    make("manager", MANAGER, display_name="Manager")
     make("admin", ADMIN, display_name="Administrator")
     return made
 

@@ -5,8 +5,12 @@ Read from the warehouse, as linked on the period's last night:
   people linked, those *served* (with an event recorded in the period) and those
   *flagged* (scored high or very high on a night of the period), as reach tables
   (`insight.reach`).
-- **Patterns**: events recorded in the period by month and type, and by month and the
-  agency that recorded them.
+- **Patterns**: events recorded in the period by month and type, by month and the
+  agency that recorded them, and by month and area (the person's postcode district);
+  referrals by month and who made them (events that carry a `referral_source`: only
+  children's social care's extract says).
+- **Alerts**, given the operational store: alerts by month and the team charged with
+  them, and closures by team and outcome (`insight.alerted`).
 
 Every count passes the disclosure rule before it is written; the report is JSON (for
 other tools) and HTML (for people), and each count in the HTML is a `td.count`.
@@ -23,8 +27,11 @@ from typing import Any
 
 import duckdb
 import polars as pl
+from sqlalchemy.engine import Engine
 
-from insight.disclosure import DisclosureRule, protect
+from insight.alerted import alert_tables
+from insight.crosstab import crosstab as _crosstab
+from insight.disclosure import DisclosureRule
 from insight.reach import ReachTable, reach
 
 AGE_BANDS = ((0, "0-17"), (18, "18-24"), (25, "25-44"), (45, "45-64"), (65, "65+"))
@@ -49,7 +56,8 @@ WITH linked AS (
     SELECT person_id, unique_id FROM persons
     WHERE valid_from <= $end AND (valid_to IS NULL OR valid_to > $end)
 )
-SELECT l.person_id, e.source AS agency, e.type, strftime(e.date, '%Y-%m') AS month
+SELECT l.person_id, e.source AS agency, e.type, strftime(e.date, '%Y-%m') AS month,
+    e.referral_source
 FROM events e JOIN linked l ON l.unique_id = e.source || ':' || e.source_record_id
 WHERE e.valid_to IS NULL AND e.date BETWEEN $start AND $end
 """
@@ -58,6 +66,18 @@ FLAGGED = """
 SELECT DISTINCT person_id FROM scores
 WHERE night BETWEEN $start AND $end AND band IN ('high', 'very_high')
 """
+
+
+def linked_through(warehouse: Path) -> dt.date | None:
+    """The newest night the warehouse is linked as of (None: none yet)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        newest: dt.date | None = con.sql("SELECT max(valid_from) FROM persons").fetchall()[0][0]
+        return newest
+    except duckdb.CatalogException:
+        return None
+    finally:
+        con.close()
 
 
 class ReportError(ValueError):
@@ -81,37 +101,22 @@ def _ethnic_group(code: pl.Expr) -> pl.Expr:
     return code.replace({c: g for g, codes in groups.items() for c in codes}).alias("ethnicity")
 
 
-def _crosstab(frame: pl.DataFrame, rows: str, columns: str, rule: DisclosureRule) -> dict[str, Any]:
-    """A two-way table of counts, disclosure-controlled, with its labels."""
-    if frame.is_empty():
-        return {
-            "rows": [],
-            "columns": [],
-            "cells": [],
-            "row_totals": [],
-            "column_totals": [],
-            "total": 0,
-        }
-    row_labels = sorted(frame[rows].unique().to_list())
-    column_labels = sorted(frame[columns].unique().to_list())
-    counted = frame.group_by(rows, columns).len()
-    lookup = {(r[rows], r[columns]): r["len"] for r in counted.iter_rows(named=True)}
-    counts = [[int(lookup.get((r, c), 0)) for c in column_labels] for r in row_labels]
-    published = protect(counts, rule)
-    return {
-        "rows": row_labels,
-        "columns": column_labels,
-        "cells": published.cells,
-        "row_totals": published.row_totals,
-        "column_totals": published.column_totals,
-        "total": published.total,
-    }
-
-
 def build_report(
-    warehouse: Path, start: dt.date, end: dt.date, rule: DisclosureRule | None = None
+    warehouse: Path,
+    start: dt.date,
+    end: dt.date,
+    rule: DisclosureRule | None = None,
+    store: Engine | None = None,
 ) -> dict[str, Any]:
     """The period's report as plain values, every count disclosure-controlled.
+
+    Args:
+        warehouse: the DuckDB warehouse, linked as of `end`.
+        start: the period's first day.
+        end: the period's last day.
+        rule: the disclosure rule (NHS Digital's if None).
+        store: the operational store; with it, the period's alerts by month and team and
+            its closures by team and outcome (`insight.alerted`).
 
     Raises:
         ReportError: the period ends before it starts, or no night is linked.
@@ -129,6 +134,11 @@ def build_report(
             raise ReportError(
                 f"{warehouse}: nothing linked yet; link some nights first ({exc})"
             ) from exc
+        except duckdb.BinderException as exc:  # events without referral_source
+            raise ReportError(
+                f"{warehouse} was last loaded by an older joinedup: load a night, which "
+                f"brings its tables up to date, then ask again ({exc})"
+            ) from exc
         try:
             flagged = con.sql(FLAGGED, params=params).pl()["person_id"]
         except duckdb.CatalogException:  # no night scored yet
@@ -145,7 +155,9 @@ def build_report(
         "served": {by: reach(people, served, by, rule) for by in GROUPINGS},
         "flagged": {by: reach(people, flagged, by, rule) for by in GROUPINGS},
     }
-    return {
+    areas = events.join(people.select("person_id", "area"), on="person_id", how="left")
+    referrals = events.filter(pl.col("referral_source").is_not_null())
+    found: dict[str, Any] = {
         "period": {"from": start.isoformat(), "to": end.isoformat()},
         "rule": rule.model_dump(),
         "reach": {
@@ -155,8 +167,15 @@ def build_report(
         "patterns": {
             "events_by_month_and_type": _crosstab(events, "month", "type", rule),
             "events_by_month_and_agency": _crosstab(events, "month", "agency", rule),
+            "events_by_month_and_area": _crosstab(
+                areas.with_columns(pl.col("area").fill_null("unknown")), "month", "area", rule
+            ),
+            "referrals_by_month_and_source": _crosstab(referrals, "month", "referral_source", rule),
         },
     }
+    if store is not None:
+        found["alerts"] = alert_tables(store, start, end, rule)
+    return found
 
 
 def _cell(value: object, count: bool) -> str:
@@ -234,5 +253,8 @@ def write_report(report: dict[str, Any], out: Path) -> list[Path]:
         parts += [_reach_html(f"by {by}", table) for by, table in tables.items()]
     parts.append("<h2>Patterns</h2>")
     parts += [_crosstab_html(name, table) for name, table in report["patterns"].items()]
+    if "alerts" in report:
+        parts.append("<h2>Alerts: the team charged, and what came of them</h2>")
+        parts += [_crosstab_html(name, table) for name, table in report["alerts"].items()]
     as_html.write_text("\n".join(parts), encoding="utf-8")
     return [as_json, as_html]

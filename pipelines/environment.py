@@ -75,6 +75,12 @@ def alerts_file() -> Path:
     return Path(os.environ.get("JOINEDUP_ALERTS", str(PACKAGE / "config" / "alerts.yaml")))
 
 
+def insight_file() -> Path:
+    """The insight config (the disclosure rule): $JOINEDUP_INSIGHT, else
+    pipelines/config/insight.yaml."""
+    return Path(os.environ.get("JOINEDUP_INSIGHT", str(PACKAGE / "config" / "insight.yaml")))
+
+
 def inbox_secret() -> str | None:
     """The key for the inbox's session ids: $JOINEDUP_INBOX_SECRET (none: a new one a run)."""
     return os.environ.get("JOINEDUP_INBOX_SECRET")

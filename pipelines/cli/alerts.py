@@ -110,13 +110,23 @@ def inbox(host: str, port: int) -> int:
     from alerts import ConfigError
     from inbox.app import create_app
     from inbox.users import seed_demo_store, sign_in_lines
-    from pipelines.environment import alerts_file, inbox_secret, store_url
+    from insight.config import load_insight_config
+    from pipelines.environment import (
+        alerts_file,
+        inbox_secret,
+        insight_file,
+        store_url,
+        warehouse_path,
+    )
 
     # The inbox sends nothing, but the alerts config names the mail relay in its targets.
     os.environ.setdefault("JOINEDUP_SMTP_URL", "mailto://127.0.0.1:2525")
     secret = inbox_secret() or secrets.token_urlsafe(32)
     try:
-        app = create_app(store_url(), alerts_file(), secret)
+        rule = load_insight_config(insight_file()).disclosure
+        app = create_app(
+            store_url(), alerts_file(), secret, warehouse=warehouse_path(), disclosure=rule
+        )
         made = seed_demo_store(store_url(), alerts_file(), dt.datetime.now(dt.UTC))
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc

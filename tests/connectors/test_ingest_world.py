@@ -179,3 +179,20 @@ def test_a_night_loaded_again_changes_nothing(loaded: Loaded, world: Path) -> No
     assert recorded.height == len(reports)
     assert (recorded["rows_in"] == recorded["loaded_rows_in"]).all()
     assert all(r.rows_in > 0 and "already loaded" in r.line() for r in reports)
+
+
+def test_the_referral_source_is_kept_on_each_referral(loaded: Loaded, world: Path) -> None:
+    last = len(NIGHTS) - 1
+    native = pl.read_csv(
+        extract(world, last, "childrens_social_care", "referrals.csv"), infer_schema=False
+    ).select(pl.col("Referral ID").alias("event_id"), pl.col("Referral Source").alias("said"))
+    kept = loaded.warehouse.frame(
+        "SELECT source, event_id, referral_source FROM events WHERE valid_to IS NULL"
+    )
+    csc = kept.filter(pl.col("source") == "childrens_social_care").join(native, on="event_id")
+    assert csc.height == native.height > 100
+    assert (csc["referral_source"] == csc["said"]).all()
+    assert {"Police", "School", "Family member"} <= set(csc["referral_source"])
+    # No other partner's extract says who referred: their events leave it empty.
+    others = kept.filter(pl.col("source") != "childrens_social_care")
+    assert others.height > 1000 and others["referral_source"].is_null().all()

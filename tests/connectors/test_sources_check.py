@@ -24,6 +24,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("JOINEDUP_SOURCES", str(folder / "sources.yaml"))
     monkeypatch.setenv("JOINEDUP_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("YJS_DROP", str(tmp_path / "drop"))
+    monkeypatch.setenv("JOINEDUP_WORLD", str(tmp_path / "world"))  # the shipped sources read it
     monkeypatch.setenv("JOINEDUP_POLICE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("JOINEDUP_POLICE_TOKEN", "tok")
     return folder / "sources.yaml"

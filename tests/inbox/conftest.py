@@ -41,6 +41,7 @@ USER_SPECS: dict[str, tuple[str, str | None, str | None, str | None]] = {
     "duty_manager": ("duty_manager", None, "duty_manager", None),
     "analyst": ("analyst", None, None, None),
     "admin": ("admin", None, None, None),
+    "manager": ("manager", None, None, None),
 }
 
 # reference: (routed_team, routed_to, recipient_kind, score, first name)
@@ -138,40 +139,54 @@ def fill(engine: Engine) -> None:
                     created_at=NOW,
                 )
             )
-        for i, (ref, (team, to, kind, score, name)) in enumerate(ALERT_SPECS.items()):
-            alert_id = conn.execute(
-                sa.insert(ALERTS).values(
-                    reference=ref,
-                    person_id=f"person-{i}",
-                    night=NOW.date(),
-                    kind="new_high",
-                    triggers_json="[]",
-                    dedup_key=f"key-{i}",
-                    band="high",
-                    score=score,
-                    model_version="risk-v1",
-                    reasons_json="[]",
-                    routed_team=team,
-                    routed_to=to,
-                    recipient_kind=kind,
-                    routing_rule="test",
-                    state="delivered",
-                    notify_night=NOW.date(),
-                    created_at=NOW,
-                    updated_at=NOW,
-                    version=1,
-                )
-            ).inserted_primary_key
-            assert alert_id is not None
+        for ref, (team, to, kind, score, name) in ALERT_SPECS.items():
+            alert_id = add_alert(conn, ref, team, to, kind, score)
             conn.execute(
                 sa.insert(CASE_PACKS).values(
-                    alert_id=alert_id[0],
-                    person_id=f"person-{i}",
+                    alert_id=alert_id,
+                    person_id=f"person-{ref}",
                     night=NOW.date(),
                     json=json.dumps(case_pack(name)),
                     created_at=NOW,
                 )
             )
+
+
+def add_alert(
+    conn: sa.Connection,
+    reference: str,
+    team: str,
+    to: str,
+    kind: str = "team",
+    score: float = 0.7,
+    state: str = "delivered",
+) -> int:
+    """Store one alert of tonight's, routed to `to` of `team`; returns its id."""
+    alert_id = conn.execute(
+        sa.insert(ALERTS).values(
+            reference=reference,
+            person_id=f"person-{reference}",
+            night=NOW.date(),
+            kind="new_high",
+            triggers_json="[]",
+            dedup_key=f"key-{reference}",
+            band="high",
+            score=score,
+            model_version="risk-v1",
+            reasons_json="[]",
+            routed_team=team,
+            routed_to=to,
+            recipient_kind=kind,
+            routing_rule="test",
+            state=state,
+            notify_night=NOW.date(),
+            created_at=NOW,
+            updated_at=NOW,
+            version=1,
+        )
+    ).inserted_primary_key
+    assert alert_id is not None
+    return int(alert_id[0])
 
 
 _HASHED: list[str] = []
@@ -211,12 +226,20 @@ def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> Test
     return client
 
 
-def _inbox(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
+def serve(
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    warehouse: Path | None = None,
+    filled: bool = False,
+) -> Iterator[Inbox]:
+    """The app over the store at `url`, filled with the test's users and alerts unless it
+    is `filled` already, reading `warehouse` for its insight page if given."""
     monkeypatch.setenv("JOINEDUP_SMTP_URL", "mailto://127.0.0.1:2525")
-    store = open_store(url)
-    fill(store)
-    store.dispose()
-    app = create_app(url, CONFIG, SECRET)
+    if not filled:
+        store = open_store(url)
+        fill(store)
+        store.dispose()
+    app = create_app(url, CONFIG, SECRET, warehouse=warehouse)
     clients: list[TestClient] = []
 
     def client(username: str) -> TestClient:
@@ -235,10 +258,10 @@ def _inbox(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
 @pytest.fixture
 def inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
     """The inbox over a filled SQLite store."""
-    yield from _inbox(f"sqlite:///{tmp_path / 'store.sqlite'}", monkeypatch)
+    yield from serve(f"sqlite:///{tmp_path / 'store.sqlite'}", monkeypatch)
 
 
 @pytest.fixture
 def both_inbox(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
     """The inbox over a filled store, on SQLite and on PostgreSQL."""
-    yield from _inbox(store_url, monkeypatch)
+    yield from serve(store_url, monkeypatch)

@@ -44,6 +44,7 @@ def test_demo_users_are_seeded_once_with_argon2_hashes(store_without_users: str)
         "someone.else@adults.council.example": "professional",
         "duty_manager": "duty_manager",
         "analyst": "analyst",
+        "manager": "manager",
         "admin": "admin",
     }
     engine = open_store(store_without_users)

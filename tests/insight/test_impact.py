@@ -4,21 +4,16 @@ planted effect, and the world's future changes only where the planted effect say
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from pathlib import Path
 
 import polars as pl
 import pytest
-from disclosed import counts, passes
+from alertedworld import alerted_data, passes, report_counts
 from riskworld import N1, N2, risk_world
 
-from alerts.mailbox import LocalMailbox
-from alerts.run import run_alerts
 from pipelines.cli import main
-from pipelines.environment import alerts_file
-from risk_models import latest_risk_model, score_night
 from world.followup import answer
 
 pytestmark = pytest.mark.slow
@@ -29,28 +24,7 @@ COUNT_KEYS = {"persons", "alerted", "compared"}
 @pytest.fixture(scope="module")
 def alerted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A data folder whose two nights are scored and alerted, and the world."""
-    rw = risk_world(tmp_path_factory)
-    data = rw.data(tmp_path_factory.mktemp("impact"))
-    patch = pytest.MonkeyPatch()
-    patch.setenv("JOINEDUP_DATA", str(data))
-    patch.delenv("JOINEDUP_WAREHOUSE", raising=False)
-    patch.delenv("JOINEDUP_STORE", raising=False)
-    try:
-        with LocalMailbox(data / "mailbox") as box:
-            patch.setenv("JOINEDUP_SMTP_URL", box.url)
-            for night in (N1, N2):
-                score_night(data / "warehouse.duckdb", night, latest_risk_model(data / "models"))
-                when = dt.datetime.combine(night, dt.time(3), dt.UTC)
-                run_alerts(
-                    data / "warehouse.duckdb",
-                    night,
-                    f"sqlite:///{data}/store.sqlite",
-                    alerts_file(),
-                    when,
-                )
-    finally:
-        patch.undo()
-    return data, rw.world
+    return alerted_data(tmp_path_factory), risk_world(tmp_path_factory).world
 
 
 def _impact(data: Path, *args: str, monkeypatch: pytest.MonkeyPatch) -> int:
@@ -67,7 +41,7 @@ def test_every_count_written_passes_the_rule_and_estimates_carry_the_truth(
     out = data / "impact"
     assert _impact(data, "--world", str(world), "--out", str(out), monkeypatch=monkeypatch) == 0
     found = json.loads((out / "impact.json").read_text())
-    found_counts = counts(found, COUNT_KEYS)
+    found_counts = report_counts(found, COUNT_KEYS)
     assert len(found_counts) >= 6
     assert all(passes(c) for c in found_counts), found_counts
     assert found["did"] is not None and found["did"]["truth"] < 0  # the world plants 0.6

@@ -27,7 +27,7 @@ from alerts.store import STATES, open_store
 from inbox import actions, throttle
 from inbox.actions import Refused
 from inbox.sessions import Session, csrf_ok, end_session, find_session, start_session
-from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, OUTCOMES, PROFESSIONAL
+from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, GOALS, OUTCOMES, PROFESSIONAL, PROGRESS
 from inbox.users import authenticate
 
 COOKIE = "joinedup_session"
@@ -87,7 +87,13 @@ def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("session", None)
         html = env.get_template(name).render(
-            outcomes=OUTCOMES, teams=config.teams, states=STATES, small=SMALL, **context
+            outcomes=OUTCOMES,
+            goals=GOALS,
+            progress=PROGRESS,
+            teams=config.teams,
+            states=STATES,
+            small=SMALL,
+            **context,
         )
         return HTMLResponse(html, status_code=status)
 
@@ -301,12 +307,16 @@ def create_app(store_url: str, config_path: Path, secret: str) -> FastAPI:
         version: Annotated[int, Form()] = 0,
         outcome: Annotated[str, Form()] = "",
         text: Annotated[str, Form()] = "",
+        goal: Annotated[str, Form()] = "",
+        progress: Annotated[str, Form()] = "",
     ) -> Response:
         return act(
             request,
             reference,
             csrf,
-            lambda me: actions.close(engine, me.user, reference, version, outcome, text, _now()),
+            lambda me: actions.close(
+                engine, me.user, reference, version, outcome, text, _now(), goal, progress
+            ),
         )
 
     @app.get("/audit", response_model=None)

@@ -59,3 +59,25 @@ def crosstab(
         "column_totals": published.column_totals,
         "total": published.total,
     }
+
+
+def as_frame(table: dict[str, Any], label: str = "") -> pl.DataFrame:
+    """A published table (as `crosstab` gives it) as a frame for a notebook: a row per
+    label and one for all, a column per label and one for all; counts as text, since a
+    hidden one is `*`."""
+    rows = [
+        {label: str(name), **dict(zip(table["columns"], cells, strict=True)), "all": total}
+        for name, cells, total in zip(
+            table["rows"], table["cells"], table["row_totals"], strict=True
+        )
+    ]
+    if rows:
+        rows.append(
+            {
+                label: "all",
+                **dict(zip(table["columns"], table["column_totals"], strict=True)),
+                "all": table["total"],
+            }
+        )
+    schema = {label: pl.String, **{str(c): pl.String for c in table["columns"]}, "all": pl.String}
+    return pl.DataFrame([{k: str(v) for k, v in row.items()} for row in rows], schema=schema)

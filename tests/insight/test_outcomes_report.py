@@ -15,15 +15,11 @@ from typing import Any
 import duckdb
 import pytest
 from riskworld import N1, N2, risk_world
-from scoredalerts import add_alerts
+from scoredalerts import alert_the_top_scored
 
-from alerts.store import open_store
 from inbox.actions import close
-from inbox.tables import PROFESSIONAL
-from inbox.users import add_user, find_user
 from insight.disclosure import protect
 from pipelines.cli import main
-from risk_models import latest_risk_model, score_night
 from risk_models.outcomes import outcome_config
 
 pytestmark = pytest.mark.slow
@@ -76,30 +72,17 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = rw.data(tmp_path_factory.mktemp("outcomes"))
     patch = pytest.MonkeyPatch()
     patch.setenv("JOINEDUP_DATA", str(data))
-    patch.setenv("JOINEDUP_STORE", f"sqlite:///{data / 'store.sqlite'}")
+    patch.setenv("JOINEDUP_STORE", f"sqlite:///{data / 'store.sqlite'}")  # for the commands
     patch.delenv("JOINEDUP_WAREHOUSE", raising=False)
     try:
-        warehouse = data / "warehouse.duckdb"
-        for night in (N1, N2):
-            score_night(warehouse, night, latest_risk_model(data / "models"))
-        con = duckdb.connect(str(warehouse), read_only=True)
-        try:
-            top = con.sql(
-                "SELECT * FROM scores WHERE night = ? ORDER BY score DESC, person_id LIMIT 55",
-                params=[N1],
-            ).pl()
-        finally:
-            con.close()
-        engine = open_store(f"sqlite:///{data / 'store.sqlite'}")
-        add_user(engine, CLOSER, "a long enough password", PROFESSIONAL, NOW, team="csc")
-        user = find_user(engine, CLOSER)
-        assert user is not None
-        references = add_alerts(engine, top, N1, NOW)
+        store = f"sqlite:///{data / 'store.sqlite'}"
+        alerted = alert_the_top_scored(data / "warehouse.duckdb", store, (N1, N2), 55, NOW)
         plan = [(goal, progress) for goal, progress, n in PLAN for _ in range(n)]
-        for reference, (goal, progress) in zip(references, plan, strict=True):
+        for reference, (goal, progress) in zip(alerted.references, plan, strict=True):
             outcome = "support_offered" if goal else "not_a_concern"
-            close(engine, user, reference, 1, outcome, "", NOW, goal or "", progress or "")
-        engine.dispose()
+            aim = (goal or "", progress or "")
+            close(alerted.engine, alerted.user, reference, 1, outcome, "", NOW, *aim)
+        alerted.engine.dispose()
         assert main(["alerts", "outcomes"]) == 0
         out = data / "report"
         period = ["--from", N1.isoformat(), "--to", NOW.date().isoformat()]

@@ -173,7 +173,41 @@ def open_store(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     METADATA.create_all(engine, checkfirst=True)
+    _add_new_columns(engine)
     return engine
+
+
+class StoreError(ValueError):
+    """A store that cannot be brought up to date without someone deciding how."""
+
+
+def _add_new_columns(engine: Engine) -> None:
+    """Add to a store made by an older version the columns its tables have gained since.
+
+    `create_all` makes missing tables but leaves a table it finds as it is. A column that
+    came later must allow NULL (the rows already stored have no value for it); one that
+    does not is refused, naming the table and the column, rather than guessed at.
+    """
+    found = sa.inspect(engine).get_multi_columns()
+    have = {table: {c["name"] for c in columns} for (_, table), columns in found.items()}
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.begin() as conn:
+        for table in METADATA.sorted_tables:
+            for column in table.columns:
+                if column.name in have[table.name]:
+                    continue
+                if not column.nullable:
+                    raise StoreError(
+                        f"the store's table {table.name} has no column {column.name}, which "
+                        "may not be empty, so it cannot be added to the rows there: upgrade "
+                        "the store by hand, or start a new one"
+                    )
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(
+                    sa.text(
+                        f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"
+                    )
+                )
 
 
 def acknowledge(engine: Engine, reference: str, by: str, now: dt.datetime, version: int) -> bool:

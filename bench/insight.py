@@ -6,6 +6,11 @@ period ending on the last night, printing the figure with the data size.
 
     .venv/bin/python bench/insight.py --warehouse /tmp/w300s7.duckdb --world /tmp/w300s7 \
         --runs 3
+
+Or, on a data folder `joinedup demo` made (linked, scored and alerted already), the
+report with its alerts and outcomes tables from the folder's store:
+
+    .venv/bin/python bench/insight.py --data /tmp/jcouncil --runs 3
 """
 
 from __future__ import annotations
@@ -20,29 +25,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 # This folder's alerts.py would stand in for the alerts package: look from the top.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 
-def main() -> None:
-    """Prepare once, then time the report several times."""
-    p = argparse.ArgumentParser()
-    p.add_argument("--warehouse", type=Path, required=True)
-    p.add_argument("--world", type=Path, required=True)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--days", type=int, default=183, help="the period: this many days to the night")
-    args = p.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="jinsight"))
-    os.environ["JOINEDUP_DATA"] = str(tmp)
+def _prepare(loaded: Path, tmp: Path) -> tuple[list[Any], Path]:
+    """Copy a loaded warehouse, then link and score its nights (not timed)."""
     import duckdb
 
-    from insight.report import build_report, write_report
     from matching import link_night, train_model
     from risk_models import score_night, train_risk
 
     warehouse = tmp / "warehouse.duckdb"
-    shutil.copy(args.warehouse, warehouse)
+    shutil.copy(loaded, warehouse)
     con = duckdb.connect(str(warehouse), read_only=True)
     nights = [r[0] for r in con.execute("SELECT DISTINCT night FROM loads ORDER BY 1").fetchall()]
     con.close()
@@ -55,12 +52,44 @@ def main() -> None:
         score_night(warehouse, night, trained.folder)
     seconds = time.perf_counter() - t
     print(f"prepared (not timed): {len(nights)} nights linked and scored in {seconds:.0f} s")
+    return nights, warehouse
+
+
+def main() -> None:
+    """Prepare once, then time the report several times."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--warehouse", type=Path, help="a loaded warehouse, to link and score")
+    p.add_argument("--world", type=Path, help="its world")
+    p.add_argument("--data", type=Path, help="or a demo's data folder, ready as it is")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--days", type=int, default=183, help="the period: this many days to the night")
+    args = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="jinsight"))
+    os.environ["JOINEDUP_DATA"] = str(tmp)
+    import duckdb
+
+    from alerts.store import open_store
+    from insight.report import build_report, write_report
+
+    store = None
+    if args.data is not None:
+        warehouse = args.data / "warehouse.duckdb"
+        store = open_store(f"sqlite:///{args.data / 'store.sqlite'}")
+        con = duckdb.connect(str(warehouse), read_only=True)
+        nights = [
+            r[0] for r in con.execute("SELECT DISTINCT night FROM scores ORDER BY 1").fetchall()
+        ]
+        con.close()
+    else:
+        if args.warehouse is None or args.world is None:
+            p.error("give --data, or --warehouse and --world")
+        nights, warehouse = _prepare(args.warehouse, tmp)
     end = nights[-1]
     start = end - dt.timedelta(days=args.days)
     times = []
     for run in range(args.runs):
         t = time.perf_counter()
-        report = build_report(warehouse, start, end)
+        report = build_report(warehouse, start, end, store=store)
         write_report(report, tmp / f"report-{run}")
         times.append(time.perf_counter() - t)
         print(f"run {run + 1}: {times[-1]:.1f} s")

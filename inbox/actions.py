@@ -17,11 +17,13 @@ from inbox.tables import (
     AUDIT_LOG,
     DUTY_MANAGER,
     FORWARDS,
+    GOALS,
     NOTE_MAX,
     NOTES,
     OUTCOME_ROWS,
     OUTCOMES,
     PROFESSIONAL,
+    PROGRESS,
     SNOOZES,
     USERS,
 )
@@ -337,16 +339,37 @@ def close(
     outcome: str,
     text: str,
     now: dt.datetime,
+    goal: str = "",
+    progress: str = "",
 ) -> None:
-    """Close an alert with an outcome from the controlled list, and what was done."""
+    """Close an alert with an outcome from the controlled list, and what was done.
+
+    `goal` (a key of GOALS: what the professional set out to do) and `progress` (a key of
+    PROGRESS: how it went by now) are given together, or both left empty where there was
+    no goal (an alert closed as mistaken, say).
+    """
     if outcome not in OUTCOMES:
         raise Refused(422, "Choose an outcome from the list.")
+    if goal and goal not in GOALS:
+        raise Refused(422, "Choose the goal from the list.")
+    if progress and progress not in PROGRESS:
+        raise Refused(422, "Choose how it went from the list.")
+    if bool(goal) != bool(progress):
+        raise Refused(
+            422,
+            "Record the goal and how it went together, or neither where there was no goal.",
+        )
     clean = _clean_note(text, required=False)
     with engine.begin() as conn:
         alert_id = _change(conn, user, reference, version, NOT_CLOSED, {"state": "closed"}, now)
         conn.execute(
             sa.insert(OUTCOME_ROWS).values(
-                alert_id=alert_id, outcome=outcome, by=user.username, at=utc(now)
+                alert_id=alert_id,
+                outcome=outcome,
+                by=user.username,
+                at=utc(now),
+                goal=goal or None,
+                progress=progress or None,
             )
         )
         if clean:
@@ -355,7 +378,8 @@ def close(
                     alert_id=alert_id, author=user.username, kind="close", text=clean, at=utc(now)
                 )
             )
-        audit(conn, user, "close", now, reference, f"outcome {outcome}")
+        aimed = f", goal {goal}, {progress}" if goal else ""
+        audit(conn, user, "close", now, reference, f"outcome {outcome}{aimed}")
 
 
 def audit_rows(engine: Engine, limit: int | None = None) -> list[dict[str, Any]]:

@@ -30,7 +30,16 @@ from alerts.store import STATES, open_store
 from inbox import actions, throttle
 from inbox.actions import Refused
 from inbox.sessions import Session, csrf_ok, end_session, find_session, start_session
-from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, MANAGER, OUTCOMES, PROFESSIONAL
+from inbox.tables import (
+    ADMIN,
+    ANALYST,
+    DUTY_MANAGER,
+    GOALS,
+    MANAGER,
+    OUTCOMES,
+    PROFESSIONAL,
+    PROGRESS,
+)
 from inbox.users import authenticate
 from insight.alerted import alerts_by_team_and_state
 from insight.disclosure import DisclosureRule
@@ -107,7 +116,13 @@ def create_app(
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("session", None)
         html = env.get_template(name).render(
-            outcomes=OUTCOMES, teams=config.teams, states=STATES, rule=rule, **context
+            outcomes=OUTCOMES,
+            goals=GOALS,
+            progress=PROGRESS,
+            teams=config.teams,
+            states=STATES,
+            rule=rule,
+            **context,
         )
         return HTMLResponse(html, status_code=status)
 
@@ -323,12 +338,16 @@ def create_app(
         version: Annotated[int, Form()] = 0,
         outcome: Annotated[str, Form()] = "",
         text: Annotated[str, Form()] = "",
+        goal: Annotated[str, Form()] = "",
+        progress: Annotated[str, Form()] = "",
     ) -> Response:
         return act(
             request,
             reference,
             csrf,
-            lambda me: actions.close(engine, me.user, reference, version, outcome, text, _now()),
+            lambda me: actions.close(
+                engine, me.user, reference, version, outcome, text, _now(), goal, progress
+            ),
         )
 
     @app.get("/audit", response_model=None)

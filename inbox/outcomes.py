@@ -3,8 +3,9 @@
 Each alert a professional closed in the inbox, with the outcome they chose, becomes a row
 of the warehouse's `alert_outcomes` (risk_models.labels.ALERT_OUTCOMES_DDL), labelled by
 risk.yaml's `labels:` section: the concern held, or it did not. Only what a label needs
-crosses over: the person's id, the alert's night, band, score and model, the team and the
-outcome; never a name, a note or who closed it. Copying again replaces each alert's row,
+crosses over: the person's id, the alert's night, band, score and model, the team, the
+outcome, and the goal and how it went (for `insight.outcomes`); never a name, a note or
+who closed it. Copying again replaces each alert's row,
 so a run can be repeated. An outcome the labels config does not list (a store written by
 an older inbox, say) is copied with no label and the reason, and reported.
 """
@@ -78,6 +79,8 @@ CLOSED = (
         ALERTS.c.routed_team,
         OUTCOME_ROWS.c.outcome,
         OUTCOME_ROWS.c.at.label("closed_at"),
+        OUTCOME_ROWS.c.goal,
+        OUTCOME_ROWS.c.progress,
     )
     .join(OUTCOME_ROWS, OUTCOME_ROWS.c.alert_id == ALERTS.c.id)
     .order_by(ALERTS.c.reference)
@@ -136,6 +139,8 @@ def copy_outcomes(
             "concern": pl.Boolean,
             "unlabelled_reason": pl.String,
             "model_version": pl.String,
+            "goal": pl.String,
+            "progress": pl.String,
         },
     )
     wh = Warehouse(warehouse)

@@ -27,6 +27,21 @@ OUTCOMES = {
     "not_a_concern": "Not a concern (alert mistaken)",
 }
 
+# What the professional set out to do for the person, and how it went by closure: with
+# "held steady" a success where the goal was to maintain (insight.outcomes says when each
+# counts as a success). Both are recorded at closure, or neither (an alert closed as
+# mistaken has no goal).
+GOALS = {
+    "improve": "Improve: bring the risk down",
+    "maintain": "Maintain: keep things from getting worse",
+    "prevent": "Prevent: stop a serious event happening",
+}
+PROGRESS = {
+    "improved": "Improved",
+    "held_steady": "Held steady",
+    "worsened": "Worsened",
+}
+
 NOTE_MAX = 4000  # characters
 
 USERS = sa.Table(
@@ -133,6 +148,9 @@ OUTCOME_ROWS = sa.Table(
     sa.Column("outcome", sa.String(32), nullable=False),
     sa.Column("by", sa.String(320), nullable=False),
     sa.Column("at", sa.DateTime, nullable=False),
+    # Added after the first stores were made: open_store adds them to an older store.
+    sa.Column("goal", sa.String(16)),  # a key of GOALS, or NULL when not recorded
+    sa.Column("progress", sa.String(16)),  # a key of PROGRESS, or NULL when not recorded
 )
 
 # Every sign-in attempt, kept to slow down password guessing (inbox.throttle): the sign-in

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alerts.store import ALERTS
-from insight.crosstab import crosstab
 from insight.disclosure import DisclosureRule
+from insight.tables import crosstab
 
 
 def _frame(engine: Engine, query: sa.Select[Any], schema: dict[str, Any]) -> pl.DataFrame:

@@ -342,7 +342,7 @@ def placebo_thresholds(
         effect, low, high, _, n, _ = _rd_fit(r[sub] - fake, y[sub], zeros, bandwidth, False)
         found.append(
             Estimate(
-                f"placebo threshold {side} the real one ({fake:+.2f} on the logit scale)",
+                f"placebo threshold {side} the real one ({fake:+.2f} log-odds from it)",
                 effect,
                 low,
                 high,

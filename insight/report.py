@@ -30,9 +30,10 @@ import polars as pl
 from sqlalchemy.engine import Engine
 
 from insight.alerted import alert_tables
-from insight.crosstab import crosstab as _crosstab
 from insight.disclosure import DisclosureRule
+from insight.outcomes import closed_alerts, outcomes_section
 from insight.reach import ReachTable, reach
+from insight.tables import crosstab
 
 AGE_BANDS = ((0, "0-17"), (18, "18-24"), (25, "25-44"), (45, "45-64"), (65, "65+"))
 GROUPINGS = ("sex", "ethnicity", "age_band", "area")
@@ -143,6 +144,7 @@ def build_report(
             flagged = con.sql(FLAGGED, params=params).pl()["person_id"]
         except duckdb.CatalogException:  # no night scored yet
             flagged = pl.Series("person_id", [], dtype=pl.String)
+        closed = closed_alerts(con, start, end)
     finally:
         con.close()
     if people.is_empty():
@@ -165,13 +167,14 @@ def build_report(
             for kind, tables in reach_tables.items()
         },
         "patterns": {
-            "events_by_month_and_type": _crosstab(events, "month", "type", rule),
-            "events_by_month_and_agency": _crosstab(events, "month", "agency", rule),
-            "events_by_month_and_area": _crosstab(
+            "events_by_month_and_type": crosstab(events, "month", "type", rule),
+            "events_by_month_and_agency": crosstab(events, "month", "agency", rule),
+            "events_by_month_and_area": crosstab(
                 areas.with_columns(pl.col("area").fill_null("unknown")), "month", "area", rule
             ),
-            "referrals_by_month_and_source": _crosstab(referrals, "month", "referral_source", rule),
+            "referrals_by_month_and_source": crosstab(referrals, "month", "referral_source", rule),
         },
+        "outcomes": outcomes_section(closed, rule),
     }
     if store is not None:
         found["alerts"] = alert_tables(store, start, end, rule)
@@ -256,5 +259,66 @@ def write_report(report: dict[str, Any], out: Path) -> list[Path]:
     if "alerts" in report:
         parts.append("<h2>Alerts: the team charged, and what came of them</h2>")
         parts += [_crosstab_html(name, table) for name, table in report["alerts"].items()]
+    parts.append(_outcomes_html(report["outcomes"]))
     as_html.write_text("\n".join(parts), encoding="utf-8")
     return [as_json, as_html]
+
+
+def _outcomes_html(section: dict[str, Any]) -> str:
+    """The outcomes of the alerts closed in the period (`insight.outcomes`)."""
+    met = section["success_by_goal"]
+    head = (
+        "<tr><th>goal</th>"
+        + "".join(f"<th>{html.escape(c)}</th>" for c in met["columns"])
+        + "<th>all</th><th>rate met</th><th>95% interval</th></tr>"
+    )
+    body = "".join(
+        f"<tr><th>{html.escape(goal)}</th>"
+        + "".join(_cell(v, True) for v in cells)
+        + _cell(total, True)
+        + _cell("" if rate is None else rate, False)
+        + _cell("" if low is None else f"{low} to {high}", False)
+        + "</tr>"
+        for goal, cells, total, rate, low, high in zip(
+            met["rows"],
+            met["cells"],
+            met["row_totals"],
+            met["rate"],
+            met["low"],
+            met["high"],
+            strict=True,
+        )
+    )
+    body += (
+        "<tr><th>all</th>"
+        + "".join(_cell(v, True) for v in met["column_totals"])
+        + _cell(met["total"], True)
+        + "<td></td><td></td></tr>"
+    )
+    trajectory = section["trajectory_by_goal"]
+    medians = "".join(
+        f"<tr><th>{html.escape(goal)}</th>{_cell('' if m is None else m, False)}</tr>"
+        for goal, m in zip(trajectory["rows"], trajectory["median_change"], strict=True)
+    )
+    return "\n".join(
+        [
+            "<h2>Outcomes of the alerts closed in the period</h2>",
+            "<p>The goal the professional set and how it went, recorded at closure. A goal "
+            "is met: to improve, when it improved; to maintain, when it improved or held "
+            "steady; to prevent, when it did not worsen and no serious event was recorded "
+            "between the alert and closure.</p>",
+            _crosstab_html(
+                "closed alerts by goal and how it went", section["by_goal_and_progress"]
+            ),
+            f"<h3>goals met</h3><table>{head}{body}</table>",
+            "<p>Distance travelled: the change in the person's score from the alert's night "
+            "to the latest night scored up to closure, or up to six months after it once "
+            "they have passed (below zero: the risk fell).</p>",
+            _crosstab_html("distance travelled by goal", trajectory),
+            f"<h3>median change in score</h3><table>{medians}</table>",
+            f"<p>{section['follow_up_days']} days after closure: a serious event recorded, "
+            "else scored high or very high, else clear; not yet due while the period has "
+            "not passed.</p>",
+            _crosstab_html("six months after closure, by goal", section["follow_up_by_goal"]),
+        ]
+    )

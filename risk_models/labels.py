@@ -38,8 +38,13 @@ CREATE TABLE IF NOT EXISTS alert_outcomes (
     concern BOOLEAN,
     unlabelled_reason VARCHAR,
     closed_at TIMESTAMP NOT NULL,
-    copied_at TIMESTAMP NOT NULL
-)
+    copied_at TIMESTAMP NOT NULL,
+    goal VARCHAR,
+    progress VARCHAR
+);
+-- The goal and how it went came later: added to a warehouse made before them.
+ALTER TABLE alert_outcomes ADD COLUMN IF NOT EXISTS goal VARCHAR;
+ALTER TABLE alert_outcomes ADD COLUMN IF NOT EXISTS progress VARCHAR;
 """
 
 

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 from riskworld import N2, RiskWorld, risk_world
+from scoredalerts import add_alerts
 
 from alerts.store import ALERTS, open_store
 from inbox.actions import close
@@ -23,7 +24,13 @@ from pipelines.cli import main
 from pipelines.environment import models_dir
 from risk_models import latest_risk_model, score_night, scoring_model
 from risk_models.features import FeaturesError
-from risk_models.labels import LabelsConfig, judge_on_labels, labelled_features, labels_config
+from risk_models.labels import (
+    ALERT_OUTCOMES_DDL,
+    LabelsConfig,
+    judge_on_labels,
+    labelled_features,
+    labels_config,
+)
 from risk_models.outcomes import truth_outcomes
 
 pytestmark = pytest.mark.slow
@@ -31,6 +38,7 @@ pytestmark = pytest.mark.slow
 NOW = dt.datetime.combine(N2 + dt.timedelta(days=3), dt.time(9, 0), tzinfo=dt.UTC)
 CLOSER = "sam.okafor@csc.council.example"
 NOTE = "Spoke to Ms Example at home; school aware"  # a closing note: never in the warehouse
+PREVENTED = ("prevent", "held_steady")  # the goal and how it went, for alerts of a concern
 COLUMNS = [
     "reference",
     "person_id",
@@ -45,6 +53,8 @@ COLUMNS = [
     "unlabelled_reason",
     "closed_at",
     "copied_at",
+    "goal",
+    "progress",
 ]
 
 
@@ -91,37 +101,13 @@ def closed(rw: RiskWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cl
     add_user(engine, CLOSER, "a long enough password", PROFESSIONAL, NOW, team="csc")
     user = find_user(engine, CLOSER)
     assert user is not None
-    concern = {}
-    with engine.begin() as conn:
-        for i, row in enumerate(picked.iter_rows(named=True)):
-            reference = f"OUT{i:05d}"
-            conn.execute(
-                sa.insert(ALERTS).values(
-                    reference=reference,
-                    person_id=row["person_id"],
-                    night=N2,
-                    kind="new_high",
-                    triggers_json="[]",
-                    dedup_key=f"{row['person_id']}:{N2}",
-                    band=row["band"],
-                    score=row["score"],
-                    model_version=row["model_version"],
-                    reasons_json=row["reasons"],
-                    routed_team="csc",
-                    routed_to="csc",
-                    recipient_kind="team",
-                    routing_rule="test",
-                    state="delivered",
-                    notify_night=N2,
-                    created_at=NOW,
-                    updated_at=NOW,
-                    version=1,
-                )
-            )
-            concern[reference] = bool(row["outcome"])
+    references = add_alerts(engine, picked, N2, NOW)
+    concern = dict(zip(references, (bool(x) for x in picked["outcome"]), strict=True))
     for reference, held in concern.items():
-        outcome = "safeguarding_enquiry" if held else "not_a_concern"
-        close(engine, user, reference, 1, outcome, NOTE, NOW)
+        if held:  # a concern found: the professional set out to prevent a serious event
+            close(engine, user, reference, 1, "safeguarding_enquiry", NOTE, NOW, *PREVENTED)
+        else:
+            close(engine, user, reference, 1, "not_a_concern", NOTE, NOW)
     engine.dispose()
     assert 0 < sum(concern.values()) < len(concern)
     return Closed(data, warehouse, store, concern)
@@ -151,6 +137,11 @@ def test_closed_alerts_reach_the_warehouse_labelled_without_names_or_notes(
     assert dict(zip(rows["reference"], rows["concern"], strict=True)) == closed.concern
     assert set(rows["alerted_night"]) == {N2}
     assert set(rows["outcome"]) == {"safeguarding_enquiry", "not_a_concern"}
+    # The goal and how it went come with the outcome; an alert closed as mistaken has none.
+    aims = {r["reference"]: (r["goal"], r["progress"]) for r in rows.iter_rows(named=True)}
+    assert aims == {
+        ref: PREVENTED if held else (None, None) for ref, held in closed.concern.items()
+    }
     # Who closed it and what they wrote stay in the operational store.
     text = " ".join(str(v) for row in rows.iter_rows() for v in row)
     assert CLOSER not in text and "Example" not in text
@@ -159,6 +150,28 @@ def test_closed_alerts_reach_the_warehouse_labelled_without_names_or_notes(
     again = _outcomes(closed.warehouse)
     assert again.height == 40
     assert again.drop("copied_at").equals(rows.drop("copied_at"))
+
+
+def test_a_warehouse_made_before_goals_gains_them_on_the_next_copy(closed: Closed) -> None:
+    con = duckdb.connect(str(closed.warehouse))
+    try:  # alert_outcomes as an older version made it, with a row copied then
+        con.execute(ALERT_OUTCOMES_DDL)
+        con.execute("ALTER TABLE alert_outcomes DROP COLUMN goal")
+        con.execute("ALTER TABLE alert_outcomes DROP COLUMN progress")
+        con.execute(
+            "INSERT INTO alert_outcomes VALUES ('OLD0000001', 'P0', DATE '2025-01-01', "
+            "'new_high', 'high', 0.5, NULL, 'csc', 'support_offered', true, NULL, "
+            "TIMESTAMP '2025-01-02 09:00', TIMESTAMP '2025-01-03 09:00')"
+        )
+    finally:
+        con.close()
+    copy_outcomes(closed.store, closed.warehouse, NOW)
+    rows = _outcomes(closed.warehouse)
+    assert rows.columns == COLUMNS
+    assert rows.height == 41
+    old = rows.filter(pl.col("reference") == "OLD0000001").row(0, named=True)
+    assert (old["goal"], old["progress"]) == (None, None)
+    assert rows.filter(pl.col("goal") == "prevent").height == sum(closed.concern.values())
 
 
 def test_an_outcome_the_labels_do_not_list_is_kept_with_its_reason(closed: Closed) -> None:

@@ -4,18 +4,16 @@ printed."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-import duckdb
 import pytest
+from notebookrun import assert_nothing_personal, run_in_process
 from riskworld import RiskWorld, risk_world
 
 from pipelines.cli import main
@@ -50,16 +48,6 @@ def _headless(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _run(defs: dict[str, Any] | None = None) -> tuple[Sequence[Any], Mapping[str, Any]]:
-    """The notebook run in this process: its outputs and its definitions."""
-    spec = importlib.util.spec_from_file_location("risk_review_notebook", NOTEBOOK)
-    assert spec is not None and spec.loader is not None
-    notebook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(notebook)
-    outputs, found = notebook.app.run(defs=defs)
-    return outputs, found
-
-
 def test_headless_prints_the_model_figures_and_nothing_personal(data: Path) -> None:
     done = _headless(os.environ)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -81,29 +69,13 @@ def test_headless_prints_the_model_figures_and_nothing_personal(data: Path) -> N
     assert "top reasons of the flags at 0.15: " in done.stdout
 
     # Nothing about a person: no ids, no dates, no names of anyone in the warehouse.
-    printed = done.stdout + done.stderr
-    assert not re.search(r"P\d{8}", printed)
-    assert not re.search(r"\d{4}-\d{2}-\d{2}", printed)
-    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
-    try:
-        names = {
-            v.upper()
-            for row in con.execute(
-                "SELECT first_name, last_name FROM person_records WHERE valid_to IS NULL"
-            ).fetchall()
-            for v in row
-            if v and len(v) >= 4
-        }
-    finally:
-        con.close()
-    assert len(names) > 100
-    assert not names & set(re.findall(r"[A-Za-z'-]+", printed.upper()))
+    assert_nothing_personal(done.stdout + done.stderr, data / "warehouse.duckdb")
 
 
 def test_the_threshold_rejudges_the_held_out_persons(
     data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, defs = _run({"chosen": 0.1})
+    _, defs = run_in_process(NOTEBOOK, {"chosen": 0.1})
     printed = capsys.readouterr().out
     rejudged = defs["rejudged"]
     # The command judges the same held-out persons at the same threshold the same way.

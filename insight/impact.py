@@ -49,6 +49,7 @@ from linearmodels.iv import IV2SLS
 from linearmodels.panel import PanelOLS
 
 from alerts.store import ALERTS, open_store
+from insight.charts import binned_chart
 from insight.disclosure import DisclosureRule, protect
 from risk_models.outcomes import OutcomeConfig, OutcomesError, outcome_config, outcomes
 
@@ -88,6 +89,7 @@ class Discontinuity:
     first_stage: dict[str, float]
     bandwidths: list[Estimate] = field(default_factory=list)
     placebos: list[Estimate] = field(default_factory=list)
+    bins: list[dict[str, Any]] = field(default_factory=list)  # for the chart, published
 
 
 @dataclass
@@ -355,6 +357,42 @@ def placebo_thresholds(
     return found
 
 
+def outcome_bins(
+    frame: pl.DataFrame, reach: float, rule: DisclosureRule, n: int = 20
+) -> list[dict[str, Any]]:
+    """The share with a post outcome in n bins of the running variable within `reach`.
+
+    The counts (people with and without the outcome, per bin) pass the disclosure rule
+    as one table, and each share is worked out from them as published: a bin with a
+    hidden count has none.
+    """
+    r = _running(frame)
+    y = frame["post"].to_numpy()
+    edges = np.linspace(-reach, reach, n + 1)
+    which = np.digitize(r, edges) - 1
+    inside = (which >= 0) & (which < n)
+    events = np.bincount(which[inside], weights=y[inside].astype(float), minlength=n)
+    people = np.bincount(which[inside], minlength=n)
+    published = protect([[int(e), int(p - e)] for e, p in zip(events, people, strict=True)], rule)
+    bins = []
+    for i in range(n):
+        shown_events = published.cells[i][0]
+        shown_people = published.row_totals[i]
+        rate: float | str = "*"
+        if isinstance(shown_events, int) and isinstance(shown_people, int) and shown_people:
+            rate = shown_events / shown_people
+        bins.append(
+            {
+                "low": float(edges[i]),
+                "high": float(edges[i + 1]),
+                "people": shown_people,
+                "events": shown_events,
+                "rate": rate,
+            }
+        )
+    return bins
+
+
 def discontinuity(frame: pl.DataFrame, threshold: str, rule: DisclosureRule) -> Discontinuity:
     """The discontinuity at the threshold in `cut`, at half and twice its bandwidth, checked."""
     est, stage = regression_discontinuity(frame, rule=rule, name=f"discontinuity {threshold}")
@@ -367,6 +405,7 @@ def discontinuity(frame: pl.DataFrame, threshold: str, rule: DisclosureRule) -> 
         if other is not None:
             found.bandwidths.append(other)
     found.placebos = placebo_thresholds(frame, h, rule)
+    found.bins = outcome_bins(frame, 3 * h, rule)
     pre, _ = regression_discontinuity(
         frame, h, "pre", rule, f"discontinuity {threshold} in the pre period (placebo)"
     )
@@ -683,6 +722,13 @@ def write_impact(result: Impact, out: Path) -> list[Path]:
         )
         shown = [e for e in (found.estimate, *found.bandwidths, *found.placebos) if e]
         parts.append(f"<table>{head}{''.join(row(e) for e in shown)}</table>")
+        if found.bins:
+            chart = binned_chart(
+                found.bins,
+                "raw score less the threshold's (log-odds); alerts begin at 0",
+                f"share with a serious event in {result.window_days} days",
+            )
+            parts.append(f"<figure>{chart}</figure>")
     parts.append("<h2>Difference-in-differences, and the regression to the mean</h2>")
     shown = [e for e in (result.did, result.did_placebo, *result.before_after.values()) if e]
     parts.append(f"<table>{head}{''.join(row(e) for e in shown)}</table>")

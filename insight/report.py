@@ -30,6 +30,7 @@ import polars as pl
 from sqlalchemy.engine import Engine
 
 from insight.alerted import alert_tables
+from insight.charts import reach_chart, totals_chart
 from insight.disclosure import DisclosureRule
 from insight.outcomes import closed_alerts, outcomes_section
 from insight.reach import ReachTable, reach
@@ -253,8 +254,12 @@ def write_report(report: dict[str, Any], out: Path) -> list[Path]:
     ]
     for kind, tables in report["reach"].items():
         parts.append(f"<h2>Reach: people {html.escape(kind)}</h2>")
-        parts += [_reach_html(f"by {by}", table) for by, table in tables.items()]
+        for by, table in tables.items():
+            parts.append(_reach_html(f"by {by}", table))
+            parts.append(f"<figure>{reach_chart(table)}</figure>")
     parts.append("<h2>Patterns</h2>")
+    monthly = report["patterns"]["events_by_month_and_type"]
+    parts.append(f"<figure>{totals_chart(monthly, 'events recorded a month')}</figure>")
     parts += [_crosstab_html(name, table) for name, table in report["patterns"].items()]
     if "alerts" in report:
         parts.append("<h2>Alerts: the team charged, and what came of them</h2>")

@@ -134,6 +134,7 @@ def test_the_managers_page_shows_the_periods_insight_every_count_controlled(
     ):
         assert heading in page
     assert "MASH duty team" in page and "Support offered" in page  # teams and outcomes in words
+    assert "Outcomes of the alerts closed in the period" in page
     counts = COUNT.findall(page)
     assert len(counts) > 200
     assert [c for c in counts if not passes(c)] == []

@@ -8,8 +8,16 @@ were right (precision), how many of those who went on to a serious event were fl
 (recall), and how many flags would have been new since the date before.
 
 A date is refused, before any is scored, when its outcome is not known yet (its horizon
-runs past the newest linked night) or when its features would be cut short (their longest
-window starts before the warehouse's first event).
+runs past the newest linked night), when its features would be cut short (their longest
+window starts before the warehouse's first event), or when it is not out of sample: the
+model learned from the outcomes after its `learned_at` date and was calibrated on those
+after its `judged_at` date (its `trained` metadata), so the first date it can be judged on
+is `judged_at` plus its horizon, whose outcome window starts after every outcome it saw.
+
+Each date's row counts that date's flags and outcomes. The totals count each person once:
+a person flagged on several dates is one flag, right if a serious event followed their
+first flag within the horizon; a person with a serious event after several dates is one
+outcome, caught if they were flagged on a date whose horizon held it.
 """
 
 from __future__ import annotations
@@ -71,12 +79,12 @@ class Backtest:
     horizon_days: int
     night: dt.date
     dates: list[DateResult]
-    total_threshold: Flags
+    total_threshold: Flags  # each person once (see the module's docstring)
     total_capacity: Flags
+    persons: int  # distinct persons replayed on any date
+    outcomes: int  # distinct persons with a serious event in the horizon after any date
     persons_flagged: int  # distinct persons flagged at the threshold on any date
-    # The first as-of date whose outcome window overlaps the outcomes the model learned
-    # from: figures from there on flatter it (None if the model does not say).
-    overlaps_training_from: dt.date | None = None
+    out_of_sample_from: dt.date  # the first as-of date after every outcome the model saw
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for JSON."""
@@ -89,13 +97,7 @@ class Backtest:
             for d in self.dates
         ]
         rows.append(
-            _row(
-                "total",
-                sum(d.persons for d in self.dates),
-                sum(d.outcomes for d in self.dates),
-                self.total_threshold,
-                self.total_capacity,
-            )
+            _row("total", self.persons, self.outcomes, self.total_threshold, self.total_capacity)
         )
         return pl.DataFrame(rows, schema=COLUMNS, orient="row")
 
@@ -156,17 +158,47 @@ def usable_dates(
     return first + dt.timedelta(days=f.longest_window()), night - dt.timedelta(days=horizon_days)
 
 
+def out_of_sample_from(model: RiskModel) -> dt.date:
+    """The first as-of date whose outcome window starts after every outcome the model saw.
+
+    The model learned from the outcomes in the horizon after `learned_at` and was
+    calibrated on those in the horizon after `judged_at` (later), both in its `trained`
+    metadata; the first date out of sample is `judged_at` plus that horizon.
+
+    Raises:
+        BacktestError: the model does not say which dates it learned and was calibrated on.
+    """
+    trained = model.trained
+    try:
+        learned = dt.date.fromisoformat(str(trained["learned_at"]))
+        judged = dt.date.fromisoformat(str(trained["judged_at"]))
+        horizon = int(trained["horizon_days"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise BacktestError(
+            f"model {trained.get('version', 'unversioned')}/{model.kind} does not say which "
+            "dates it learned and was calibrated on (learned_at, judged_at and horizon_days "
+            "in its model.json), so no date can be shown to be out of sample: backtest a "
+            "model trained by `joinedup risk train`"
+        ) from exc
+    return max(learned, judged) + dt.timedelta(days=horizon)
+
+
 def check_dates(
     con: duckdb.DuckDBPyConnection,
     dates: list[dt.date],
     horizon_days: int,
     config: FeaturesConfig | None = None,
+    first_allowed: dt.date | None = None,
 ) -> None:
-    """Refuse, naming them, dates whose outcome is not known yet or whose features would be
-    cut short; say which dates can be replayed."""
+    """Refuse, naming them, dates whose outcome is not known yet, whose features would be
+    cut short, or that come before `first_allowed` (the first out-of-sample date); say
+    which dates can be replayed."""
     if not dates:
         raise BacktestError("no as-of dates to replay")
     earliest, latest = usable_dates(con, horizon_days, config)
+    early = [d for d in dates if d < earliest]
+    if first_allowed is not None and first_allowed > earliest:
+        earliest = first_allowed
     usable = f"as-of dates from {earliest} to {latest} can be replayed"
     if earliest > latest:
         usable = "no as-of date can be replayed on this warehouse yet"
@@ -178,12 +210,19 @@ def check_dates(
             f"({latest + dt.timedelta(days=horizon_days)}), so what happened is not known "
             f"yet; {usable}"
         )
-    early = [d for d in dates if d < earliest]
     if early:
         raise BacktestError(
             f"as-of date {early[0]}{' and earlier' if len(early) > 1 else ''}: the features' "
             f"longest window would start before the warehouse's first event, so they would "
             f"be cut short; {usable}"
+        )
+    inside = [d for d in dates if first_allowed is not None and d < first_allowed]
+    if inside:
+        raise BacktestError(
+            f"as-of date {inside[0]}{' and earlier' if len(inside) > 1 else ''}: its outcome "
+            f"window overlaps the outcomes the model learned from or was calibrated on, so "
+            f"it is not out of sample; the first as-of date out of sample is "
+            f"{first_allowed}; {usable}"
         )
 
 
@@ -198,16 +237,24 @@ def _flags(
     return Flags(n, hits, hits / n if n else None, hits / total if total else None, new), chosen
 
 
-def _total(parts: list[Flags], outcomes_total: int) -> Flags:
-    n = sum(p.flagged for p in parts)
-    hits = sum(p.true_flags for p in parts)
+def _once(replayed: pl.DataFrame, flag: str, parts: list[Flags]) -> Flags:
+    """Totals over the dates with each person counted once (see the module's docstring).
+
+    `replayed` holds a row per person and date: person_id, as_of, outcome and the flag.
+    """
+    first_flags = (
+        replayed.filter(pl.col(flag))
+        .sort("as_of")
+        .group_by("person_id", maintain_order=True)
+        .agg(pl.col("outcome").first())
+    )
+    n = first_flags.height
+    hits = int(first_flags["outcome"].sum())
+    had = replayed.filter(pl.col("outcome"))["person_id"].n_unique()
+    caught = replayed.filter(pl.col("outcome") & pl.col(flag))["person_id"].n_unique()
     new = [p.new for p in parts if p.new is not None]
     return Flags(
-        n,
-        hits,
-        hits / n if n else None,
-        hits / outcomes_total if outcomes_total else None,
-        sum(new) if new else None,
+        n, hits, hits / n if n else None, caught / had if had else None, sum(new) if new else None
     )
 
 
@@ -254,11 +301,12 @@ def backtest(
     o = outcome or outcome_config()
     horizon = horizon_days if horizon_days is not None else o.horizon_days
     dates = sorted(set(dates))
-    check_dates(con, dates, horizon, f)
+    first_allowed = out_of_sample_from(model)
+    check_dates(con, dates, horizon, f, first_allowed)
     night = newest_night(con)
     results: list[DateResult] = []
+    replayed: list[pl.DataFrame] = []
     before: tuple[pl.Series, pl.Series] | None = None
-    distinct: set[str] = set()
     for as_of in dates:
         frame = build_features(con, as_of, night, f).join(
             outcomes(con, as_of, horizon, o), on="person_id", how="left", validate="1:1"
@@ -278,11 +326,22 @@ def backtest(
             pl.Series(top.tolist(), dtype=pl.Boolean), happened, before[1] if before else None, ids
         )
         before = (flagged_t, flagged_c)
-        distinct.update(flagged_t.to_list())
+        replayed.append(
+            pl.DataFrame(
+                {
+                    "person_id": ids,
+                    "as_of": [as_of] * frame.height,
+                    "outcome": happened,
+                    "threshold": probability >= threshold,
+                    "capacity": top,
+                },
+                schema_overrides={"as_of": pl.Date},
+            )
+        )
         results.append(
             DateResult(as_of, frame.height, int(happened.sum()), at_threshold, at_capacity)
         )
-    found = sum(r.outcomes for r in results)
+    every = pl.concat(replayed)
     return Backtest(
         model_version=str(model.trained.get("version", "unversioned")) + f"/{model.kind}",
         feature_set=model.feature_set,
@@ -291,21 +350,10 @@ def backtest(
         horizon_days=horizon,
         night=night,
         dates=results,
-        total_threshold=_total([r.at_threshold for r in results], found),
-        total_capacity=_total([r.at_capacity for r in results], found),
-        persons_flagged=len(distinct),
-        overlaps_training_from=_overlap(model, horizon),
+        total_threshold=_once(every, "threshold", [r.at_threshold for r in results]),
+        total_capacity=_once(every, "capacity", [r.at_capacity for r in results]),
+        persons=every["person_id"].n_unique(),
+        outcomes=every.filter(pl.col("outcome"))["person_id"].n_unique(),
+        persons_flagged=every.filter(pl.col("threshold"))["person_id"].n_unique(),
+        out_of_sample_from=first_allowed,
     )
-
-
-def _overlap(model: RiskModel, horizon: int) -> dt.date | None:
-    """The first as-of date whose horizon reaches into the model's training outcomes.
-
-    The model learned from outcomes in the horizon after its `learned_at` date, so any date
-    after `learned_at - horizon` shares some of them.
-    """
-    try:
-        learned = dt.date.fromisoformat(str(model.trained["learned_at"]))
-    except (KeyError, ValueError):
-        return None
-    return learned - dt.timedelta(days=horizon - 1)

@@ -437,12 +437,10 @@ def backtest_risk(
         f"flagged; {t.true_flags:,} of {t.flagged:,} flags were right "
         f"(precision {_share(t.precision)})",
     ]
-    overlap = result.overlaps_training_from
-    if overlap is not None and result.dates[-1].as_of >= overlap:
-        lines.append(
-            f"note: the outcome windows of dates from {overlap} overlap the outcomes "
-            f"{result.model_version} learned from or was calibrated on, so their figures "
-            "flatter it; compare candidates on the same dates, and judge a model on later "
-            "nights than it was trained on"
-        )
+    lines.append(
+        f"every date is out of sample (from {result.out_of_sample_from}, after every outcome "
+        f"{result.model_version} learned from or was calibrated on); the total row counts "
+        f"each person once: {result.persons:,} persons, {result.outcomes:,} with a serious "
+        "event; a flag is right if one followed the person's first flag"
+    )
     return BacktestReport(result, lines, [as_json, as_csv])

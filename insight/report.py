@@ -47,11 +47,10 @@ WITH linked AS (
     SELECT source || ':' || source_record_id AS unique_id, sex, ethnicity, dob, postcode
     FROM person_records WHERE valid_from <= $end AND (valid_to IS NULL OR valid_to > $end)
 )
-SELECT l.person_id, mode(h.sex) AS sex, mode(h.ethnicity) AS ethnicity, min(h.dob) AS dob,
-    mode(nullif(split_part(upper(trim(h.postcode)), ' ', 1), '')) AS area
+SELECT l.person_id, h.sex, h.ethnicity, h.dob,
+    nullif(split_part(upper(trim(h.postcode)), ' ', 1), '') AS area
 FROM linked l JOIN held h USING (unique_id)
-GROUP BY l.person_id
-"""
+"""  # a row a record: `_people` makes one a person
 
 EVENTS = """
 WITH linked AS (
@@ -94,6 +93,27 @@ def _age_band(dob: pl.Expr, on: dt.date) -> pl.Expr:
     return pl.when(dob.is_null()).then(pl.lit("unknown")).otherwise(band)
 
 
+def _most_common(column: str) -> pl.Expr:
+    """The value a person's records give most often; on a tie the first in sort order, so
+    the same warehouse always gives the same report. Null where no record gives one."""
+    return pl.col(column).drop_nulls().mode().sort().first().alias(column)
+
+
+def _people(records: pl.DataFrame) -> pl.DataFrame:
+    """One row a person from their records: sex, ethnicity group and area each the most
+    common their records give, and the earliest date of birth."""
+    return (
+        records.with_columns(_ethnic_group(pl.col("ethnicity")))
+        .group_by("person_id")
+        .agg(
+            _most_common("sex"),
+            _most_common("ethnicity"),
+            pl.col("dob").min(),
+            _most_common("area"),
+        )
+    )
+
+
 def _ethnic_group(code: pl.Expr) -> pl.Expr:
     """Each partner's ethnicity code as one set of groups (risk.yaml's audit mapping);
     a code no group lists is kept as it is, so nothing is hidden by the mapping."""
@@ -130,7 +150,7 @@ def build_report(
     try:
         params = {"start": start, "end": end}
         try:
-            people = con.sql(PEOPLE, params={"end": end}).pl()
+            people = _people(con.sql(PEOPLE, params={"end": end}).pl())
             events = con.sql(EVENTS, params=params).pl()
         except duckdb.CatalogException as exc:
             raise ReportError(
@@ -150,9 +170,7 @@ def build_report(
         con.close()
     if people.is_empty():
         raise ReportError(f"no persons linked as of {end}: link the period's nights first")
-    people = people.with_columns(
-        _age_band(pl.col("dob"), end).alias("age_band"), _ethnic_group(pl.col("ethnicity"))
-    )
+    people = people.with_columns(_age_band(pl.col("dob"), end).alias("age_band"))
     served = events["person_id"].unique()
     reach_tables: dict[str, dict[str, ReachTable]] = {
         "served": {by: reach(people, served, by, rule) for by in GROUPINGS},

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from riskworld import N1, N2, RiskWorld, risk_world
 
+from common.ranking import pseudonym
 from pipelines.cli import main
 from risk_models import scoring_model
 from risk_models.features import build_features
@@ -183,7 +184,17 @@ def test_backtest_replays_the_dates_against_what_happened(
             else:
                 assert row["threshold_new"] is None
             flagged_before = ids
-            top = frame.with_columns(pl.Series("p", p)).sort("p", descending=True).head(40)
+            # The top 40 by the stated rule: probability, raw score, then the id's hash.
+            raw = model.raw(matrix(frame, model.features))
+            top = (
+                frame.with_columns(
+                    pl.Series("p", p),
+                    pl.Series("raw", raw),
+                    pl.Series("hash", [pseudonym(i) for i in frame["person_id"]], pl.UInt64),
+                )
+                .sort(["p", "raw", "hash"], descending=[True, True, False])
+                .head(40)
+            )
             assert row["capacity_true_flags"] == int(top["outcome"].sum())
     finally:
         con.close()

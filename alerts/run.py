@@ -49,6 +49,7 @@ from alerts.store import (
     open_store,
     utc,
 )
+from common.ranking import pseudonym
 
 NOT_RECENTLY_ALERTED = "step-down for someone not alerted lately"
 SILENCED = "silenced"
@@ -146,6 +147,10 @@ class _Planned:
     def rank(self) -> tuple[int, float]:
         return KIND_RANK[self.kind], -float(self.score["score"])
 
+    @property
+    def tie_break(self) -> int:
+        return pseudonym(self.person_id)
+
 
 def _labels(row: dict[str, Any], facts: dict[str, Any]) -> Labels:
     return {
@@ -232,7 +237,9 @@ def _capacity(
 
     Each team takes at most `capacity` alerts a night, strongest first: new high risks
     before rises, indicators and step-downs, then by score; an alert held on an earlier
-    night competes with tonight's, and goes first among equals.
+    night competes with tonight's, and goes first among equals. Alerts still tied go by
+    `common.ranking.pseudonym` of the person id (the store keeps no raw score), never by
+    the order the triggers happened to arrive in.
     """
     used: dict[str, int] = {
         r[0]: int(r[1])
@@ -244,16 +251,21 @@ def _capacity(
     }
     held_rows = conn.execute(
         sa.select(
-            ALERTS.c.id, ALERTS.c.routed_team, ALERTS.c.kind, ALERTS.c.score, ALERTS.c.night
+            ALERTS.c.id,
+            ALERTS.c.routed_team,
+            ALERTS.c.kind,
+            ALERTS.c.score,
+            ALERTS.c.night,
+            ALERTS.c.person_id,
         ).where(ALERTS.c.state == HELD)
     ).all()
-    pools: dict[str, list[tuple[tuple[int, float, dt.date], str, int]]] = {}
+    pools: dict[str, list[tuple[tuple[int, float, dt.date, int], str, int]]] = {}
     for r in held_rows:
         pools.setdefault(r.routed_team, []).append(
-            ((KIND_RANK[r.kind], -r.score, r.night), "held", r.id)
+            ((KIND_RANK[r.kind], -r.score, r.night, pseudonym(r.person_id)), "held", r.id)
         )
     for i, plan in enumerate(plans):
-        pools.setdefault(plan.dest.team, []).append(((*plan.rank, night), "new", i))
+        pools.setdefault(plan.dest.team, []).append(((*plan.rank, night, plan.tie_break), "new", i))
     go: set[int] = set()
     released: list[int] = []
     for team, pool in pools.items():

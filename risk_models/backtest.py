@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import duckdb
-import numpy as np
 import polars as pl
 
+from common import ranking
 from risk_models.features import (
     FeaturesConfig,
     build_features,
@@ -311,9 +311,9 @@ def backtest(
         frame = build_features(con, as_of, night, f).join(
             outcomes(con, as_of, horizon, o), on="person_id", how="left", validate="1:1"
         )
-        probability = model.probability(matrix(frame, model.features))
-        top = np.zeros(len(probability), dtype=bool)
-        top[np.argsort(-probability, kind="stable")[:capacity]] = True
+        raw = model.raw(matrix(frame, model.features))
+        probability = model.calibrated(raw)
+        top = ranking.top(capacity, probability, raw, frame["person_id"].to_list())
         ids = frame["person_id"]
         happened = frame["outcome"].fill_null(False)
         at_threshold, flagged_t = _flags(

@@ -9,12 +9,15 @@ rate, false-positive rate, false-negative rate), with groups under `SMALL` suppr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score, roc_auc_score
+
+from common import ranking
 
 SMALL = 10  # groups with fewer people, or fewer outcomes, are not reported apart
 AUDIT_COLUMNS = ("sex", "ethnicity", "age_band")
@@ -135,6 +138,8 @@ def evaluate(
     threshold: float,
     capacity: int,
     oracle_auc: float | None = None,
+    raw: np.ndarray | None = None,
+    person_id: Sequence[str] | None = None,
 ) -> Evaluation:
     """Judge calibrated probabilities against what happened.
 
@@ -146,6 +151,9 @@ def evaluate(
         threshold: the operating threshold (a probability).
         capacity: how many persons the teams can review in one night: the top ones.
         oracle_auc: the ceiling on a synthetic world, where the true risk is known.
+        raw: each person's raw score, to break ties at the capacity cut (`common.ranking`);
+            the probability itself when None.
+        person_id: each person's id, the last tie-break; positions when None.
 
     Raises:
         EvaluationError: when the outcomes are all the same.
@@ -157,8 +165,8 @@ def evaluate(
             f"{positives} of {len(outcome):,} persons had the outcome: nothing to judge by"
         )
     flagged = probability >= threshold
-    top = np.zeros(len(probability), dtype=bool)
-    top[np.argsort(-probability, kind="stable")[: max(capacity, 0)]] = True
+    ids = person_id if person_id is not None else [str(i) for i in range(len(probability))]
+    top = ranking.top(capacity, probability, probability if raw is None else raw, ids)
     curve, ece = calibration_curve(probability, outcome)
     return Evaluation(
         persons=len(outcome),

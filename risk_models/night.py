@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import polars as pl
 
 from connectors import Warehouse
@@ -103,7 +102,7 @@ def score_frame(features: pl.DataFrame, model: RiskModel, settings: RiskSettings
     check_indicators(settings.indicators, list(model.features))
     x = matrix(features, model.features)
     raw = model.raw(x)
-    probability = np.asarray(model.calibrator.predict(raw), dtype=float)
+    probability = model.calibrated(raw)
     reasons = top_reasons(model, features, describe)
     indicators = fired(features, settings.indicators).to_list()
     return pl.DataFrame(

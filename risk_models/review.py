@@ -137,7 +137,16 @@ def rejudge(
     held: HeldOut, threshold: float, capacity: int, ceiling: float | None = None
 ) -> Evaluation:
     """The held-out persons judged at a threshold and a capacity."""
-    return evaluate(held.probability, held.outcome, held.audit, threshold, capacity, ceiling)
+    return evaluate(
+        held.probability,
+        held.outcome,
+        held.audit,
+        threshold,
+        capacity,
+        ceiling,
+        raw=held.model.raw(matrix(held.features, held.model.features)),
+        person_id=held.features["person_id"].to_list(),
+    )
 
 
 def reason_counts(held: HeldOut, threshold: float) -> pl.DataFrame:
@@ -321,13 +330,16 @@ def evaluate_risk(
             truth = tonight.join(truth_outcomes(world, con, held.night), on="person_id")
         finally:
             con.close()
+        raw = held.model.raw(matrix(truth, held.model.features))
         truth_view = evaluate(
-            held.model.probability(matrix(truth, held.model.features)),
+            held.model.calibrated(raw),
             truth["outcome"].cast(pl.Boolean).to_numpy(),
             audit_columns(truth),
             settings.threshold,
             settings.capacity,
             ceiling,
+            raw=raw,
+            person_id=truth["person_id"].to_list(),
         )
     saved = saved_evaluation(folder, held.model.kind)
     card = ModelCard(**saved["model_card"])

@@ -42,6 +42,10 @@ class ModelSettings(_Strict):
     threshold: float = Field(0.15, gt=0.0, lt=1.0, description="the operating threshold")
     capacity: int = Field(200, gt=0, description="persons the teams can review in one night")
     seed: int = 1
+    increasing: list[str] = Field(
+        default=["n_*", "hh_n_*", "agencies_*", "hh_*_with_child_*", "trend_*"],
+        description="glob patterns of the features whose direction is known (more, more risk)",
+    )
     name: str = "joinedup risk of a serious safeguarding event"
     owner: str = "Head of Data and Insight, the council"
     contact: str = "the council's data protection officer"

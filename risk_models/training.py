@@ -34,7 +34,7 @@ from risk_models.features import (
     newest_night,
 )
 from risk_models.labels import judge_on_labels, labelled_features, labels_config
-from risk_models.model import KINDS, RiskModel, fit, matrix, save
+from risk_models.model import KINDS, RiskModel, fit, matrix, monotone, save
 from risk_models.outcomes import oracle_auc, outcome_config, training_examples, truth_outcomes
 from risk_models.report import ModelCard, write_report
 from risk_models.scoring import (
@@ -167,7 +167,15 @@ def train_risk(
     ceiling = oracle_auc(world) if world is not None else None
     for kind in KINDS:
         t1 = time.perf_counter()
-        model = fit(learn, calibrate, names, feature_set(), kind, seed=settings.model.seed)
+        model = fit(
+            learn,
+            calibrate,
+            names,
+            feature_set(),
+            kind,
+            seed=settings.model.seed,
+            increasing=monotone(names, settings.model.increasing),
+        )
         model.trained.update(
             version=version,
             learned_at=str(learned_at),
@@ -216,12 +224,14 @@ def train_risk(
 def _judge(
     model: RiskModel, frame: pl.DataFrame, settings: RiskSettings, ceiling: float | None = None
 ) -> Evaluation:
-    probability = model.probability(matrix(frame, model.features))
+    raw = model.raw(matrix(frame, model.features))
     return evaluate(
-        probability,
+        model.calibrated(raw),
         frame["outcome"].cast(pl.Boolean).to_numpy(),
         audit_columns(frame),
         settings.model.threshold,
         settings.model.capacity,
         ceiling,
+        raw=raw,
+        person_id=frame["person_id"].to_list(),
     )

@@ -25,6 +25,7 @@ from alertworld import (
 
 from alerts import acknowledge, escalate, retry_failed, run_alerts
 from alerts.store import ALERTS, CASE_PACKS, DELIVERIES, open_store
+from common.ranking import pseudonym
 
 NIGHT2 = NIGHT + dt.timedelta(days=1)
 
@@ -380,6 +381,13 @@ def test_acknowledging_is_compare_and_set_one_of_two_wins(
     assert after["version"] == alert["version"] + 1
 
 
+def _two_a_night(linked: Linked, make_config: ConfigMaker) -> tuple[Path, list[str]]:
+    """A config where duty_north takes two alerts a night, and four persons it routes."""
+    p = linked.picks
+    config = make_config(lambda c: c["teams"]["duty_north"].update(capacity=2))
+    return config, [p.quiet_north, *p.quiet_more[:3]]
+
+
 def test_a_team_over_capacity_holds_the_rest_for_the_next_night(
     linked: Linked,
     warehouse: Path,
@@ -387,9 +395,7 @@ def test_a_team_over_capacity_holds_the_rest_for_the_next_night(
     make_config: ConfigMaker,
     webhook: WebhookServer,
 ) -> None:
-    p = linked.picks
-    config = make_config(lambda c: c["teams"]["duty_north"].update(capacity=2))
-    people = [p.quiet_north, *p.quiet_more[:3]]
+    config, people = _two_a_night(linked, make_config)
     scores = dict(zip(people, (0.9, 0.8, 0.7, 0.6), strict=True))
     write_scores(warehouse, NIGHT, {pid: {"band": "high", "score": s} for pid, s in scores.items()})
     report = run_alerts(warehouse, NIGHT, store_url, config, NOW)
@@ -407,6 +413,23 @@ def test_a_team_over_capacity_holds_the_rest_for_the_next_night(
     second = webhook.taken("duty_north")[1]
     assert _refs(second.text) == {alerts[pid]["reference"] for pid in people[2:]}
     assert {a["state"] for a in _alerts(store_url).values()} == {"delivered"}
+
+
+def test_ties_at_a_teams_capacity_go_by_the_stated_rule(
+    linked: Linked,
+    warehouse: Path,
+    store_url: str,
+    make_config: ConfigMaker,
+    webhook: WebhookServer,
+) -> None:
+    config, people = _two_a_night(linked, make_config)
+    write_scores(warehouse, NIGHT, {pid: {"band": "high", "score": 0.4} for pid in people})
+    report = run_alerts(warehouse, NIGHT, store_url, config, NOW)
+    assert report.held == {"duty_north": 2}
+    # Four alerts of one kind on one score: the two whose person ids hash lowest go out.
+    first = set(sorted(people, key=pseudonym)[:2])
+    alerts = _alerts(store_url)
+    assert {pid for pid in people if alerts[pid]["state"] == "delivered"} == first
 
 
 def test_case_pack_holds_the_minimum_to_act(

@@ -69,7 +69,9 @@ def case_pack(first_name: str) -> dict[str, object]:
     """A case pack shaped as `alerts.casepack.build_case_packs` writes it."""
     return {
         "person": {"person_id": "p", "first_name": first_name, "last_name": "TESTER", "age": 14},
-        "reasons": [{"feature": "events_12m", "text": "4 events in the last 12 months"}],
+        "reasons": [
+            {"feature": "events_12m", "text": "4 events in the last 12 months", "points": 0.3}
+        ],
         "indicators": [],
         "agencies_involved": [
             {

@@ -87,15 +87,27 @@ def calibration_curve(
 
 
 def disparities(
-    audit: pl.DataFrame, flagged: np.ndarray, outcome: np.ndarray
+    audit: pl.DataFrame,
+    flagged: np.ndarray,
+    outcome: np.ndarray,
+    probability: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """Selection, false-positive and false-negative rates for each group of each audit column.
+    """For each group of each audit column: its base rate (the share with an outcome),
+    selection rate, precision of its flags (PPV), false-positive and false-negative
+    rates, and (given the probabilities) the AUC within the group.
 
     A group with fewer than `SMALL` persons is reported as suppressed; a rate whose
-    denominator is under `SMALL` is left out.
+    denominator is under `SMALL` is left out, and so is an AUC with fewer than `SMALL`
+    outcomes or non-outcomes. People whose records give no sex, ethnicity or date of
+    birth are the group "unknown", reported like any other.
     """
     frame = audit.with_columns(
-        pl.Series("flagged", flagged.tolist()), pl.Series("outcome", outcome.tolist())
+        pl.Series("flagged", flagged.tolist()),
+        pl.Series("outcome", outcome.tolist()),
+        pl.Series(
+            "probability",
+            (probability if probability is not None else np.full(len(outcome), np.nan)).tolist(),
+        ),
     )
     rows: list[dict[str, Any]] = []
     for column in AUDIT_COLUMNS:
@@ -107,6 +119,8 @@ def disparities(
             pl.col("outcome").sum().alias("outcomes"),
             (pl.col("flagged") & ~pl.col("outcome")).sum().alias("false_flags"),
             (~pl.col("flagged") & pl.col("outcome")).sum().alias("missed"),
+            pl.col("outcome").alias("outcome_list"),
+            pl.col("probability").alias("probability_list"),
         )
         for g in groups.sort("group").iter_rows(named=True):
             negatives = g["persons"] - g["outcomes"]
@@ -114,11 +128,19 @@ def disparities(
             if g["persons"] < SMALL:
                 rows.append({**row, "persons": f"<{SMALL}", "suppressed": True})
                 continue
+            auc = None
+            if probability is not None and min(g["outcomes"], negatives) >= SMALL:
+                auc = float(roc_auc_score(g["outcome_list"], g["probability_list"]))
             rows.append(
                 {
                     **row,
                     "persons": g["persons"],
+                    "base_rate": g["outcomes"] / g["persons"],
                     "selection_rate": g["flagged"] / g["persons"],
+                    "precision": (g["flagged"] - g["false_flags"]) / g["flagged"]
+                    if g["flagged"] >= SMALL
+                    else None,
+                    "auc": auc,
                     "false_positive_rate": g["false_flags"] / negatives
                     if negatives >= SMALL
                     else None,
@@ -178,6 +200,6 @@ def evaluate(
         capacity=_at(f"the top {capacity:,}", top, outcome),
         calibration=curve,
         ece=ece,
-        disparities=disparities(audit, flagged, outcome),
+        disparities=disparities(audit, flagged, outcome, probability),
         oracle_auc=oracle_auc,
     )

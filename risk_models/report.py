@@ -125,7 +125,9 @@ over ten equal groups of persons).</p>
 {_table(e.calibration, ["persons", "predicted", "observed"])}
 <h2>Disparities at the operating threshold</h2>
 <p>Groups of fewer than 10 persons are suppressed; a rate over fewer than 10 is left
-out.</p>
+out, and an AUC with fewer than 10 outcomes or non-outcomes. Base rate: the share with a
+serious event; precision: the share of the group's flags that were right; AUC: how well
+the scores rank the group's own people. "unknown": no record gives it.</p>
 {
         _table(
             e.disparities,
@@ -133,9 +135,12 @@ out.</p>
                 "attribute",
                 "group",
                 "persons",
+                "base_rate",
                 "selection_rate",
+                "precision",
                 "false_positive_rate",
                 "false_negative_rate",
+                "auc",
             ],
         )
     }

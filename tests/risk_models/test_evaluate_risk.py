@@ -41,6 +41,14 @@ def test_cuts_and_disparities() -> None:
     # 15 women: 10 outcomes, 5 without; a rate over fewer than SMALL is left out.
     assert women["false_negative_rate"] == pytest.approx(0.0)
     assert women["false_positive_rate"] is None
+    assert women["base_rate"] == pytest.approx(10 / 15)
+    assert women["precision"] == pytest.approx(10 / 10)  # flagged women all had an outcome
+    assert women["auc"] is None  # 5 without an outcome: too few to rank
+    everyone = groups[("age_band", "18-64")]
+    assert everyone["base_rate"] == pytest.approx(15 / 30)
+    assert everyone["precision"] == pytest.approx(10 / 15)
+    # Within the group: of 15 x 15 pairs, outcome above non-outcome (ties half).
+    assert everyone["auc"] == pytest.approx(e.auc)
     assert groups[("ethnicity", "b")]["suppressed"] is True
     assert groups[("ethnicity", "b")]["persons"] == f"<{SMALL}"
 

@@ -10,7 +10,7 @@ people on either side of it, and alerted people with matched people who were not
   in (N - d, N] and `post` in (N, N + d], for a window of d days. `post` is known only
   once N + d has been linked.
 - **Regression discontinuity** (`regression_discontinuity`): a local-linear fit each side
-  of the threshold on the logit of the score, triangular weights within a bandwidth
+  of the threshold on the model's raw score (log-odds), triangular weights within a bandwidth
   (a rule of thumb unless given), with the alert instrumented by being above the
   threshold (a fuzzy design: capacity and other triggers make it so), by two-stage
   least squares (linearmodels' IV2SLS) with robust errors. Its effect is on the
@@ -32,6 +32,7 @@ than the rule would show is not published.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import html
 import json
@@ -71,7 +72,7 @@ class Estimate:
     alerted: int | str  # alerted people it rests on, disclosure-controlled
     compared: int | str  # people it compares them with, disclosure-controlled
     note: str = ""
-    bandwidth: float | None = None  # a discontinuity's, on the logit of the score
+    bandwidth: float | None = None  # a discontinuity's, in log-odds of the raw score
     truth: float | None = None  # the planted effect for the same people, on a world
 
     def contains(self, value: float) -> bool:
@@ -116,11 +117,6 @@ class Impact:
         found = [e for d in self.discontinuities for e in (d.estimate, *d.bandwidths, *d.placebos)]
         found += [self.did, self.did_placebo, *self.before_after.values()]
         return [e for e in found if e is not None]
-
-
-def _logit(p: np.ndarray | float) -> Any:
-    q = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(q / (1 - q))
 
 
 def alerts_reaching_teams(store_url: str, start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -415,17 +411,27 @@ def discontinuity(frame: pl.DataFrame, threshold: str, rule: DisclosureRule) -> 
 
 
 def _nearest(scores: np.ndarray, pool: np.ndarray, caliper: float, seed: int) -> np.ndarray:
-    """For each score, the index into pool of the nearest unused one within the caliper (-1)."""
-    order = np.argsort(pool)
-    free = list(pool[order])
-    index = list(order)
+    """For each score, the index into pool of the nearest unused one within the caliper (-1).
+
+    Only the pool within the caliper of some score can ever be chosen, so only it is
+    searched: on a council the pool is everyone not alerted, nearly all far below.
+    """
     chosen = np.full(len(scores), -1)
+    if not len(scores) or not len(pool):
+        return chosen
+    ranked = np.sort(scores)
+    at = np.clip(np.searchsorted(ranked, pool), 1, len(ranked) - 1)
+    gap = np.minimum(np.abs(pool - ranked[at - 1]), np.abs(pool - ranked[at]))
+    near = np.flatnonzero(gap <= caliper)
+    order = near[np.argsort(pool[near], kind="stable")]
+    free = pool[order].tolist()
+    index = order.tolist()
     for i in np.random.default_rng(seed).permutation(len(scores)):
         if not free:
             break
-        at = int(np.searchsorted(free, scores[i]))
+        at_i = bisect.bisect_left(free, scores[i])
         best = min(
-            (j for j in (at - 1, at) if 0 <= j < len(free)),
+            (j for j in (at_i - 1, at_i) if 0 <= j < len(free)),
             key=lambda j: abs(free[j] - scores[i]),
         )
         if abs(free[best] - scores[i]) <= caliper:

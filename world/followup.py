@@ -17,13 +17,13 @@ outcomes, and so the true effect of following them up, are known exactly.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from world.config import WorldConfig
+from world.generate import load_config
 from world.risk import RECORDED_SHARE, SERIOUS_BETA, SERIOUS_PER_YEAR, SERIOUS_RECORDED_SHARE
 
 # Mixed into the world's seed, so the future is drawn apart from everything already made.
@@ -36,12 +36,14 @@ class FollowUpError(ValueError):
 
 
 def world_config(world_dir: Path) -> WorldConfig:
-    """The settings a world was made with, from its manifest."""
-    manifest = world_dir / "world.json"
+    """The settings a world was made with, from its manifest (`world.generate.load_config`)."""
     try:
-        return WorldConfig.model_validate(json.loads(manifest.read_text())["config"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise FollowUpError(f"{manifest}: cannot read the world's settings: {exc}") from exc
+        cfg = load_config(world_dir)
+    except (OSError, ValueError) as exc:
+        raise FollowUpError(f"{world_dir}: cannot read the world's settings: {exc}") from exc
+    if cfg is None:
+        raise FollowUpError(f"{world_dir}: made by an older joinedup; make the world again")
+    return cfg
 
 
 def answer(

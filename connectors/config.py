@@ -43,6 +43,7 @@ CONTRACT_FIELDS: dict[str, tuple[str, ...]] = {
         "ethnicity",
         "household_ref",
         "relationship",
+        "known_since",
     ),
     "events": (
         "event_id",
@@ -75,7 +76,7 @@ RECORD_IDS: dict[str, str] = {
     "events": "event_id",
     "involvements": "source_record_id",
 }
-DATE_FIELDS = frozenset({"dob", "date", "from_date", "to_date"})
+DATE_FIELDS = frozenset({"dob", "known_since", "date", "from_date", "to_date"})
 # A person's place in a tenancy or family, as the partner that holds `household_ref` states
 # it. A partner's codes map onto these; what a partner does not say stays blank.
 RELATIONSHIPS = (

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from connectors import normalise as nz
-from connectors.config import RECORD_IDS, REQUIRED_FIELDS, FieldSpec, TableMapping
+from connectors.config import DATE_FIELDS, RECORD_IDS, REQUIRED_FIELDS, FieldSpec, TableMapping
 from connectors.extract import RawTable
 
 NAMES = ("first_name", "middle_name", "last_name")
+# Dates a person's record carries: one that does not parse is left empty with a note.
+SLIPS = frozenset({"dob", "known_since"})
 CHECKED = {
     "nhs_number": nz.nhs_number,
     "upn": nz.upn,
@@ -140,7 +142,7 @@ def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr
         text = mapped
     issue: pl.Expr | None = None
     value: pl.Expr
-    if name in ("dob", "date", "from_date", "to_date"):
+    if name in DATE_FIELDS:
         fmt = spec.format or "%Y-%m-%d"
         like = f"a date like {fmt}"
         if spec.age_on is not None:  # an age: the year it gives, as 1 January
@@ -148,22 +150,23 @@ def _field(name: str, spec: FieldSpec, night: dt.date) -> tuple[pl.Expr, pl.Expr
             years = spec.age_on.year - text.str.strip_chars().cast(pl.Int32, strict=False)
             value = pl.when(years.is_between(1, spec.age_on.year)).then(pl.date(years, 1, 1))
         else:
-            value = nz.parse_date(text, fmt, not_after=night if name == "dob" else None)
+            value = nz.parse_date(text, fmt, not_after=night if name in SLIPS else None)
         bad = (
             pl.lit(f"field {name}: its value in column '{origin}' is not {like}")
             if name in PERSONAL
             else pl.format(f"field {name}: {{}} in column '{origin}' is not {like}", text)
         )
         unparsed = text.is_not_null() & value.is_null()
-        if name == "dob" and not spec.required:
-            # A birth date that does not parse, or comes after the extract, is a slip, not
-            # a reason to lose the person: the field is left empty and the slip noted.
+        if name in SLIPS and not spec.required:
+            # A birth date, or the date a record started, that does not parse or comes
+            # after the extract is a slip, not a reason to lose the person: the field is
+            # left empty and the slip noted.
             future = value > pl.lit(night)
             issue = (
                 pl.when(unparsed)
-                .then(pl.lit(f"dob in column '{origin}' is not {like}; left empty"))
+                .then(pl.lit(f"{name} in column '{origin}' is not {like}; left empty"))
                 .when(future)
-                .then(pl.lit(f"dob in column '{origin}' is after the extract; left empty"))
+                .then(pl.lit(f"{name} in column '{origin}' is after the extract; left empty"))
             )
             value = pl.when(~future).then(value)
         else:

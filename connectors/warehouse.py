@@ -39,6 +39,7 @@ CONTRACT_COLUMNS: dict[str, dict[str, str]] = {
         "household_ref": "VARCHAR",
         "relationship": "VARCHAR",
         "town": "VARCHAR",
+        "known_since": "DATE",
     },
     "events": {
         "event_id": "VARCHAR",
@@ -64,7 +65,7 @@ KEYS = {"person_records": "source_record_id", "events": "event_id", "involvement
 # opened, and counted in a row's hash only when set, so a record that leaves them empty
 # keeps the hash it had and is not taken for changed.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "person_records": ("household_ref", "relationship", "town"),
+    "person_records": ("household_ref", "relationship", "town", "known_since"),
     "events": ("referral_source",),
 }
 

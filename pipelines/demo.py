@@ -34,7 +34,7 @@ from world.generate import MANIFEST, generate, load_config
 from world.police_api import BackgroundServer
 
 NOT_YET_BUILT = (
-    "risk AUC at 95% of the oracle's (issue 5: 89.9%; the records allow 93.9%; docs/risk.md)",
+    "risk AUC at 97% of what the records allow (issue 17: 94% to 95%; docs/benchmarks.md)",
     "the inbox's user management pages for admins, and OIDC sign-in (docs/inbox.md)",
 )
 

@@ -3,9 +3,14 @@
 `build_features` reads the warehouse as it stood on a linked night (the persons, records,
 households and event rows current that night) and counts only events dated on or before
 the as-of date, so a model trained on past as-of dates sees what it would have seen then
-and nothing after. The feature set is fixed by `pipelines/config/risk.yaml` (`features:`),
-not by the data: a type with no events tonight is a column of zeros. Its version,
-`FEATURE_SET`, is a hash of the ordered names and the settings that change their values.
+and nothing after. A partner's record is read at an as-of date only if the warehouse can
+show it existed by then (the start date its partner gives, its first load, or its first
+event or involvement, on or before the date), and then as it stood at that date: a record
+that came into being later sets no feature, not even the age or the household
+(docs/risk.md, "Records as they existed").
+The feature set is fixed by `pipelines/config/risk.yaml` (`features:`), not by the data:
+a type with no events tonight is a column of zeros. Its version, `FEATURE_SET`, is a hash
+of the ordered names and the settings that change their values.
 
 Sex, ethnicity and age band are never features: they come back as `audit_*` columns for
 the fairness report, and `feature_names()` does not list them.
@@ -425,11 +430,33 @@ def _query(c: FeaturesConfig) -> str:
     band_sql += f" ELSE '{bands[-1]}+' END"
     hh_kinds = [*hh.event_types, "events", "severe"]
     hh_cols = [f"_h_{t}_{w}" for t in hh_kinds for w in hh.windows]
-    current = "valid_from <= $night AND (valid_to IS NULL OR valid_to > $night)"
     postcode = "upper(replace(postcode, ' ', ''))"
     return f"""
-WITH rec AS (
-    SELECT source, source_record_id, person_id FROM persons WHERE {current}
+WITH seen AS (
+    -- When the warehouse can show each record existed: the start date its partner gives
+    -- (known_since), its first load, its first event row, or the start of its first
+    -- involvement, whichever is earliest (any row held by the night counts, a deleted one
+    -- too). A record is read at an as-of date only from then.
+    SELECT source, source_record_id, min(since) AS since, min(loaded) AS loaded FROM (
+        SELECT source, source_record_id, least(known_since, valid_from) AS since,
+               valid_from AS loaded
+        FROM person_records WHERE valid_from <= $night
+        UNION ALL
+        SELECT source, source_record_id, date, NULL FROM events
+        WHERE valid_from <= $night AND date IS NOT NULL
+        UNION ALL
+        SELECT source, source_record_id, from_date, NULL FROM involvements
+        WHERE valid_from <= $night AND from_date IS NOT NULL
+    ) GROUP BY source, source_record_id
+),
+rec AS (
+    SELECT p.source, p.source_record_id, p.person_id,
+           -- the record's version to read: as it stood at the as-of date, or as first
+           -- loaded when that was later
+           greatest(s.loaded, CAST($as_of AS DATE)) AS read_at
+    FROM persons p JOIN seen s USING (source, source_record_id)
+    WHERE p.valid_from <= $night AND (p.valid_to IS NULL OR p.valid_to > $night)
+      AND s.since <= $as_of AND s.loaded IS NOT NULL
 ),
 people AS (SELECT DISTINCT person_id FROM rec),
 ev AS (
@@ -459,7 +486,7 @@ known AS (
     SELECT r.person_id, pr.dob, pr.sex, pr.ethnicity, {postcode} AS postcode
     FROM person_records pr
     JOIN rec r ON r.source = pr.source AND r.source_record_id = pr.source_record_id
-    WHERE pr.valid_from <= $night AND (pr.valid_to IS NULL OR pr.valid_to > $night)
+    WHERE pr.valid_from <= r.read_at AND (pr.valid_to IS NULL OR pr.valid_to > r.read_at)
 ),
 dob AS ({_mode("known", "dob", "dob IS NOT NULL")}),
 sex AS ({_mode("known", "sex", "sex IN ('M', 'F')")}),
@@ -556,11 +583,13 @@ def build_features(
     night: dt.date | None = None,
     config: FeaturesConfig | None = None,
 ) -> pl.DataFrame:
-    """Features of every person linked on a night, from events dated on or before `as_of`.
+    """Features of every person linked on a night who had a record by `as_of`, as of then.
 
     Args:
         con: the warehouse (read-only is enough; nothing is written).
-        as_of: the date the features describe; no event dated after it is read.
+        as_of: the date the features describe; no event dated after it is read, and no
+            record the warehouse cannot show existed by then (its partner's start date, its
+            first load, first event or first involvement on or before it).
         night: the linked night whose persons, households, records and event rows are used
             (the newest linked night if None). It must not be before `as_of`.
         config: the feature settings (risk.yaml's `features:` if None).

@@ -65,11 +65,41 @@ class RecordBook:
     people: pl.DataFrame  # base attributes that do not change between nights
 
 
+# Benefit claims (`_claim_days`): claims a year at latent risk 0, the log-rate per unit of
+# risk, and how many years before the first night claims can have started.
+CLAIM_PER_YEAR = 0.03
+CLAIM_BETA = 1.0
+CLAIM_YEARS = 5
+# How long households have lived where they live on the first night: exponential, mean.
+OCCUPANCY_MEAN_YEARS = 9.0
 _EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal(): Polars dates count from 1970
 
 
 def _night_of(days: np.ndarray, night_days: np.ndarray) -> np.ndarray:
     return np.searchsorted(night_days, days, side="left")
+
+
+def _claim_days(
+    rng: np.random.Generator, latent: pl.DataFrame, dob_days: np.ndarray, start: int, end: int
+) -> np.ndarray:
+    """The day each person first claims benefit (days since 1970; `end` if never by then).
+
+    Claims start at rate CLAIM_PER_YEAR * exp(CLAIM_BETA * z) a year, z being the person's
+    latent risk on the day (before or after their shift), from their 18th birthday or
+    `start`, whichever is later: the first event of that process is the claim.
+    """
+    z0 = latent["z_start"].to_numpy()
+    z1 = z0 + latent["risk_shift"].to_numpy()
+    change = latent["shift_date"].cast(pl.Int64).fill_null(end).to_numpy()
+    s = np.maximum(start, dob_days + int(18 * 365.25))
+    c = np.clip(change, s, end)
+    r0 = CLAIM_PER_YEAR * np.exp(CLAIM_BETA * z0) / 365.25
+    r1 = CLAIM_PER_YEAR * np.exp(CLAIM_BETA * z1) / 365.25
+    need = rng.exponential(1.0, len(z0))
+    before = s + need / r0
+    after = c + (need - r0 * np.maximum(c - s, 0)) / r1
+    day = np.where(before < c, before, after)
+    return np.where((s < end) & (day < end), np.floor(day), end).astype(np.int64)
 
 
 def memberships(
@@ -79,9 +109,13 @@ def memberships(
     latent: pl.DataFrame,
     states: pl.DataFrame,
 ) -> dict[str, pl.DataFrame]:
-    """For each register: person_id, first night, and end night (exclusive, K if never)."""
+    """For each register: person_id, first night, end night (exclusive, K if never), and
+    `since`, the date the partner's record of the person starts (docs/world.md)."""
     k = cfg.nights
     night_days = np.array([d.toordinal() for d in cfg.night_dates()])
+    # Draws made here come from their own stream, so that adding them left every other
+    # draw of a seed where it was.
+    extra = np.random.default_rng([cfg.seed, 18])
     rec = events.filter(pl.col("recorded"))
 
     def by_events(*sources: str, kinds: tuple[str, ...] = ()) -> pl.DataFrame:
@@ -92,8 +126,11 @@ def memberships(
         night = _night_of(
             np.array([d.toordinal() for d in first["date"].to_list()], dtype=np.int64), night_days
         )
-        return first.select("person_id").with_columns(
-            pl.Series("first_night", night, dtype=pl.Int64), pl.lit(k, pl.Int64).alias("end_night")
+        return first.select(
+            "person_id",
+            pl.Series("first_night", night, dtype=pl.Int64),
+            pl.lit(k, pl.Int64).alias("end_night"),
+            pl.col("date").alias("since"),
         )
 
     night_day = pl.col("night").replace_strict(
@@ -103,6 +140,7 @@ def memberships(
         states.join(timeline.people.select("person_id", "dob", "died_night"), on="person_id")
         .with_columns(
             ((night_day - pl.col("dob").cast(pl.Int64) - _EPOCH_ORDINAL) / 365.25).alias("age"),
+            (night_day - _EPOCH_ORDINAL).alias("night_day"),
             (pl.col("died_night").is_null() | (pl.col("died_night") > pl.col("night"))).alias(
                 "alive"
             ),
@@ -117,52 +155,112 @@ def memberships(
             .alias("adult_rank")
         )
     )
+    # When each household came to live where it lives on the first night: the start of a
+    # council-tax liability or a tenancy held from before the first night.
+    n_households = int(states["household_id"].to_numpy().max()) + 1
+    first_day = night_days[0] - _EPOCH_ORDINAL
+    occupied = first_day - np.floor(
+        extra.exponential(OCCUPANCY_MEAN_YEARS * 365.25, n_households)
+    ).astype(np.int64)
 
-    def on_roll(mask: pl.Expr, leaves: bool) -> pl.DataFrame:
+    def on_roll(mask: pl.Expr, leaves: bool, since: pl.Expr) -> pl.DataFrame:
         # Nights on which the mask holds; a person who drops off a roll leaves for good.
+        # `since` is read on the first night on the roll; from a later night, the record
+        # starts no earlier than the night before it first appears.
         on = (
             ages.filter(mask)
             .group_by("person_id")
-            .agg(pl.col("night").min().alias("first_night"), pl.col("night").max().alias("last"))
+            .agg(
+                pl.col("night").min().alias("first_night"),
+                pl.col("night").max().alias("last"),
+                since.sort_by("night").first().alias("since_day"),
+                pl.col("night_day").sort_by("night").first().alias("first_day"),
+            )
         )
         end = pl.col("last") + 1 if leaves else pl.lit(k, pl.Int64)
-        return on.select("person_id", "first_night", end.alias("end_night"))
+        prior = pl.col("first_day") - (night_days[1] - night_days[0] if k > 1 else 1)
+        start = (
+            pl.when(pl.col("first_night") == 0)
+            .then(pl.col("since_day"))
+            .otherwise(pl.max_horizontal("since_day", prior))
+        )
+        return on.select(
+            "person_id",
+            "first_night",
+            end.alias("end_night"),
+            pl.min_horizontal(start, pl.col("first_day"))
+            .cast(pl.Int32)
+            .cast(pl.Date)
+            .alias("since"),
+        )
 
+    dob_day = pl.col("dob").cast(pl.Int64)
+    housed = pl.col("occupied")
     first_hh = states.filter(pl.col("night") == 0).select("person_id", "household_id")
     tenant_hh = first_hh.join(latent.filter(pl.col("social_tenant")), on="person_id")[
         "household_id"
     ]
-    # Benefits: the first adult of households under financial strain (high latent risk).
-    strained = latent.filter(pl.col("z_end") > 0.9)["person_id"]
+    # Benefits: the first adult of a household, from the day they first claim; claims come
+    # faster the higher the claimant's latent risk on the day (`_claim_days`).
+    people = timeline.people.select("person_id", "dob").join(latent, on="person_id", how="left")
+    claim = _claim_days(
+        extra,
+        people.select("z_start", "risk_shift", "shift_date").with_columns(
+            pl.col("z_start").fill_null(0.0), pl.col("risk_shift").fill_null(0.0)
+        ),
+        people["dob"].cast(pl.Int64).to_numpy(),
+        first_day - int(CLAIM_YEARS * 365.25),
+        int(night_days[-1] - _EPOCH_ORDINAL) + 1,
+    )
+    claims = people.select("person_id", pl.Series("claim_day", claim))
+    ages = ages.join(claims, on="person_id", how="left").join(
+        pl.DataFrame({"household_id": np.arange(n_households), "occupied": occupied}).with_columns(
+            pl.col("household_id").cast(states["household_id"].dtype)
+        ),
+        on="household_id",
+        how="left",
+    )
     births = timeline.people.filter(pl.col("born_night").is_not_null()).select(
         "person_id",
         pl.col("born_night").alias("first_night"),
         pl.lit(k, pl.Int64).alias("end_night"),
+        pl.col("dob").alias("since"),
     )
 
     def union(*parts: pl.DataFrame) -> pl.DataFrame:
         return (
             pl.concat(parts)
             .group_by("person_id")
-            .agg(pl.col("first_night").min(), pl.col("end_night").max())
+            .agg(pl.col("first_night").min(), pl.col("end_night").max(), pl.col("since").min())
         )
 
     out = {
         "csc_children": by_events("childrens_social_care"),
         "asc_clients": by_events("adult_social_care"),
         "housing_people": union(
-            on_roll(pl.col("household_id").is_in(tenant_hh.implode()), leaves=False),
+            on_roll(
+                pl.col("household_id").is_in(tenant_hh.implode()),
+                leaves=False,
+                since=pl.max_horizontal(dob_day, housed),
+            ),
             by_events("housing", kinds=("homelessness_application",)),
         ),
         "police_nominals": by_events("police"),
         "pupils": on_roll(
-            (pl.col("age") >= 4) & (pl.col("age") < 16) & pl.col("alive"), leaves=True
+            (pl.col("age") >= 4) & (pl.col("age") < 16) & pl.col("alive"),
+            leaves=True,
+            since=dob_day + int(4 * 365.25),
         ),
         "patients": union(by_events("health"), births),
-        "ctax_parties": on_roll(pl.col("adult_rank") <= 2, leaves=False),
-        "benefit_claimants": on_roll(
-            (pl.col("adult_rank") == 1) & pl.col("person_id").is_in(strained.implode()),
+        "ctax_parties": on_roll(
+            pl.col("adult_rank") <= 2,
             leaves=False,
+            since=pl.max_horizontal(dob_day + int(18 * 365.25), housed),
+        ),
+        "benefit_claimants": on_roll(
+            (pl.col("adult_rank") == 1) & (pl.col("claim_day") <= pl.col("night_day")),
+            leaves=False,
+            since=pl.col("claim_day"),
         ),
     }
     return {name: m.sort("person_id") for name, m in out.items()}

@@ -61,6 +61,9 @@ SERIOUS_RECORDED_SHARE = 0.8
 # Recording bias: police log extra low-level ASB for these groups, whatever their risk.
 POLICE_ASB_BIAS_GROUPS = ("black_african", "black_caribbean", "mixed")
 POLICE_ASB_BIAS_PER_YEAR = 0.01
+# A pupil's attendance in points: what their latent risk on the day gives, plus a lasting
+# difference of their own with this standard deviation (world/partners/education.py).
+ATTENDANCE_NOISE_SD = 5.0
 
 
 @dataclass(frozen=True)
@@ -248,8 +251,11 @@ def simulate_risk(cfg: WorldConfig, rng: np.random.Generator, pop: Population) -
             "outcome": outcome,
         }
     )
+    # Drawn from a stream of its own, so adding it left every other draw of a seed as it was.
+    extra = np.random.default_rng([cfg.seed, 19])
     latent = latent.with_columns(
-        pl.when(pl.col("shifted")).then(pl.col("shift_date")).alias("shift_date")
+        pl.Series("attendance_noise", extra.normal(0.0, ATTENDANCE_NOISE_SD, n)),
+        pl.when(pl.col("shifted")).then(pl.col("shift_date")).alias("shift_date"),
     ).drop("shifted")
     auc = float(roc_auc_score(outcome, p_true)) if 0 < outcome.sum() < n else float("nan")
     return RiskWorld(

@@ -99,7 +99,7 @@ def test_malformed_lines_are_quarantined_and_the_rest_loads(
     )
     # Rows are numbered as an editor numbers lines: the header is line 1.
     assert reasons[0][0] == "pupils.csv" and reasons[0][1] == good_rows + 2
-    assert reasons[0][2] == "row has 3 fields, the header has 16"
+    assert reasons[0][2] == "row has 3 fields, the header has 17"
     assert reasons[1][1] == good_rows + 3
     assert "opens a quote that is not closed" in reasons[1][2] and "Unclosed" in reasons[1][3]
     assert all(x.status == "complete" for x in r.values())
@@ -124,7 +124,9 @@ def test_a_missing_column_fails_that_source_only_and_keeps_last_night(
     assert "referrals.csv" in (csc.error or "") and "missing column(s) ['Surname']" in (
         csc.error or ""
     )
-    assert all(r.status == "complete" for n, r in second.items() if n != "childrens_social_care")
+    # Every other source loads (a night that changes nothing of one is "unchanged").
+    others = {r.status for n, r in second.items() if n != "childrens_social_care"}
+    assert others <= {"complete", "unchanged"} and "complete" in others
     assert current_ids(wh, "childrens_social_care") == kept
     loads = wh.run(
         "SELECT status, error FROM loads WHERE source = 'childrens_social_care' ORDER BY started_at"
@@ -258,3 +260,37 @@ def test_a_rate_limit_is_waited_out(world: Path, wh: Warehouse) -> None:
     assert faults.requests >= 2
     # The backoff is 0 s: only the API's Retry-After (1 s) makes it wait.
     assert took >= 1.0
+
+
+def test_a_record_start_that_is_no_date_or_in_the_future_is_noted_and_the_record_kept(
+    world: Path, wh: Warehouse, police: BackgroundServer
+) -> None:
+    path = night_file(world, NIGHT0, "education", "pupils.csv")
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    entry, pupil = header.index("EntryDate"), header.index("PupilID")
+    bad = {2: "2019-13-01", 5: (NIGHT0 + dt.timedelta(days=30)).isoformat()}
+    for i, value in bad.items():
+        row = lines[i].split(",")
+        row[entry] = value
+        lines[i] = ",".join(row)
+    path.write_text("\n".join(lines) + "\n")
+    r = by_source(ingest_night(wh, sources(), NIGHT0))["education"]
+    assert r.status == "complete" and r.rows_quarantined == 0
+    noted = wh.run("SELECT row, issue FROM field_issues WHERE field = 'known_since' ORDER BY row")
+    assert noted == [
+        (3, "known_since in column 'EntryDate' is not a date like %Y-%m-%d; left empty"),
+        (6, "known_since in column 'EntryDate' is after the extract; left empty"),
+    ]
+    for i in bad:
+        got = wh.run(
+            "SELECT known_since FROM person_records WHERE source = 'education'"
+            " AND source_record_id = ?",
+            [lines[i].split(",")[pupil]],
+        )
+        assert got == [(None,)]
+    # The rest carry the start the school gave.
+    dated = wh.run(
+        "SELECT count(*) FROM person_records WHERE source = 'education' AND known_since IS NOT NULL"
+    )
+    assert dated == [(len(lines) - 1 - len(bad),)]

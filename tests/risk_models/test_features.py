@@ -118,9 +118,13 @@ def test_one_row_per_linked_person_with_fixed_columns(
             " AND (valid_to IS NULL OR valid_to > ?)",
             [night, night],
         ).fetchall()[0][0]
+        tonight = build_features(con, night, night)
     finally:
         con.close()
-    assert baseline.height == persons > 2_000
+    # Tonight everyone linked is scored; at a past date, those with a record by then.
+    assert tonight.height == persons > 2_000
+    assert persons > baseline.height > 1_000
+    assert baseline["person_id"].is_in(tonight["person_id"].implode()).all()
     assert baseline["person_id"].is_unique().all()
     assert baseline.columns == ["person_id", "household_id", *feature_names(), *AUDIT_COLUMNS]
     assert baseline.select(feature_names()).null_count().sum_horizontal().item() == 0
@@ -191,7 +195,7 @@ def test_an_event_on_the_as_of_date_changes_exactly_the_expected_features(
     rest = changes.filter(~pl.col("person_id").is_in([person["person_id"], *members]))
     assert set(rest["feature"]) == {"area_event_rate_365d"}
     got = changes.filter(pl.col("feature") == "area_event_rate_365d").select("person_id", "delta")
-    areas = _areas(planted, night, features_config().area.min_persons)
+    areas = _areas(planted, night, AS_OF, features_config().area.min_persons)
     home = areas.filter(pl.col("person_id") == person["person_id"]).row(0, named=True)
     want = areas.filter(
         (pl.col("person_id") != person["person_id"])
@@ -210,17 +214,55 @@ def test_an_event_on_the_as_of_date_changes_exactly_the_expected_features(
     )
 
 
-def _areas(con: duckdb.DuckDBPyConnection, night: dt.date, least: int) -> pl.DataFrame:
+def _areas(
+    con: duckdb.DuckDBPyConnection, night: dt.date, as_of: dt.date, least: int
+) -> pl.DataFrame:
     """person_id, sector, district, and the area rated (a sector, a district or "*" for
-    everyone) with n, its persons: worked out again here, in Polars."""
-    current = "valid_from <= $1 AND (valid_to IS NULL OR valid_to > $1)"
-    people = con.sql(f"SELECT DISTINCT person_id FROM persons WHERE {current}", params=[night]).pl()
-    codes = con.sql(
-        f"""SELECT p.person_id, upper(replace(r.postcode, ' ', '')) AS pc
-        FROM (SELECT * FROM person_records WHERE {current}) r
-        JOIN (SELECT * FROM persons WHERE {current}) p USING (source, source_record_id)""",
+    everyone) with n, its persons: worked out again here, in Polars, from the records that
+    existed at the as-of date (partner's start date, first loaded, first event or first
+    involvement by then), each as it stood then or as first loaded."""
+    key = ["source", "source_record_id"]
+    linked = con.sql(
+        "SELECT source, source_record_id, person_id FROM persons"
+        " WHERE valid_from <= $1 AND (valid_to IS NULL OR valid_to > $1)",
         params=[night],
     ).pl()
+    versions = con.sql(
+        "SELECT source, source_record_id, postcode, valid_from, valid_to FROM person_records"
+        " WHERE valid_from <= $1",
+        params=[night],
+    ).pl()
+    dated = pl.concat(
+        [
+            con.sql(
+                f"SELECT source, source_record_id, {column} AS since FROM {table}"
+                f" WHERE valid_from <= $1 AND {column} IS NOT NULL",
+                params=[night],
+            ).pl()
+            for table, column in (
+                ("person_records", "known_since"),
+                ("events", "date"),
+                ("involvements", "from_date"),
+            )
+        ]
+    )
+    loaded = versions.group_by(key).agg(pl.col("valid_from").min().alias("loaded"))
+    existed = (
+        loaded.join(dated.group_by(key).agg(pl.col("since").min()), on=key, how="left")
+        .filter((pl.col("loaded") <= as_of) | (pl.col("since") <= as_of))
+        .with_columns(
+            read_at=pl.when(pl.col("loaded") > as_of).then("loaded").otherwise(pl.lit(as_of))
+        )
+    )
+    rows = linked.join(existed, on=key).join(versions, on=key)
+    rows = rows.filter(
+        (pl.col("valid_from") <= pl.col("read_at"))
+        & (pl.col("valid_to").is_null() | (pl.col("valid_to") > pl.col("read_at")))
+    )
+    people = rows.select("person_id").unique()
+    codes = rows.select(
+        "person_id", pl.col("postcode").str.replace_all(" ", "").str.to_uppercase().alias("pc")
+    )
     home = (
         codes.filter(pl.col("pc").str.contains(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"))
         .group_by("person_id", "pc")
@@ -292,6 +334,106 @@ def test_rows_are_read_as_known_on_the_night(
     assert later.filter(pl.col("person_id") == person)["n_missing_episode_30d"].item() == 1
 
 
+def _plant_record(
+    con: duckdb.DuckDBPyConnection, person: str, source: str, dob: dt.date, loaded: dt.date
+) -> tuple[str, str]:
+    """A new record of a person, with a date of birth, first loaded on night `loaded`."""
+    record = (source, f"PLANTED{next(_ids)}")
+    con.execute(
+        "INSERT INTO person_records BY NAME SELECT ? AS source, ? AS source_record_id,"
+        " ? AS dob, 'x' AS row_hash, ? AS valid_from, 'planted' AS loaded_by",
+        [*record, dob, loaded],
+    ).fetchall()
+    con.execute(
+        "INSERT INTO persons VALUES (?, ?, ?, ?, ?, NULL)",
+        [f"{record[0]}:{record[1]}", *record, person, loaded],
+    ).fetchall()
+    return record
+
+
+def _of_unknown_age(
+    con: duckdb.DuckDBPyConnection, baseline: pl.DataFrame, night: dt.date
+) -> tuple[str, str, dt.date]:
+    """A person whose age is unknown at AS_OF, a source of theirs, and a birth date that
+    makes them 30 then."""
+    unknown = baseline.filter(pl.col("age_unknown") == 1).sort("person_id")["person_id"][0]
+    return unknown, _record(con, unknown, night)[0], AS_OF.replace(year=AS_OF.year - 30)
+
+
+def test_a_record_that_came_into_being_after_the_as_of_date_sets_no_feature(
+    planted: duckdb.DuckDBPyConnection, baseline: pl.DataFrame, night: dt.date
+) -> None:
+    day = dt.timedelta(days=1)
+    unknown, source, dob = _of_unknown_age(planted, baseline, night)
+    # A new record of a person of unknown age, and a new person, each first loaded after
+    # the as-of date with a first event after it: neither existed at the as-of date.
+    known_later = _plant_record(planted, unknown, source, dob, night)
+    _plant_event(planted, known_later, "emergency_attendance", AS_OF + 10 * day, night)
+    newcomer = _plant_record(planted, "PLANTEDPERSON", source, dob, night)
+    _plant_event(planted, newcomer, "domestic_abuse", AS_OF + day, night)
+    assert build_features(planted, AS_OF, night).equals(baseline)
+    # Tonight both records exist and are read.
+    tonight = build_features(planted, night, night)
+    assert tonight.filter(pl.col("person_id") == unknown)["age_unknown"].item() == 0
+    assert "PLANTEDPERSON" in tonight["person_id"]
+    # An event of the record dated on the as-of date shows it existed: it is read then.
+    _plant_event(planted, known_later, "referral", AS_OF, night)
+    after = build_features(planted, AS_OF, night)
+    row = after.filter(pl.col("person_id") == unknown).row(0, named=True)
+    assert (row["age_unknown"], row["age"], row["n_referral_30d"]) == (0.0, 30.0, 1.0)
+    assert "PLANTEDPERSON" not in after["person_id"]
+
+
+def test_a_record_its_partner_dates_before_the_as_of_date_is_read_then(
+    planted: duckdb.DuckDBPyConnection, baseline: pl.DataFrame, night: dt.date
+) -> None:
+    day = dt.timedelta(days=1)
+    unknown, source, dob = _of_unknown_age(planted, baseline, night)
+    # First loaded tonight, with no event, but its partner says it started before the
+    # as-of date (a school's entry date, a claim's start): it existed then.
+    record = _plant_record(planted, unknown, source, dob, night)
+    planted.execute(
+        "UPDATE person_records SET known_since = ? WHERE source_record_id = ?",
+        [AS_OF - 100 * day, record[1]],
+    ).fetchall()
+    row = build_features(planted, AS_OF, night).filter(pl.col("person_id") == unknown)
+    assert (row["age_unknown"].item(), row["age"].item()) == (0.0, 30.0)
+    # Dated a day after the as-of date, it did not.
+    planted.execute(
+        "UPDATE person_records SET known_since = ? WHERE source_record_id = ?",
+        [AS_OF + day, record[1]],
+    ).fetchall()
+    assert build_features(planted, AS_OF, night).equals(baseline)
+
+
+def test_a_record_is_read_as_it_stood_at_the_as_of_date(
+    linked_world: LinkedWorld, planted: duckdb.DuckDBPyConnection
+) -> None:
+    first, last = linked_world.nights
+    person = "PLANTEDPERSON"
+    dob = first.replace(year=first.year - 30)
+    record = _plant_record(planted, person, "health", dob, first)
+    # The partner corrects the date of birth on the later night.
+    planted.execute(
+        "UPDATE person_records SET valid_to = ? WHERE source_record_id = ?", [last, record[1]]
+    ).fetchall()
+    planted.execute(
+        "INSERT INTO person_records BY NAME SELECT ? AS source, ? AS source_record_id,"
+        " ? AS dob, 'y' AS row_hash, ? AS valid_from, 'planted' AS loaded_by",
+        [*record, dob.replace(year=dob.year - 10), last],
+    ).fetchall()
+
+    def age(as_of: dt.date) -> float:
+        found = build_features(planted, as_of, last)
+        return float(found.filter(pl.col("person_id") == person)["age"].item())
+
+    assert age(first) == 30.0  # as loaded on the first night
+    assert age(last) == 40.0  # as corrected
+    # Before its first load, a record with no earlier event is not read at all.
+    before = build_features(planted, first - dt.timedelta(days=1), last)
+    assert person not in before["person_id"]
+
+
 def test_open_involvements_at_the_as_of_date(
     planted: duckdb.DuckDBPyConnection, baseline: pl.DataFrame, night: dt.date
 ) -> None:
@@ -339,7 +481,7 @@ def test_age_from_the_most_common_date_of_birth(
         planted.execute(
             "INSERT INTO person_records BY NAME SELECT ? AS source, ? AS source_record_id,"
             " ? AS dob, 'x' AS row_hash, ? AS valid_from, 'planted' AS loaded_by",
-            [source, f"PLANTED{n}", dob, night],
+            [source, f"PLANTED{n}", dob, AS_OF],
         ).fetchall()
         planted.execute(
             "INSERT INTO persons VALUES (?, ?, ?, ?, ?, NULL)",
@@ -427,13 +569,13 @@ def test_training_examples_stack_dates_and_refuse_unknown_outcomes(
         dates = [dt.date(2026, 1, 1), dt.date(2026, 4, 1)]
         examples = training_examples(con, dates, 120)
         assert examples.columns[0] == "as_of" and examples.columns[-1] == "outcome"
-        assert (
-            examples.group_by("as_of").len().sort("as_of")["len"].to_list()
-            == [examples.height // 2] * 2
-        )
-        first = examples.filter(pl.col("as_of") == dates[0]).drop("as_of")
-        assert first.drop("outcome").equals(build_features(con, dates[0], night))
-        assert first.select("person_id", "outcome").equals(outcomes(con, dates[0], 120))
+        assert examples["as_of"].unique().sort().to_list() == dates
+        for date in dates:
+            rows = examples.filter(pl.col("as_of") == date).drop("as_of")
+            assert rows.drop("outcome").equals(build_features(con, date, night))
+            assert rows.select("person_id", "outcome").equals(
+                outcomes(con, date, 120).join(rows.select("person_id"), on="person_id")
+            )
         with pytest.raises(OutcomesError, match="not known yet"):
             training_examples(con, [dates[0], night - dt.timedelta(days=100)], 120)
         with pytest.raises(OutcomesError, match="earliest usable as-of date"):

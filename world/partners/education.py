@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from world.extracts import ETHNICITY_DFE, Night, Written, address_line, blank_empty, involved, pick
@@ -57,9 +56,18 @@ def school_of(pupils: pl.DataFrame, schools: pl.DataFrame, on: dt.date) -> pl.Da
 def write(night: Night, folder: Path) -> Written:
     """Write pupils.csv and suspensions.csv."""
     pupils = school_of(night.registers["pupils"], night.directory.schools, night.date)
-    pupils = pupils.join(night.latent.select("person_id", "z_end"), on="person_id", how="left")
-    noise = pl.Series(np.sin(pupils["person_id"].to_numpy() * 12.9898) * 3.0)
-    attendance = (97.0 - 3.5 * (pl.col("z_end") * 0.8).exp() + noise).clip(35.0, 100.0).round(1)
+    # Attendance follows the pupil's latent risk as it is on the night (after a shift only
+    # once it has happened), with a lasting difference of the pupil's own.
+    pupils = pupils.join(
+        night.latent.select("person_id", "z_start", "risk_shift", "shift_date", "attendance_noise"),
+        on="person_id",
+        how="left",
+    )
+    shifted = pl.col("shift_date").is_not_null() & (pl.col("shift_date") <= pl.lit(night.date))
+    z_now = pl.col("z_start") + pl.when(shifted).then(pl.col("risk_shift")).otherwise(0.0)
+    attendance = (
+        (97.0 - 3.5 * (z_now * 0.8).exp() + pl.col("attendance_noise")).clip(35.0, 100.0).round(1)
+    )
     out = pupils.sort("source_record_id").select(
         pl.col("source_record_id").alias("PupilID"),
         pl.col("identifier").fill_null("").alias("UPN"),
@@ -71,6 +79,7 @@ def write(night: Night, folder: Path) -> Written:
         pl.col("ethnicity").replace_strict(ETHNICITY_DFE).alias("EthnicityCode"),
         pick(pl.col("param_b"), ["N", "K", "E"], [84, 13, 3]).alias("SENProvision"),
         attendance.alias("AttendancePct"),
+        pl.col("since").dt.strftime("%Y-%m-%d").alias("EntryDate"),
         pl.col("urn").alias("SchoolURN"),
         pl.col("school").alias("SchoolName"),
         pl.col("dsl_name").alias("DSLName"),

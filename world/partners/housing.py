@@ -21,7 +21,7 @@ CREATE TABLE officer (
     officer_id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, patch TEXT NOT NULL);
 CREATE TABLE person (
     person_ref TEXT PRIMARY KEY, title TEXT, forenames TEXT, surname TEXT,
-    date_of_birth TEXT, ni_number TEXT);
+    date_of_birth TEXT, ni_number TEXT, created_on TEXT);
 CREATE TABLE tenancy (
     tenancy_ref TEXT PRIMARY KEY, uprn BIGINT, address_line_1 TEXT, town TEXT, postcode TEXT,
     tenure TEXT, officer_id TEXT REFERENCES officer (officer_id));
@@ -119,6 +119,7 @@ def write(night: Night, folder: Path) -> Written:
         pl.col("last_name").alias("surname"),
         pl.col("recorded_dob").dt.strftime("%Y-%m-%d").alias("date_of_birth"),
         pl.col("identifier").alias("ni_number"),
+        pl.col("since").dt.strftime("%Y-%m-%d").alias("created_on"),
     )
     ev = (
         night.events.filter(pl.col("register") == "housing_people")

@@ -62,6 +62,7 @@ def write(night: Night, folder: Path) -> Written:
             )
             .alias("RECOVERY_STAGE"),
             pl.col("last_notice").dt.strftime("%Y%m%d").alias("STAGE_DATE"),
+            pl.col("since").dt.strftime("%Y%m%d").alias("LIABLE_FROM"),
         )
         .sort("ACCOUNT_REF", "PARTY_REF")
     )
@@ -76,6 +77,7 @@ def write(night: Night, folder: Path) -> Written:
         pl.col("uprn").alias("PROPERTY_REF"),
         pl.col("postcode").alias("POSTCODE"),
         (40 + pl.col("param_a") * 160).round(2).alias("WEEKLY_AWARD"),
+        pl.col("since").dt.strftime("%Y%m%d").alias("CLAIM_START"),
     )
     paths = [folder / "ctax_accounts.tsv", folder / "benefit_claims.tsv"]
     _write_tsv(ctax, paths[0])

@@ -148,17 +148,23 @@ def _(mo, operating_threshold, pl, saved):
         pl.col("persons").cast(pl.String)
     )
     _suppressed = int(disparities["suppressed"].sum())
+    _warnings = saved.get("group_warnings", [])
     print(
         f"disparities at {operating_threshold}: {disparities.height} groups by "
         f"{', '.join(disparities['attribute'].unique(maintain_order=True))}; "
-        f"{_suppressed} suppressed (under 10 persons)"
+        f"{_suppressed} suppressed (under 10 persons); {len(_warnings)} group warning(s)"
     )
+    for _w in _warnings:
+        print(f"  {_w}")
     mo.vstack(
         [
             mo.md(
-                f"### Disparities at {operating_threshold}\nSelection rate, false-positive "
-                "rate and false-negative rate by group; groups under 10 persons suppressed."
+                f"### Each group at {operating_threshold}\nBase rate, selection rate, "
+                "precision, recall, false-positive and false-negative rates, AUC and "
+                "calibration error by group, each with its 95% interval (`*_low`, "
+                "`*_high`); groups under 10 persons suppressed."
             ),
+            mo.md("\n".join(f"- {_w}" for _w in _warnings) or "No group beyond its bounds."),
             mo.ui.table(disparities, selection=None, pagination=False),
         ]
     )

@@ -53,6 +53,8 @@ class _Sections(BaseModel):
     labels: Any = None
     model: Any = None
     bands: Any = None
+    fairness: Any = None
+    drift: Any = None
     indicators: Any = None
 
 

@@ -25,6 +25,8 @@ import duckdb
 import polars as pl
 
 from connectors import Warehouse
+from risk_models import drift
+from risk_models.drift import Drift
 from risk_models.features import build_features, describe, feature_set, linked_nights
 from risk_models.model import RiskModel, load, matrix, top_reasons
 from risk_models.scoring import (
@@ -48,6 +50,12 @@ ALTER TABLE scores ADD COLUMN IF NOT EXISTS raw_score DOUBLE;
 CREATE TABLE IF NOT EXISTS risk_runs (
     night DATE NOT NULL, model_version VARCHAR NOT NULL, persons BIGINT, flagged BIGINT,
     seconds DOUBLE, finished_at TIMESTAMP
+);
+-- How far each night's features and scores moved from the model's reference (the persons
+-- it was judged on, as at reference_date): one row per feature and one for the score.
+CREATE TABLE IF NOT EXISTS risk_drift (
+    night DATE NOT NULL, model_version VARCHAR NOT NULL, reference_date DATE,
+    name VARCHAR NOT NULL, psi DOUBLE NOT NULL
 );
 """
 ALREADY = "already scored"
@@ -86,14 +94,16 @@ class ScoreReport:
     seconds: float
 
     status: str = "scored"
+    drift: Drift | None = None
 
     def line(self) -> str:
         """One line for the run's report."""
         bands = ", ".join(f"{self.bands.get(b, 0):,} {b}" for b in ("very_high", "high"))
+        drifted = f"; {self.drift.line()}" if self.drift is not None else ""
         return (
             f"{self.persons:,} persons scored with {self.model_version}: {bands}; "
             f"{self.changes.get('rise', 0):,} rises, {self.changes.get('step_down', 0):,} "
-            f"step-downs; {self.indicators:,} with an indicator; {self.seconds:.1f} s"
+            f"step-downs; {self.indicators:,} with an indicator{drifted}; {self.seconds:.1f} s"
         )
 
 
@@ -158,6 +168,10 @@ def report_of_run(
     rows = con.sql(
         "SELECT band, change, indicators FROM scores WHERE night = ?", params=[night]
     ).pl()
+    moved = con.sql(
+        "SELECT name, psi, reference_date FROM risk_drift WHERE night = ? ORDER BY psi DESC",
+        params=[night],
+    ).pl()
     return ScoreReport(
         night,
         str(run["model_version"]),
@@ -167,6 +181,9 @@ def report_of_run(
         int((rows["indicators"] != "[]").sum()),
         float(run["seconds"] or 0.0),  # what scoring the night took then
         status=ALREADY,
+        drift=drift.summary(moved.drop("reference_date"), str(moved["reference_date"][0]))
+        if moved.height
+        else None,
     )
 
 
@@ -195,6 +212,12 @@ def score_night(
             return report_of_run(con, night, done)
         features = build_features(con, night, night)
         scored = score_frame(features, model, settings)
+        ref = model.trained.get("drift_reference")
+        moved = (
+            drift.measure(ref, features, model.features, scored["score"].to_numpy())
+            if ref is not None
+            else None
+        )
         before = con.sql(
             "SELECT person_id, arg_max(score, night) AS previous_score,"
             " arg_max(band, night) AS previous_band FROM scores WHERE night < ?"
@@ -225,6 +248,13 @@ def score_night(
                 "INSERT INTO risk_runs VALUES (?, ?, ?, ?, ?, now())",
                 [night, tonight["model_version"][0], tonight.height, flagged, seconds],
             ).fetchall()
+            con.execute("DELETE FROM risk_drift WHERE night = ?", [night]).fetchall()
+            if moved is not None:
+                con.register("_drift", moved)
+                con.execute(
+                    "INSERT INTO risk_drift SELECT ?, ?, ?, name, psi FROM _drift",
+                    [night, model_version(model), model.trained.get("judged_at")],
+                ).fetchall()
     finally:
         wh.close()
     return ScoreReport(
@@ -235,6 +265,9 @@ def score_night(
         dict(tonight["change"].value_counts().iter_rows()),
         int((tonight["indicators"] != "[]").sum()),
         seconds,
+        drift=drift.summary(moved, str(model.trained.get("judged_at")))
+        if moved is not None
+        else None,
     )
 
 

@@ -73,6 +73,39 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+# The per-group figures shown with their 95% intervals, and how many decimals each takes.
+GROUP_FIGURES = {
+    "base_rate": 3,
+    "selection_rate": 3,
+    "precision": 3,
+    "recall": 3,
+    "false_positive_rate": 3,
+    "false_negative_rate": 3,
+    "auc": 3,
+    "ece": 4,
+}
+
+
+GROUP_COLUMNS = ["attribute", "group", "persons", "outcomes", *GROUP_FIGURES]
+
+
+def _with_intervals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each group's figures as "value (low to high)" for the page."""
+    shown = []
+    for r in rows:
+        row = {k: r.get(k) for k in ("attribute", "group", "persons", "outcomes")}
+        for name, places in GROUP_FIGURES.items():
+            value = r.get(name)
+            if value is None:
+                row[name] = None
+                continue
+            low, high = r.get(f"{name}_low"), r.get(f"{name}_high")
+            interval = f" ({low:.{places}f} to {high:.{places}f})" if low is not None else ""
+            row[name] = f"{value:.{places}f}{interval}"
+        shown.append(row)
+    return shown
+
+
 def _items(values: list[str]) -> str:
     return "<ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in values) + "</ul>"
 
@@ -123,27 +156,16 @@ text-align:left}}</style></head><body>
 over ten equal groups of persons).</p>
 {_svg_calibration(e.calibration)}
 {_table(e.calibration, ["persons", "predicted", "observed"])}
-<h2>Disparities at the operating threshold</h2>
+<h2>Each group at the operating threshold</h2>
 <p>Groups of fewer than 10 persons are suppressed; a rate over fewer than 10 is left
 out, and an AUC with fewer than 10 outcomes or non-outcomes. Base rate: the share with a
-serious event; precision: the share of the group's flags that were right; AUC: how well
-the scores rank the group's own people. "unknown": no record gives it.</p>
-{
-        _table(
-            e.disparities,
-            [
-                "attribute",
-                "group",
-                "persons",
-                "base_rate",
-                "selection_rate",
-                "precision",
-                "false_positive_rate",
-                "false_negative_rate",
-                "auc",
-            ],
-        )
-    }
+serious event; precision: the share of the group's flags that were right; recall: the
+share of the group's serious events that were flagged; AUC and ECE: how well the scores
+rank and fit the group's own people. In brackets, 95% intervals (Wilson for rates,
+Hanley and McNeil for the AUC, a bootstrap of the calibration bins for the ECE).
+"unknown": no record gives it.</p>
+{_items(e.group_warnings) if e.group_warnings else "<p>No group beyond its bounds.</p>"}
+{_table(_with_intervals(e.disparities), GROUP_COLUMNS)}
 </body></html>
 """
 

@@ -27,8 +27,15 @@ import polars as pl
 from pydantic import ValidationError
 
 from common import versions
+from risk_models import drift
 from risk_models.backtest import Backtest, BacktestError, as_of_dates, backtest
-from risk_models.evaluate import Evaluation, EvaluationError, evaluate
+from risk_models.evaluate import (
+    Evaluation,
+    EvaluationError,
+    GroupBounds,
+    evaluate,
+    group_lines,
+)
 from risk_models.features import FeaturesError, build_features, describe, newest_night
 from risk_models.model import RiskModel, RiskModelError, matrix, top_reasons
 from risk_models.night import RiskError, scoring_model
@@ -134,7 +141,11 @@ def held_out(warehouse: Path, folder: Path, kind: str | None = None) -> HeldOut:
 
 
 def rejudge(
-    held: HeldOut, threshold: float, capacity: int, ceiling: float | None = None
+    held: HeldOut,
+    threshold: float,
+    capacity: int,
+    ceiling: float | None = None,
+    bounds: GroupBounds | None = None,
 ) -> Evaluation:
     """The held-out persons judged at a threshold and a capacity."""
     return evaluate(
@@ -146,6 +157,7 @@ def rejudge(
         ceiling,
         raw=held.model.raw(matrix(held.features, held.model.features)),
         person_id=held.features["person_id"].to_list(),
+        bounds=bounds,
     )
 
 
@@ -278,7 +290,9 @@ def saved_evaluation(folder: Path, kind: str | None = None) -> dict[str, Any]:
     return found
 
 
-def figures(e: Evaluation, threshold: float, capacity: int) -> list[str]:
+def figures(
+    e: Evaluation, threshold: float, capacity: int, bounds: GroupBounds | None = None
+) -> list[str]:
     """An evaluation's headline figures, one line each."""
     lines = [
         f"{e.persons:,} persons, {e.outcomes:,} with a serious event; AUC {e.auc:.3f}, "
@@ -294,6 +308,8 @@ def figures(e: Evaluation, threshold: float, capacity: int) -> list[str]:
         )
     if e.oracle_auc:
         lines.append(f"AUC {e.auc / e.oracle_auc:.1%} of the oracle's {e.oracle_auc:.3f}")
+    if bounds is not None:
+        lines += group_lines(e, bounds)
     return lines
 
 
@@ -303,6 +319,31 @@ class ReviewReport:
 
     lines: list[str]
     written: list[Path]
+
+
+def drift_since(warehouse: Path, version: str) -> str:
+    """In words, how far the newest night the model scored has moved from its reference."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        have = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'risk_drift'"
+        ).fetchall()[0][0]
+        moved = (
+            con.sql(
+                "SELECT night, name, psi, reference_date FROM risk_drift WHERE model_version = ?"
+                " AND night = (SELECT max(night) FROM risk_drift WHERE model_version = ?)"
+                " ORDER BY psi DESC",
+                params=[version, version],
+            ).pl()
+            if have
+            else pl.DataFrame()
+        )
+    finally:
+        con.close()
+    if not moved.height:
+        return "not measured: no night scored by this model with a reference to compare"
+    brief = drift.summary(moved.select("name", "psi"), str(moved["reference_date"][0]))
+    return f"night {moved['night'][0]}: {brief.line()}"
 
 
 def evaluate_risk(
@@ -317,10 +358,12 @@ def evaluate_risk(
     """Re-judge a saved model on its held-out persons (and a world's truth) and write a
     fresh report: `evaluation.json` and `.html` in `out`, by default
     `<model>/<kind>/reviews/t<threshold>-c<capacity>/`."""
-    settings = operating(threshold, capacity)
+    everything = risk_settings()
+    settings = operating(threshold, capacity, everything)
+    bounds = everything.fairness.bounds()
 
     held = held_out(warehouse, folder, kind)
-    e = rejudge(held, settings.threshold, settings.capacity)
+    e = rejudge(held, settings.threshold, settings.capacity, bounds=bounds)
     truth_view = None
     if world is not None:
         ceiling = oracle_auc(world)
@@ -340,11 +383,14 @@ def evaluate_risk(
             ceiling,
             raw=raw,
             person_id=truth["person_id"].to_list(),
+            bounds=bounds,
         )
     saved = saved_evaluation(folder, held.model.kind)
     card = ModelCard(**saved["model_card"])
     context: dict[str, Any] = {
         **saved.get("context", {}),
+        "trained": str(held.model.trained.get("trained_at", "not recorded")),
+        "drift since": drift_since(warehouse, held.name),
         "held-out persons": f"{e.persons:,}, as at {held.judged_at}, as linked on {held.night}",
         "operating threshold": settings.threshold,
         "capacity a night": settings.capacity,
@@ -358,7 +404,7 @@ def evaluate_risk(
         f"{held.name} re-judged on its held-out persons as at {held.judged_at}, as linked on "
         f"{held.night}:"
     ]
-    lines += [f"  {line}" for line in figures(e, settings.threshold, settings.capacity)]
+    lines += [f"  {line}" for line in figures(e, settings.threshold, settings.capacity, bounds)]
     if truth_view is not None:
         written += write_report(
             out / "truth",
@@ -367,7 +413,9 @@ def evaluate_risk(
             {**context, "judged on": f"the world's truth after {held.night}"},
         )
         lines.append(f"against the world's truth after {held.night}:")
-        lines += [f"  {x}" for x in figures(truth_view, settings.threshold, settings.capacity)]
+        lines += [
+            f"  {x}" for x in figures(truth_view, settings.threshold, settings.capacity, bounds)
+        ]
     return ReviewReport(lines, written)
 
 

@@ -19,6 +19,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common.config import validate
+from risk_models.evaluate import GroupBounds
 from risk_models.features import FeaturesError, risk_file, settings_errors, validate_section
 
 BANDS = ("low", "medium", "high", "very_high")
@@ -89,20 +90,51 @@ class Indicator(_Strict):
     all: list[Condition] = Field(min_length=1)
 
 
+class FairnessSettings(_Strict):
+    """risk.yaml `fairness:`: when a group's figures in an evaluation earn a warning."""
+
+    min_persons: int = Field(500, ge=10, description="groups smaller than this never warn")
+    ece_bound: float = Field(0.03, gt=0.0, lt=1.0, description="a group's calibration error")
+    fnr_gap: float = Field(
+        0.15, gt=0.0, lt=1.0, description="a group's false-negative rate's distance from all's"
+    )
+    resamples: int = Field(200, ge=0, le=10_000, description="bootstrap resamples for ECE")
+
+    def bounds(self) -> GroupBounds:
+        """The same, as the evaluation takes them."""
+        return GroupBounds(**self.model_dump())
+
+
+class DriftSettings(_Strict):
+    """risk.yaml `drift:`: how far tonight may move from the model's reference unwarned."""
+
+    score_psi: float = Field(0.1, gt=0.0, description="the score's stability index")
+    feature_psi: float = Field(0.25, gt=0.0, description="any one feature's stability index")
+
+
 class RiskSettings(_Strict):
     """Everything scoring needs beyond the features."""
 
     model: ModelSettings = ModelSettings()
     bands: BandSettings = BandSettings()
+    fairness: FairnessSettings = FairnessSettings()
+    drift: DriftSettings = DriftSettings()
     indicators: list[Indicator] = []
 
 
 def risk_settings(path: Path | None = None) -> RiskSettings:
-    """The `model:`, `bands:` and `indicators:` sections of risk.yaml, validated."""
+    """The `model:`, `bands:`, `fairness:`, `drift:` and `indicators:` sections of risk.yaml,
+    validated."""
     file = risk_file(path)
     raw = file.data
     model = validate_section(ModelSettings, file, "model") if "model" in raw else ModelSettings()
     bands = validate_section(BandSettings, file, "bands") if "bands" in raw else BandSettings()
+    fairness = (
+        validate_section(FairnessSettings, file, "fairness")
+        if "fairness" in raw
+        else FairnessSettings()
+    )
+    drift = validate_section(DriftSettings, file, "drift") if "drift" in raw else DriftSettings()
     rules = raw.get("indicators") or {}
     if not isinstance(rules, dict):
         raise FeaturesError(f"{file.where(('indicators',))}: expected an `indicators:` mapping")
@@ -113,7 +145,9 @@ def risk_settings(path: Path | None = None) -> RiskSettings:
             raise FeaturesError(f"{file.where(where)}: indicators.{name}: expected a mapping")
         with settings_errors():
             indicators.append(validate(Indicator, {"name": name, **rule}, origin=file, at=where))
-    return RiskSettings(model=model, bands=bands, indicators=indicators)
+    return RiskSettings(
+        model=model, bands=bands, fairness=fairness, drift=drift, indicators=indicators
+    )
 
 
 def check_indicators(indicators: list[Indicator], features: list[str]) -> None:

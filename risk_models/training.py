@@ -26,7 +26,8 @@ import duckdb
 import polars as pl
 
 from common import latest, next_path
-from risk_models.evaluate import Evaluation, evaluate
+from risk_models import drift
+from risk_models.evaluate import Evaluation, evaluate, group_lines
 from risk_models.features import (
     build_features,
     feature_names,
@@ -176,11 +177,16 @@ def train_risk(
             seed=settings.model.seed,
             increasing=monotone(names, settings.model.increasing),
         )
+        judging = examples.filter(pl.col("as_of") == judged_at)
         model.trained.update(
             version=version,
             learned_at=str(learned_at),
             judged_at=str(judged_at),
             horizon_days=horizon,
+            # What tonight's features and scores are compared with (risk_models/drift.py).
+            drift_reference=drift.reference(
+                judging, names, model.probability(matrix(judging, model.features))
+            ),
         )
         judged = _judge(model, held_out, settings)
         by_professionals = judge_on_labels(model, labelled)
@@ -200,6 +206,7 @@ def train_risk(
             f"ECE {judged.ece:.4f}; at {settings.model.threshold}: precision "
             f"{judged.threshold.precision:.3f}, recall {judged.threshold.recall:.3f}"
         )
+        world_view = None
         if truth is not None and ceiling is not None:
             world_view = _judge(model, truth, settings, ceiling)
             write_report(
@@ -214,6 +221,16 @@ def train_risk(
                 f"ECE {world_view.ece:.4f}"
             )
         lines.append(f"{line}; {time.perf_counter() - t1:.1f} s")
+        bounds = settings.fairness.bounds()
+        lines += [
+            f"    held out, {g}" if i == 0 else f"    {g}"
+            for i, g in enumerate(group_lines(judged, bounds))
+        ]
+        if world_view is not None:
+            lines += [
+                f"    against the truth, {g}" if i == 0 else f"    {g}"
+                for i, g in enumerate(group_lines(world_view, bounds))
+            ]
         lines.append(f"    {by_professionals.line()}")
     (folder / "model.json").write_text(
         json.dumps({"version": version, "scores_with": settings.model.kind}, indent=1)
@@ -234,4 +251,5 @@ def _judge(
         ceiling,
         raw=raw,
         person_id=frame["person_id"].to_list(),
+        bounds=settings.fairness.bounds(),
     )

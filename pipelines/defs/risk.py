@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import polars as pl
 
 from connectors.warehouse import Warehouse
 from pipelines.defs.ingest import WarehouseResource
@@ -38,11 +39,13 @@ from risk_models import (
     RiskError,
     RiskModelError,
     ScoreReport,
+    drift,
     latest_risk_model,
     linked_nights,
     score_night,
     scoring_model,
 )
+from risk_models.scoring import risk_settings
 
 GROUP = "risk"
 SCORES = dg.AssetKey([GROUP, "scores"])
@@ -132,6 +135,13 @@ def _checks() -> list[dg.AssetCheckSpec]:
             "score is held for a person who is gone",
         ),
         dg.AssetCheckSpec(
+            "drift_since_training",
+            asset=SCORES,
+            description="tonight's scores and features have not moved from those the model "
+            "was judged on beyond risk.yaml's `drift:` bounds (population stability index; "
+            "a warning)",
+        ),
+        dg.AssetCheckSpec(
             "very_high_share_stable",
             asset=SCORES,
             description="tonight's very_high persons are within "
@@ -165,7 +175,42 @@ def scored_checks(wh: Warehouse, night: dt.date) -> list[dg.AssetCheckResult]:
             "previous_share": round(share, 5),
             "tolerance": VERY_HIGH_TOLERANCE,
         }
+    bounds = risk_settings().drift
+    moved = wh.frame(
+        "SELECT name, psi, model_version, reference_date FROM risk_drift WHERE night = ?"
+        " ORDER BY psi DESC",
+        [night],
+    )
+    if moved.height:
+        score = moved.filter(pl.col("name") == drift.SCORE)["psi"]
+        features = moved.filter(pl.col("name") != drift.SCORE)
+        over = features.filter(pl.col("psi") > bounds.feature_psi)
+        score_psi = float(score[0]) if score.len() else 0.0
+        drift_ok = score_psi <= bounds.score_psi and over.height == 0
+        drift_meta: dict[str, Any] = {
+            "model_version": moved["model_version"][0],
+            "reference_date": str(moved["reference_date"][0]),
+            "score_psi": round(score_psi, 4),
+            "score_bound": bounds.score_psi,
+            "feature_bound": bounds.feature_psi,
+            "features_over_bound": over.height,
+            "largest": ", ".join(
+                f"{n} {p:.3f}" for n, p in features.head(5).select("name", "psi").iter_rows()
+            ),
+        }
+    else:
+        drift_ok = False
+        drift_meta = {
+            "reason": "no reference to compare with: the model was trained before drift was "
+            "recorded; retrain with `joinedup risk train`"
+        }
     return [
+        dg.AssetCheckResult(
+            check_name="drift_since_training",
+            passed=drift_ok,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata=drift_meta,
+        ),
         dg.AssetCheckResult(
             check_name="one_score_per_person",
             passed=not (

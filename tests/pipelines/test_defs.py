@@ -63,6 +63,7 @@ def test_asset_specs_snapshot() -> None:
     assert scores.group_name == "risk"
     assert [k.to_user_string() for k in scores.parent_keys] == ["linkage/persons"]
     assert sorted(c.name for c in graph.get_check_keys_for_assets({scores.key})) == [
+        "drift_since_training",
         "one_score_per_person",
         "scored",
         "very_high_share_stable",

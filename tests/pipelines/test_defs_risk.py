@@ -182,6 +182,38 @@ def test_a_jump_in_very_high_persons_warns(
     assert found["previous_very_high"] == 0 and found["very_high"] > 10
 
 
+def test_a_shift_in_tonights_events_warns_of_drift(
+    nights: Nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = _copy(nights, tmp_path / "data", monkeypatch)
+    calm = _checks(nights.runs["night 2"])["drift_since_training"]
+    assert calm[0] is True and calm[2]["reference_date"] < str(N1)
+    con = duckdb.connect(str(warehouse))
+    try:
+        for table in ("scores", "risk_runs", "risk_drift"):
+            con.execute(f"DELETE FROM {table} WHERE night = ?", [N2]).fetchall()
+        # A partner's feed sends every current event again, dated tonight.
+        con.execute(
+            "INSERT INTO events SELECT * REPLACE (event_id || '-again' AS event_id, ? AS date)"
+            " FROM events WHERE valid_to IS NULL",
+            [N2],
+        ).fetchall()
+    finally:
+        con.close()
+    run = run_nightly(nights.instance, N2, [SCORES])
+    assert _scores(run)["status"] == "scored"
+    passed, severity, found = _checks(run)["drift_since_training"]
+    assert (passed, severity) == (False, "WARN")
+    assert found["features_over_bound"] > 0 and found["score_psi"] > calm[2]["score_psi"]
+    moved = dict(
+        _table(warehouse, "SELECT name, psi FROM risk_drift WHERE night = ?", [N2]).iter_rows()
+    )
+    # The counts the doubled events feed have moved, and the score with them.
+    assert moved["n_events_30d"] > 0.25 and moved["score"] > 0.1
+    assert found["largest"].split(" ")[0] == max(moved, key=moved.__getitem__)
+    assert "drift since " in _scores(run)["summary"]
+
+
 def test_a_model_from_another_feature_set_fails_the_step_and_keeps_the_scores(
     nights: Nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

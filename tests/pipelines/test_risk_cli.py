@@ -129,6 +129,15 @@ def test_evaluate_at_another_threshold_on_the_same_held_out_persons(
     assert again["capacity"]["flagged"] == 50
     assert again["threshold"]["flagged"] <= trained["threshold"]["flagged"]
     assert again["context"]["operating threshold"] == 0.3
+    # The card names when the model was trained and how far the nights have moved since.
+    assert again["context"]["trained"].startswith("20")
+    drifted = again["context"]["drift since"]
+    assert drifted.startswith("night ") or drifted.startswith("not measured: ")
+    # Each group with its intervals, and the check on them in words.
+    women = next(d for d in again["disparities"] if d["group"] == "F")
+    assert women["auc_low"] <= women["auc"] <= women["auc_high"]
+    assert women["ece_low"] <= women["ece_high"]
+    assert re.search(r"(\d+ group warning\(s\):|each group of 500 or more persons within)", out)
     truth = json.loads((review / "truth" / "evaluation.json").read_text())
     assert truth["oracle_auc"] == pytest.approx(
         json.loads((folder / "truth" / "evaluation.json").read_text())["oracle_auc"]

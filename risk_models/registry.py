@@ -247,11 +247,11 @@ def promote(models: Path, version: str, reason: str, who: str | None = None) -> 
             set than tonight's, it scores already as promoted, or no reason was given.
     """
     _usable(models, version)
-    decision = _decision(version, "promote", reason, who)
     with _locked(models):
         now = standing(models)
         if now.promoted and now.promoted[-1] == version:
             raise RiskError(f"{now.status()}: nothing to promote")
+        decision = _decision(version, "promote", reason, who)
         _append(models, decision)
     return decision
 
@@ -264,11 +264,11 @@ def retire(models: Path, version: str, reason: str, who: str | None = None) -> D
         RiskError: no such version, it is retired already, or no reason was given.
     """
     model_folder(models, version)
-    decision = _decision(version, "retire", reason, who)
     with _locked(models):
         now = standing(models)
         if version in now.retired:
             raise RiskError(f"{version} is retired already; {now.status()}")
+        decision = _decision(version, "retire", reason, who)
         _append(models, decision)
     return decision
 

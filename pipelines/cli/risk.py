@@ -4,9 +4,10 @@ retire, roll back), score nights, backtest a model or a threshold."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,6 +22,9 @@ from pipelines.cli.params import (
     existing_warehouse,
     night_or_all,
 )
+
+if TYPE_CHECKING:
+    from risk_models import Decision, Standing
 
 NO_WAREHOUSE = "load and link some nights first"
 
@@ -204,6 +208,18 @@ def backtest(
     return 0
 
 
+def _decided(decide: Callable[[Path], Decision]) -> tuple[Standing, Decision, Standing]:
+    """A decision recorded in the models folder's register, with where the register stood
+    before and after it."""
+    from pipelines.environment import models_dir
+    from risk_models import standing
+
+    with _refusals():
+        before = standing(models_dir())
+        decision = decide(models_dir())
+        return before, decision, standing(models_dir())
+
+
 @risk.command()
 @click.option("--model", required=True, help="the trained version to promote, e.g. risk-v3")
 @reason_option
@@ -215,13 +231,9 @@ def promote(model: str, reason: str, by: str | None) -> int:
     not there, did not finish training, reads another feature set than tonight's, or
     scores already.
     """
-    from pipelines.environment import models_dir
     from risk_models import promote as promote_version
-    from risk_models import standing
 
-    with _refusals():
-        before = standing(models_dir())
-        decision = promote_version(models_dir(), model, reason, by)
+    before, decision, _ = _decided(lambda models: promote_version(models, model, reason, by))
     instead = f", in place of {before.scoring}" if before.scoring not in (None, model) else ""
     click.echo(f"{model} promoted by {decision.who}: it scores from the next scoring run{instead}")
     earlier = before.last(model)
@@ -239,14 +251,9 @@ def retire(model: str, reason: str, by: str | None) -> int:
 
     Records who and why in the register, and says which version scores next, if any.
     """
-    from pipelines.environment import models_dir
     from risk_models import retire as retire_version
-    from risk_models import standing
 
-    with _refusals():
-        before = standing(models_dir())
-        decision = retire_version(models_dir(), model, reason, by)
-        after = standing(models_dir())
+    before, decision, after = _decided(lambda models: retire_version(models, model, reason, by))
     if before.scoring == model:
         click.echo(f"{model} retired by {decision.who}; it scored until now")
         click.echo(f"from the next scoring run: {after.status()}")
@@ -264,11 +271,9 @@ def rollback(reason: str, by: str | None) -> int:
     Promotes again the version promoted before the one that scores, passing over retired
     ones, and retires the one rolled back from; records who and why in the register.
     """
-    from pipelines.environment import models_dir
     from risk_models import rollback as roll_back
 
-    with _refusals():
-        decision = roll_back(models_dir(), reason, by)
+    _, decision, _ = _decided(lambda models: roll_back(models, reason, by))
     click.echo(
         f"rolled back from {decision.rolled_back_from} to {decision.version} by {decision.who}: "
         f"{decision.version} scores from the next scoring run, and {decision.rolled_back_from} "

@@ -27,12 +27,20 @@ from pipelines.environment import (
     warehouse_path,
 )
 from pipelines.nightly import run_night
-from risk_models import RISK_ERRORS, latest_risk_model, saved_evaluation, train_risk
+from risk_models import (
+    RISK_ERRORS,
+    latest_risk_model,
+    promote,
+    saved_evaluation,
+    standing,
+    train_risk,
+)
 from risk_models.scoring import BANDS
 from world.config import WorldConfig
 from world.generate import MANIFEST, generate, load_config
 from world.police_api import BackgroundServer
 
+PROMOTED_BECAUSE = "demo: first model trained on the demo world"
 NOT_YET_BUILT = (
     "risk AUC at 97% of what the records allow (issue 17: 94% to 95%; docs/benchmarks.md)",
     "the inbox's user management pages for admins, and OIDC sign-in (docs/inbox.md)",
@@ -108,7 +116,13 @@ def _night(night: dt.date, world: Path) -> bool:
             return ok
         for line in report.lines:
             print(f"  risk: {line.strip()}")
-        print(f"  risk: the job scores night {night} again")
+        # The analyst's `joinedup risk promote`: a person decides which version scores.
+        try:
+            promote(models_dir(), report.folder.name, PROMOTED_BECAUSE)
+            print(f"  risk: promoted {report.folder.name}: {PROMOTED_BECAUSE}")
+        except RISK_ERRORS as exc:
+            print(f"  risk: not promoted: {exc}")
+        print(f"  risk: {standing(models_dir()).status()}; the job scores night {night} again")
         success, lines = run_night(night, ingest=False)
         _print_night(night, success, lines)
         ok = ok and success
@@ -165,12 +179,14 @@ def _cut(name: str, cut: dict[str, float]) -> str:
 
 
 def _summarise_risk() -> None:
-    folder = latest_risk_model(models_dir())
+    chosen = standing(models_dir())
+    folder = chosen.folder()
     if folder is None:
+        print(f"risk: {chosen.status()}")
         return
     saved = saved_evaluation(folder)
     context = saved["context"]
-    print(f"risk: {folder.name}, {saved['kind']} model scoring; {context['trained on']}")
+    print(f"risk: {chosen.status()}; its {saved['kind']} model, {context['trained on']}")
     at, top = f"at {context['operating threshold']}", f"top {context['capacity a night']}"
     for label, e in (
         (f"held-out persons ({context['held-out persons']})", saved),

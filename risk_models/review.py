@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 from pydantic import ValidationError
 
-from common import versions
+from common import version_number, versions
 from risk_models import drift
 from risk_models.backtest import Backtest, BacktestError, as_of_dates, backtest
 from risk_models.evaluate import (
@@ -73,18 +73,27 @@ def operating(
 
 def model_folder(models: Path, version: str | None = None) -> Path:
     """A trained model's folder in the models folder by its version (`risk-v3`), or the
-    newest."""
+    newest trained (the analyst's review of a new version before it is promoted).
+
+    Raises:
+        RiskError: no such version, or its training did not finish (no `model.json`).
+    """
     if version is None:
         found = latest_risk_model(models)
         if found is None:
             raise RiskError("no trained risk model: run `joinedup risk train` first")
         return found
     folder = models / version
-    if not (folder / "model.json").is_file():
+    if version_number(version, PREFIX) is None or not folder.is_dir():
         known = [p.name for _, p in versions(models, PREFIX)]
         raise RiskError(
             f"no risk model {version!r} in {models}; "
             f"trained: {', '.join(known) or 'none (run `joinedup risk train`)'}"
+        )
+    if not (folder / "model.json").is_file():
+        raise RiskError(
+            f"{version} in {models} is not a complete trained model (no model.json: its "
+            "training did not finish); train again with `joinedup risk train`"
         )
     return folder
 

@@ -1,24 +1,31 @@
 """Risk: every linked person scored each night, as a Dagster asset.
 
 `risk/scores` depends on `linkage/persons`, so it runs after the night's persons are
-linked, and calls `score_night` for the partition's night with the newest trained risk
-model (risk.yaml's `model.kind` of it). Training is never part of the nightly run: it is
-the analyst's `joinedup risk train`. (No `from __future__ import annotations` here:
-Dagster reads the asset function's annotations at run time.)
+linked, and calls `score_night` for the partition's night with the risk model the models
+folder's register says scores (`risk_models.registry`: the version promoted last and not
+retired since; the newest trained while none was ever promoted), the kind its `model.json`
+names. Training is never part of the nightly run: it is the analyst's `joinedup risk
+train`, and promoting a version is a person's decision (`joinedup risk promote`). (No
+`from __future__ import annotations` here: Dagster reads the asset function's annotations
+at run time.)
 
 What it does in each case, so that the nightly run always says where scores stand:
 
 - **No trained risk model yet.** The asset still materialises, with the status
   "not scored: no trained risk model; run `joinedup risk train`", and the `scored` check
   warns. Nothing else is failed for it, and no check pretends the scores were checked.
+- **Every promoted version retired since.** The same, with the status "not scored: every
+  promoted risk model is retired; promote one with `joinedup risk promote`": the night is
+  not scored with a version nobody vetted.
 - **The night's persons are not linked** (no linkage model yet): the same, with its own
   status.
 - **The night was scored already**, by the same model, and its persons have not been
   linked again since: "already scored", nothing written. A night older than the newest
   night scored is never scored again over it (the nights after it compare with it).
 - **A model that cannot score tonight** (trained on another feature set, or tonight's
-  features lack one it reads): the step fails with the reason, before a row is written,
-  so the night's earlier scores (if any) stay as they were.
+  features lack one it reads), or a register with a line that is not a decision: the step
+  fails with the reason, before a row is written, so the night's earlier scores (if any)
+  stay as they were.
 """
 
 import datetime as dt
@@ -40,17 +47,16 @@ from risk_models import (
     RiskModelError,
     ScoreReport,
     drift,
-    latest_risk_model,
     linked_nights,
     score_night,
     scoring_model,
+    standing,
 )
 from risk_models.scoring import risk_settings
 
 GROUP = "risk"
 SCORES = dg.AssetKey([GROUP, "scores"])
 STEP = "risk__scores"
-NO_MODEL = "not scored: no trained risk model; run `joinedup risk train`"
 NOT_LINKED = "not scored: the night's persons are not linked"
 # Tonight's count of very_high persons may differ from what last night's share of them
 # predicts by this fraction, or by this many persons, before the check warns. Nights move
@@ -84,10 +90,13 @@ class Outcome:
 
     status: str
     report: ScoreReport | None = None
+    chosen: str = ""  # which version the register says scores, and why
 
     def metadata(self, night: dt.date) -> dict[str, Any]:
         """The materialisation's metadata: status, model, and the night's figures."""
         meta: dict[str, Any] = {"night": str(night), "status": self.status}
+        if self.chosen:
+            meta["model_chosen"] = self.chosen
         summary = self.status
         if self.report is not None:
             r = self.report
@@ -106,7 +115,8 @@ class Outcome:
 
 def score_persons(warehouse: WarehouseResource, night: dt.date) -> Outcome:
     """Score a night as the nightly job does, or say why it was not scored."""
-    folder = latest_risk_model(models_dir())
+    chosen = standing(models_dir())  # refused here if a line of the register is not a decision
+    folder = chosen.folder()
     with warehouse.open() as wh:
         try:
             linked = night in linked_nights(wh.con)
@@ -115,10 +125,10 @@ def score_persons(warehouse: WarehouseResource, night: dt.date) -> Outcome:
     if not linked:
         return Outcome(NOT_LINKED)
     if folder is None:
-        return Outcome(NO_MODEL)
+        return Outcome(chosen.status())
     model = scoring_model(folder)  # refused here if it reads another feature set
     report = score_night(Path(warehouse.path), night, folder, model=model)
-    return Outcome(report.status, report)
+    return Outcome(report.status, report, chosen.status())
 
 
 def _checks() -> list[dg.AssetCheckSpec]:
@@ -242,9 +252,10 @@ def scores_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                 deps=[PERSONS],
                 group_name=GROUP,
                 kinds={"duckdb", "scikitlearn"},
-                description="Every person linked on the night, scored by the newest risk "
-                "model: probability, band, the reasons in words, rule-based indicators, and "
-                "the change since the person's last score.",
+                description="Every person linked on the night, scored by the risk model "
+                "the register says scores (promoted, not retired since): probability, band, "
+                "the reasons in words, rule-based indicators, and the change since the "
+                "person's last score.",
             )
         ],
         check_specs=_checks(),

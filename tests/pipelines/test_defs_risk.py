@@ -1,5 +1,6 @@
 """The scores asset in the nightly job: every linked person scored after persons, checked,
-never twice; no model and bad models said in words, last night's scores kept."""
+never twice, by the version the register chooses; no model and bad models said in words,
+last night's scores kept."""
 
 from __future__ import annotations
 
@@ -20,8 +21,17 @@ from riskworld import N1, N2, RiskWorld, risk_world
 from servers import free_port
 
 from pipelines.defs.linkage import PERSONS
-from pipelines.defs.risk import NO_MODEL, NOT_LINKED, SCORES, STEP, VERY_HIGH_TOLERANCE
+from pipelines.defs.risk import NOT_LINKED, SCORES, STEP, VERY_HIGH_TOLERANCE
 from pipelines.nightly import run_night
+from risk_models import (
+    ALL_RETIRED,
+    NO_MODEL,
+    REGISTER,
+    promote,
+    retire,
+    rollback,
+    train_risk,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -252,3 +262,57 @@ def test_run_night_reports_the_scores(
     assert [x.split()[0] for x in lines] == ["persons", "scores", "alerts"]
     assert "persons scored with risk-v1/boosted" in lines[1]
     assert "rises" in lines[1] and "step-downs" in lines[1]
+
+
+def test_the_job_scores_with_the_version_the_register_chooses(
+    nights: Nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = _copy(nights, tmp_path / "data", monkeypatch)
+    models = tmp_path / "data" / "models"
+    assert train_risk(warehouse, models).folder.name == "risk-v2"
+    promote(models, "risk-v1", "reviewed at the model panel", "alice")
+
+    def night_2() -> dict[str, Any]:
+        return _scores(run_nightly(nights.instance, N2, [SCORES]))
+
+    # Night 2 was scored by risk-v1, which the register keeps: the newer risk-v2 waits.
+    meta = night_2()
+    assert meta["status"] == "already scored" and meta["model_version"] == "risk-v1/boosted"
+    assert meta["model_chosen"].startswith("risk-v1 scores: promoted ")
+    promote(models, "risk-v2", "judged better on the same persons", "alice")
+    meta = night_2()
+    assert (meta["status"], meta["model_version"]) == ("scored", "risk-v2/boosted")
+    rollback(models, "risk-v2 flags more than the teams can review", "bob")
+    meta = night_2()
+    assert (meta["status"], meta["model_version"]) == ("scored", "risk-v1/boosted")
+    assert meta["model_chosen"].endswith(", rolling back from risk-v2")
+    versions = _table(warehouse, "SELECT model_version FROM risk_runs WHERE night = ?", [N2])
+    assert versions["model_version"].to_list() == [
+        "risk-v1/boosted",
+        "risk-v2/boosted",
+        "risk-v1/boosted",
+    ]
+    before = _table(warehouse, "SELECT * FROM scores ORDER BY night, person_id")
+    retire(models, "risk-v1", "withdrawn by the panel", "bob")
+    run = run_nightly(nights.instance, N2, [SCORES])
+    assert run.success
+    # Every promoted version is retired: not scored, and not the unvetted newest either.
+    assert _scores(run)["status"] == ALL_RETIRED and "model_version" not in _scores(run)
+    assert _checks(run) == {"scored": (False, "WARN", {"status": ALL_RETIRED})}
+    assert _table(warehouse, "SELECT * FROM scores ORDER BY night, person_id").equals(before)
+
+
+def test_a_register_line_that_is_not_a_decision_fails_the_step(
+    nights: Nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = _copy(nights, tmp_path / "data", monkeypatch)
+    models = tmp_path / "data" / "models"
+    promote(models, "risk-v1", "reviewed", "alice")
+    with (models / REGISTER).open("a") as register:
+        register.write('{"version": "risk-v1", "action": "promote"\n')
+    before = _table(warehouse, "SELECT * FROM scores ORDER BY night, person_id")
+    ok, lines = run_night(N2, ingest=False)
+    assert not ok
+    assert lines[1].startswith(f"{'scores':<24} FAILED  {models / REGISTER}:2: ")
+    assert "not a decision written as one JSON object" in lines[1]
+    assert _table(warehouse, "SELECT * FROM scores ORDER BY night, person_id").equals(before)

@@ -1,5 +1,6 @@
-"""`joinedup risk`: train, evaluate, score and backtest on a small linked world; bad input
-stops with one message, exit 2, before anything is written."""
+"""`joinedup risk`: train, evaluate, score and backtest on a small linked world, and choose
+the version that scores; bad input stops with one message, exit 2, before anything is
+written."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from riskworld import N1, N2, RiskWorld, risk_world
 
 from pipelines.cli import main
+from risk_models import ALL_RETIRED, REGISTER
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +84,10 @@ def test_train_prints_the_figures_and_where_the_reports_are(
         "version": "risk-v1",
         "scores_with": "boosted",
     }
+    assert out.splitlines()[-1] == (
+        "no version promoted: the newest trained, risk-v1, scores; "
+        "`joinedup risk promote` chooses the version that scores"
+    )
 
 
 def test_score_every_night_then_one_again(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -238,6 +244,7 @@ def test_a_model_from_another_feature_set_is_refused(
         ["risk", "score", "--all"],
         ["risk", "backtest", "--from", "2026-04-01", "--to", "2026-04-01"],
         ["risk", "evaluate", "--threshold", "0.2"],
+        ["risk", "promote", "--model", "risk-v1", "--reason", "reviewed"],
     ):
         message = _refused(capsys, argv)
         assert "trained on feature set 'features-0123456789ab'" in message
@@ -245,6 +252,7 @@ def test_a_model_from_another_feature_set_is_refused(
     assert _scores(warehouse).equals(before)
     assert not (data / "models" / "risk-v1" / "backtest.json").exists()
     assert not (data / "models" / "risk-v1" / "boosted" / "reviews").exists()
+    assert not (data / "models" / REGISTER).exists()
 
 
 @pytest.mark.parametrize(
@@ -260,6 +268,12 @@ def test_a_model_from_another_feature_set_is_refused(
         (["score", "--night", "2027-01-01"], "night 2027-01-01 not linked"),
         (["score"], "name a night with --night YYYY-MM-DD, or --all"),
         (["evaluate", "--world", "/nonexistent"], "not a world folder"),
+        (["promote", "--model", "risk-v7", "--reason", "reviewed"], "no risk model 'risk-v7'"),
+        (["promote", "--model", "risk-v1", "--reason", " "], "--reason must not be empty"),
+        (["promote", "--model", "risk-v1"], "Missing option '--reason'"),
+        (["promote", "--model", "risk-v1", "--reason", "ok", "--by", ""], "--by must not be"),
+        (["retire", "--model", "risk-v7", "--reason", "old"], "no risk model 'risk-v7'"),
+        (["rollback", "--reason", "bad"], "nothing to roll back to: no version has been promoted"),
     ],
 )
 def test_bad_requests_stop_before_anything_is_written(
@@ -269,3 +283,57 @@ def test_bad_requests_stop_before_anything_is_written(
     assert expected in _refused(capsys, ["risk", *argv])
     assert sorted(p.relative_to(data) for p in (data / "models").rglob("*")) == models
     assert "scores" not in set(_sql(data / "warehouse.duckdb", "SHOW TABLES")["name"])
+
+
+def test_promote_retire_roll_back_and_list_the_versions(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse = data / "warehouse.duckdb"
+    assert main(["risk", "train"]) == 0
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[-1]
+        .startswith("no version promoted: the newest trained, risk-v2, scores;")
+    )
+    assert main(["risk", "promote", "--model", "risk-v1", "--reason", "panel", "--by", "al"]) == 0
+    assert capsys.readouterr().out == (
+        "risk-v1 promoted by al: it scores from the next scoring run, in place of risk-v2\n"
+    )
+    # The register, not the newest trained, says which version scores.
+    assert main(["risk", "score", "--night", str(N2)]) == 0
+    assert "persons scored with risk-v1/boosted" in capsys.readouterr().out
+    assert main(["risk", "promote", "--model", "risk-v2", "--reason", "newer", "--by", "bo"]) == 0
+    capsys.readouterr()
+    assert main(["risk", "models"]) == 0
+    status, head, *rows = capsys.readouterr().out.splitlines()
+    assert status.startswith("risk-v2 scores: promoted ")
+    assert head.startswith("version    trained     kind     held-out AUC  status ")
+    assert [r.split()[0] for r in rows] == ["risk-v2", "risk-v1"]
+    auc = json.loads((data / "models" / "risk-v1" / "boosted" / "evaluation.json").read_text())
+    assert rows[1].split()[2:4] == ["boosted", f"{auc['auc']:.3f}"]
+    assert rows[0].split()[4] == "scoring" and " promoted earlier " in rows[1]
+    assert rows[1].endswith(" by al: panel") and rows[0].endswith(" by bo: newer")
+    assert main(["risk", "rollback", "--reason", "v2 flags too many", "--by", "cy"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "rolled back from risk-v2 to risk-v1 by cy: risk-v1 scores from the next scoring run, "
+        "and risk-v2 is retired"
+    )
+    assert (
+        main(["risk", "retire", "--model", "risk-v1", "--reason", "withdrawn", "--by", "cy"]) == 0
+    )
+    assert capsys.readouterr().out.splitlines() == [
+        "risk-v1 retired by cy; it scored until now",
+        f"from the next scoring run: {ALL_RETIRED}",
+    ]
+    before = _scores(warehouse)
+    assert _refused(capsys, ["risk", "score", "--night", str(N2)]) == ALL_RETIRED
+    assert _scores(warehouse).equals(before)
+    assert main(["risk", "promote", "--model", "risk-v2", "--reason", "mended", "--by", "cy"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "risk-v2 promoted by cy: it scores from the next scoring run"
+    assert out[1].startswith("  promoted again: it was rolled back ")
+    assert out[1].endswith(" to risk-v1 by cy: v2 flags too many")
+    actions = [
+        json.loads(x)["action"] for x in (data / "models" / REGISTER).read_text().splitlines()
+    ]
+    assert actions == ["promote", "promote", "rollback", "retire", "promote"]

@@ -50,6 +50,7 @@ class AtCut:
     true_flags: int
     precision: float
     recall: float
+    lowest_probability: float | None = None  # the lowest probability flagged
 
 
 @dataclass
@@ -75,9 +76,29 @@ class Evaluation:
         return asdict(self)
 
 
-def _at(cut: str, flagged: np.ndarray, outcome: np.ndarray) -> AtCut:
+def _at(cut: str, flagged: np.ndarray, outcome: np.ndarray, probability: np.ndarray) -> AtCut:
     n, hits, total = int(flagged.sum()), int((flagged & outcome).sum()), int(outcome.sum())
-    return AtCut(cut, n, hits, hits / n if n else 0.0, hits / total if total else 0.0)
+    lowest = float(probability[flagged].min()) if n else None
+    return AtCut(cut, n, hits, hits / n if n else 0.0, hits / total if total else 0.0, lowest)
+
+
+def capacity_cost(e: Evaluation, capacity_from: str = "risk.yaml") -> str:
+    """In words: where the teams' capacity cuts, and what flagging only that many costs
+    in recall against flagging everyone at the operating threshold."""
+    t, c = e.threshold, e.capacity
+    where = f"probability {c.lowest_probability:.3f}" if c.lowest_probability is not None else "-"
+    missed = t.true_flags - c.true_flags
+    cost = (
+        f"costs recall {t.recall - c.recall:.3f} ({missed:,} persons with a serious event "
+        "not flagged)"
+        if missed > 0
+        else f"flags every one of the {t.true_flags:,} the threshold finds, and more"
+    )
+    return (
+        f"teams can review {c.flagged:,} ({capacity_from}): the top {c.flagged:,} are cut at "
+        f"{where}; against flagging everyone at the threshold ({t.flagged:,} persons) that "
+        f"{cost}"
+    )
 
 
 def calibration_curve(
@@ -313,7 +334,7 @@ def evaluate(
     curve, ece = calibration_curve(probability, outcome)
     bounds = bounds or GroupBounds()
     groups = disparities(audit, flagged, outcome, probability, bounds)
-    at_threshold = _at(f"probability >= {threshold}", flagged, outcome)
+    at_threshold = _at(f"probability >= {threshold}", flagged, outcome, probability)
     return Evaluation(
         persons=len(outcome),
         outcomes=positives,
@@ -321,7 +342,7 @@ def evaluate(
         auc=float(roc_auc_score(outcome, probability)),
         average_precision=float(average_precision_score(outcome, probability)),
         threshold=at_threshold,
-        capacity=_at(f"the top {capacity:,}", top, outcome),
+        capacity=_at(f"the top {capacity:,}", top, outcome, probability),
         calibration=curve,
         ece=ece,
         disparities=groups,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from risk_models.evaluate import Evaluation
+from risk_models.evaluate import Evaluation, capacity_cost
 
 
 @dataclass
@@ -119,9 +119,12 @@ def render_html(card: ModelCard, evaluation: Evaluation, context: dict[str, Any]
         if e.oracle_auc
         else ""
     )
-    cuts = _table(
-        [e.threshold.__dict__, e.capacity.__dict__],
-        ["cut", "flagged", "true_flags", "precision", "recall"],
+    cuts = (
+        _table(
+            [e.threshold.__dict__, e.capacity.__dict__],
+            ["cut", "flagged", "true_flags", "precision", "recall", "lowest_probability"],
+        )
+        + f"<p>{html.escape(capacity_cost(e, str(context.get('capacity from', 'risk.yaml'))))}</p>"
     )
     settings = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"

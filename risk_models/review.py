@@ -33,6 +33,7 @@ from risk_models.evaluate import (
     Evaluation,
     EvaluationError,
     GroupBounds,
+    capacity_cost,
     evaluate,
     group_lines,
 )
@@ -59,7 +60,7 @@ def operating(
     if threshold is not None:
         changes["threshold"] = threshold
     if capacity is not None:
-        changes["capacity"] = capacity
+        changes |= {"capacity": capacity, "capacity_from": "--capacity"}
     try:
         return ModelSettings.model_validate({**base.model_dump(), **changes})
     except ValidationError as exc:
@@ -300,7 +301,11 @@ def saved_evaluation(folder: Path, kind: str | None = None) -> dict[str, Any]:
 
 
 def figures(
-    e: Evaluation, threshold: float, capacity: int, bounds: GroupBounds | None = None
+    e: Evaluation,
+    threshold: float,
+    capacity: int,
+    bounds: GroupBounds | None = None,
+    capacity_from: str = "risk.yaml",
 ) -> list[str]:
     """An evaluation's headline figures, one line each."""
     lines = [
@@ -315,6 +320,7 @@ def figures(
             f"{label}: {cut.flagged:,} flagged, {cut.true_flags:,} rightly "
             f"(precision {cut.precision:.3f}); recall {cut.recall:.3f}"
         )
+    lines.append(capacity_cost(e, capacity_from))
     if e.oracle_auc:
         lines.append(f"AUC {e.auc / e.oracle_auc:.1%} of the oracle's {e.oracle_auc:.3f}")
     if bounds is not None:
@@ -403,6 +409,7 @@ def evaluate_risk(
         "held-out persons": f"{e.persons:,}, as at {held.judged_at}, as linked on {held.night}",
         "operating threshold": settings.threshold,
         "capacity a night": settings.capacity,
+        "capacity from": settings.capacity_from,
         "re-judged": dt.datetime.now().isoformat(timespec="seconds"),
     }
     out = (
@@ -413,7 +420,12 @@ def evaluate_risk(
         f"{held.name} re-judged on its held-out persons as at {held.judged_at}, as linked on "
         f"{held.night}:"
     ]
-    lines += [f"  {line}" for line in figures(e, settings.threshold, settings.capacity, bounds)]
+    lines += [
+        f"  {line}"
+        for line in figures(
+            e, settings.threshold, settings.capacity, bounds, settings.capacity_from
+        )
+    ]
     if truth_view is not None:
         written += write_report(
             out / "truth",
@@ -423,7 +435,10 @@ def evaluate_risk(
         )
         lines.append(f"against the world's truth after {held.night}:")
         lines += [
-            f"  {x}" for x in figures(truth_view, settings.threshold, settings.capacity, bounds)
+            f"  {x}"
+            for x in figures(
+                truth_view, settings.threshold, settings.capacity, bounds, settings.capacity_from
+            )
         ]
     return ReviewReport(lines, written)
 

@@ -11,16 +11,23 @@ what it was: for review and closure), or steady.
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from common.config import validate
+from common.config import read_yaml, validate
 from risk_models.evaluate import GroupBounds
-from risk_models.features import FeaturesError, risk_file, settings_errors, validate_section
+from risk_models.features import (
+    RISK_CONFIG,
+    FeaturesError,
+    risk_file,
+    settings_errors,
+    validate_section,
+)
 
 BANDS = ("low", "medium", "high", "very_high")
 _OPS: dict[str, Callable[[pl.Expr, float], pl.Expr]] = {
@@ -41,7 +48,13 @@ class ModelSettings(_Strict):
 
     kind: Literal["logistic", "boosted"] = "boosted"
     threshold: float = Field(0.15, gt=0.0, lt=1.0, description="the operating threshold")
-    capacity: int = Field(200, gt=0, description="persons the teams can review in one night")
+    capacity: int = Field(
+        200,
+        gt=0,
+        description="persons the teams can review in one night; `teams` adds up the nightly "
+        "capacity of every team in alerts.yaml that has one",
+    )
+    capacity_from: str = Field("risk.yaml", description="where the capacity came from")
     seed: int = 1
     increasing: list[str] = Field(
         default=["n_*", "hh_n_*", "agencies_*", "hh_*_with_child_*", "trend_*"],
@@ -55,6 +68,45 @@ class ModelSettings(_Strict):
         "partner agencies suggest a serious safeguarding event in the next six months, so "
         "that someone with a duty of care looks at them sooner."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _teams(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("capacity") == "teams":
+            total, where = teams_capacity()
+            data = {**data, "capacity": total, "capacity_from": where}
+        return data
+
+
+def alerts_file() -> Path:
+    """alerts.yaml: $JOINEDUP_ALERTS, else the one beside risk.yaml."""
+    return Path(os.environ.get("JOINEDUP_ALERTS", str(RISK_CONFIG.with_name("alerts.yaml"))))
+
+
+def teams_capacity() -> tuple[int, str]:
+    """The persons all teams can take in a night (alerts.yaml's `capacity:` of each team
+    that sets one), and where that came from in words. Only the capacities are read, so
+    the alerts' own settings (relay addresses and the like) need not be set to train."""
+    path = alerts_file()
+    file = read_yaml(path)
+    teams = file.data.get("teams") if isinstance(file.data, dict) else None
+    if not isinstance(teams, dict):
+        raise FeaturesError(f"{path}: expected a `teams:` mapping, for model.capacity `teams`")
+    capacities = {}
+    for name, team in teams.items():
+        value = team.get("capacity") if isinstance(team, dict) else None
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            where = file.where(("teams", name, "capacity"))
+            raise FeaturesError(f"{where}: a team's capacity is a whole number above 0")
+        capacities[name] = value
+    if not capacities:
+        raise FeaturesError(
+            f"risk.yaml model.capacity is `teams`, but no team in {path} sets a capacity: "
+            "give one there, or a number of persons in risk.yaml"
+        )
+    return sum(capacities.values()), f"{path.name}: {len(capacities)} teams' nightly capacity"
 
 
 class BandSettings(_Strict):

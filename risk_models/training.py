@@ -27,7 +27,7 @@ import polars as pl
 
 from common import latest, next_path
 from risk_models import drift
-from risk_models.evaluate import Evaluation, evaluate, group_lines
+from risk_models.evaluate import Evaluation, capacity_cost, evaluate, group_lines
 from risk_models.features import (
     build_features,
     feature_names,
@@ -195,6 +195,7 @@ def train_risk(
             "outcome": f"a serious safeguarding event within {horizon} days",
             "operating threshold": settings.model.threshold,
             "capacity a night": settings.model.capacity,
+            "capacity from": settings.model.capacity_from,
             "trained on": f"{learn.height:,} persons as at {learned_at}",
             "feature set": feature_set(),
         }
@@ -221,6 +222,7 @@ def train_risk(
                 f"ECE {world_view.ece:.4f}"
             )
         lines.append(f"{line}; {time.perf_counter() - t1:.1f} s")
+        lines.append(f"    {capacity_cost(judged, settings.model.capacity_from)}")
         bounds = settings.fairness.bounds()
         lines += [
             f"    held out, {g}" if i == 0 else f"    {g}"

@@ -17,6 +17,7 @@ from notebookrun import assert_nothing_personal, run_in_process
 from riskworld import RiskWorld, risk_world
 
 from pipelines.cli import main
+from risk_models.scoring import risk_settings
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "risk_review.py"
 
@@ -56,7 +57,8 @@ def test_headless_prints_the_model_figures_and_nothing_personal(data: Path) -> N
     assert (
         f"risk-v1 (boosted): held-out AUC {saved['auc']:.3f}, average precision "
         f"{saved['average_precision']:.3f}, ECE {saved['ece']:.4f}; at 0.15: precision "
-        f"{t['precision']:.3f}, recall {t['recall']:.3f}; top 200: "
+        f"{t['precision']:.3f}, recall {t['recall']:.3f}; "
+        f"top {saved['context']['capacity a night']:,}: "
     ) in done.stdout
     assert "against the world's truth: AUC 0." in done.stdout
     assert "calibration: 10 groups of persons" in done.stdout
@@ -80,7 +82,9 @@ def test_the_threshold_rejudges_the_held_out_persons(
     rejudged = defs["rejudged"]
     # The command judges the same held-out persons at the same threshold the same way.
     assert main(["risk", "evaluate", "--threshold", "0.1"]) == 0
-    review = data / "models" / "risk-v1" / "boosted" / "reviews" / "t0.1-c200" / "evaluation.json"
+    capacity = risk_settings().model.capacity  # the teams' in alerts.yaml
+    folder = data / "models" / "risk-v1" / "boosted" / "reviews"
+    review = folder / f"t0.1-c{capacity}" / "evaluation.json"
     cut = json.loads(review.read_text())["threshold"]
     assert (rejudged.threshold.flagged, rejudged.threshold.true_flags) == (
         cut["flagged"],

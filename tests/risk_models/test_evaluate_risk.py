@@ -12,6 +12,7 @@ from risk_models.evaluate import (
     GroupBounds,
     auc_interval,
     calibration_curve,
+    capacity_cost,
     evaluate,
     group_lines,
     wilson,
@@ -157,3 +158,25 @@ def test_the_auc_interval_follows_hanley_and_mcneil() -> None:
     assert (low, high) == pytest.approx((auc - 1.959964 * se, auc + 1.959964 * se))
     assert wilson(0, 20)[0] == 0.0 and wilson(20, 20)[1] == 1.0
     assert wilson(10, 20) == pytest.approx((0.2993, 0.7007), abs=0.0001)
+
+
+def test_what_the_teams_capacity_costs_in_recall() -> None:
+    probability = np.array([0.9, 0.8, 0.7, 0.2, 0.1, 0.05] * 5)
+    outcome = np.array([True, False, True, False, False, True] * 5)
+    audit = pl.DataFrame({"sex": ["F", "M"] * 15})
+    e = evaluate(probability, outcome, audit, threshold=0.5, capacity=5)
+    # The top 5 are the five at 0.9, all with an outcome; the threshold flags 15, 10 rightly.
+    assert (e.capacity.flagged, e.capacity.true_flags, e.capacity.lowest_probability) == (
+        5,
+        5,
+        0.9,
+    )
+    assert e.threshold.lowest_probability == 0.7
+    line = capacity_cost(e, "alerts.yaml: 9 teams' nightly capacity")
+    assert line == (
+        "teams can review 5 (alerts.yaml: 9 teams' nightly capacity): the top 5 are cut at "
+        "probability 0.900; against flagging everyone at the threshold (15 persons) that "
+        "costs recall 0.333 (5 persons with a serious event not flagged)"
+    )
+    roomy = evaluate(probability, outcome, audit, threshold=0.5, capacity=20)
+    assert capacity_cost(roomy).endswith("flags every one of the 10 the threshold finds, and more")

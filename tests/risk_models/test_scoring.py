@@ -96,3 +96,34 @@ def test_settings_are_validated(tmp_path: Path) -> None:
     bad.write_text("features: {}\noutcome: {types: [x]}\nmodel: {threshold: 1.5}\n")
     with pytest.raises(FeaturesError, match=r"model\.threshold"):
         risk_settings(bad)
+
+
+def test_capacity_from_the_teams_adds_up_alerts_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shipped settings take the shipped teams' capacities, relay settings or not.
+    monkeypatch.delenv("JOINEDUP_SMTP_URL", raising=False)
+    monkeypatch.delenv("JOINEDUP_ALERTS", raising=False)
+    shipped = risk_settings().model
+    assert (
+        shipped.capacity == 245
+        and shipped.capacity_from == "alerts.yaml: 9 teams' nightly capacity"
+    )
+    settings = tmp_path / "risk.yaml"
+    settings.write_text("features: {}\noutcome: {types: [x]}\nmodel: {capacity: teams}\n")
+    alerts = tmp_path / "alerts.yaml"
+    monkeypatch.setenv("JOINEDUP_ALERTS", str(alerts))
+    alerts.write_text(
+        "teams:\n  a: {name: A, capacity: 30}\n  b: {name: B}\n  c: {name: C, capacity: 12}\n"
+    )
+    model = risk_settings(settings).model
+    assert (model.capacity, model.capacity_from) == (42, "alerts.yaml: 2 teams' nightly capacity")
+    alerts.write_text("teams:\n  a: {name: A, capacity: 30}\n  b: {name: B, capacity: lots}\n")
+    with pytest.raises(FeaturesError, match=r"alerts\.yaml:3: .*capacity is a whole number"):
+        risk_settings(settings)
+    alerts.write_text("teams:\n  a: {name: A}\n")
+    with pytest.raises(FeaturesError, match=r"no team in .* sets a capacity"):
+        risk_settings(settings)
+    # A number in risk.yaml stands as given.
+    settings.write_text("features: {}\noutcome: {types: [x]}\nmodel: {capacity: 80}\n")
+    assert risk_settings(settings).model.capacity_from == "risk.yaml"

@@ -79,7 +79,7 @@ import risk_ceiling as ceiling  # noqa: E402
 STUMPS = {
     "learning_rate": [0.05, 0.1, 0.2],
     "min_samples_leaf": [20, 200],
-    "l2_regularization": [0.0, 10.0],
+    "l2_regularization": [0.0, 10.0, 30.0],
 }
 TREES = {
     "shape": ["depth 2", "15 leaves"],
@@ -87,8 +87,20 @@ TREES = {
     "min_samples_leaf": [20, 200],
     "l2_regularization": [1.0],
 }
-MOST = {0.05: 1200, 0.1: 600, 0.2: 300}
-COUNTS = (50, 100, 200, 300, 400, 600, 800, 1000, 1200)
+MOST = {"stumps": {0.05: 2000, 0.1: 1000, 0.2: 500}, "trees": {0.05: 1000, 0.1: 500}}
+COUNTS = (50, 100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1600, 2000)
+# The world's kinds of event whose severity no partner's extract gives as a severity (the
+# warehouse holds their events with none), and its self-harm, which the health extract
+# sends as an A&E attendance with the presenting complaint beside it.
+UNGRADED = (
+    "ae_attendance",
+    "self_harm",
+    "mental_health_contact",
+    "suspension",
+    "asb_complaint",
+    "homelessness_application",
+    "council_tax_reminder",
+)
 # Each line of the walk, and the line it is a step from.
 WALK = (
     ("ceiling", None),
@@ -102,7 +114,15 @@ WALK = (
     ("..., without sex", "..., product's linkage"),
     ("..., age as the records give it", "..., without sex"),
     ("..., without registers", "..., age as the records give it"),
-    ("trees, 15 leaves", "..., without registers"),
+    ("..., self-harm counted as A&E", "..., without registers"),
+    ("..., severity only where recorded", "..., self-harm counted as A&E"),
+    ("..., the last 365 days only", "..., severity only where recorded"),
+    ("..., learned from persons recorded by then", "..., the last 365 days only"),
+    (
+        "the ceiling's model on the product's features",
+        "..., learned from persons recorded by then",
+    ),
+    ("trees, 15 leaves", "the ceiling's model on the product's features"),
     ("trees, depth 2", "trees, 15 leaves"),
     ("stumps, tuned", "trees, depth 2"),
     ("stumps, today", "stumps, tuned"),
@@ -118,7 +138,8 @@ SKIPS = (
     ("stumps, today", "trees, depth 2"),
     ("stumps, today, calibrated", "stumps, tuned, calibrated"),
     ("..., age as the records give it", "stumps, tuned"),
-    ("..., without registers", "stumps, tuned"),
+    ("..., severity only where recorded", "stumps, tuned"),
+    ("the ceiling's model on the product's features", "stumps, today"),
     ("ceiling", "the product's scores in the warehouse"),
 )
 
@@ -245,12 +266,23 @@ def learned_then(
     judged: pl.DataFrame,
     states: Iterable[int],
     drop: Sequence[str] = (),
+    recorded_by_then: bool = False,
 ) -> tuple[list[np.ndarray], int, int]:
     """The ceiling fitted on the persons born by `learned_at` (or of unknown birth), their
     facts then and `had` as the outcome, once a random state; its scores of `judged`, and
     how many persons and outcomes it learned from. `drop` names facts it does not see.
+    With `recorded_by_then`, only persons with a record its partner dates by then, or an
+    event by then, are learned from (the product's rule, "records as they existed").
     """
     born = side.people.filter(pl.col("dob").is_null() | (pl.col("dob") <= learned_at))
+    if recorded_by_then:
+        known = pl.concat(
+            [
+                side.records.filter(pl.col("since") <= learned_at)["person_id"],
+                side.events.filter(pl.col("date") <= learned_at)["person_id"],
+            ]
+        )
+        born = born.filter(pl.col("person_id").is_in(known.implode()))
     born = born.with_columns(pl.col("person_id").is_in(had.implode()).alias("outcome"))
     then = facts(truth, side._replace(people=born), learned_at, attendance=False)
     if then.columns != judged.columns:
@@ -306,28 +338,39 @@ def estimator(setting: dict[str, Any], iterations: int, cst: list[int], seed: in
 
 def search(
     grid: dict[str, list[Any]],
+    most: dict[float, int],
     learn: tuple[np.ndarray, np.ndarray],
     validate: tuple[np.ndarray, np.ndarray],
+    beside: tuple[np.ndarray, np.ndarray],
     cst: list[int],
     seed: int,
-) -> tuple[dict[str, Any], int, float, int]:
-    """The setting and iterations with the best validation AUC: setting, iterations, AUC, fits.
+) -> list[dict[str, Any]]:
+    """Every setting of a grid at every count of iterations, with its validation AUC.
 
-    Each setting is fitted once to its most iterations and read at every count of COUNTS
-    up to them (a fit with fewer iterations is the same trees, cut short).
+    Each setting is fitted once to its most iterations (`most`, by learning rate) and read
+    at every count of COUNTS up to them (a fit with fewer iterations is the same trees, cut
+    short). The AUC on `beside` (the held-out half) is kept for the record, never to choose.
     """
-    best: tuple[dict[str, Any], int, float] = ({}, 0, -1.0)
-    fits = 0
+    rows = []
     for setting in _settings(grid):
-        most = MOST[setting["learning_rate"]]
-        fitted = estimator(setting, most, cst, seed).fit(*learn)
-        fits += 1
-        for k, raw in enumerate(fitted.staged_decision_function(validate[0]), start=1):
-            if k in COUNTS or k == most:
-                auc = float(roc_auc_score(validate[1], raw))
-                if auc > best[2]:
-                    best = (setting, k, auc)
-    return (*best, fits)
+        top = most[setting["learning_rate"]]
+        fitted = estimator(setting, top, cst, seed).fit(*learn)
+        staged = zip(
+            fitted.staged_decision_function(validate[0]),
+            fitted.staged_decision_function(beside[0]),
+            strict=True,
+        )
+        for k, (raw, other) in enumerate(staged, start=1):
+            if k in COUNTS or k == top:
+                rows.append(
+                    {
+                        **setting,
+                        "iterations": k,
+                        "validation": float(roc_auc_score(validate[1], raw)),
+                        "held_out": float(roc_auc_score(beside[1], other)),
+                    }
+                )
+    return rows
 
 
 def main() -> None:
@@ -346,6 +389,14 @@ def main() -> None:
     p.add_argument(
         "--states", type=int, default=5, help="random states of each ceiling line's model"
     )
+    p.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["steps", "grids"],
+        help="leave out the ceiling's steps (all but the ceiling) or the grids",
+    )
+    p.add_argument("--grid-out", type=Path, help="a CSV of every setting the grids tried")
     args = p.parse_args()
     world = args.world_folder / "world"
     clock = Clock()
@@ -403,61 +454,88 @@ def main() -> None:
     runs["ceiling, no record lowest"] = [lowest_where(s, unreached) for s in runs["ceiling"]]
     clock.lap(f"ceiling (5-fold, {len(states)} random states):")
 
-    theirs = facts(truth, linked, truth.last_date, attendance=True)
-    folds = StratifiedGroupKFold(n_splits=5).split(
-        theirs, theirs["outcome"].to_numpy(), theirs["truth_id"].to_numpy()
-    )
-    runs["ceiling, product's linkage"] = placed_ours(theirs, cross_fitted(theirs, list(folds)))
-    clock.lap("ceiling with the product's linkage:")
-
-    dated = facts(truth, perfect, truth.last_date, attendance=False)
-    runs["ceiling, dated facts"] = cross_fitted(dated, 5)
-    clock.lap("ceiling on dated facts:")
-
     past: dict[str, tuple[int, int]] = {}
-    scores, *past["serious events"] = learned_then(
-        truth, perfect, had_in(serious, learned_at, horizon), learned_at, dated, states
-    )
-    runs["ceiling, learned in the past"] = scores
-    outcomes = had_in(truth.events.filter(recorded), learned_at, horizon)
-    scores, *past["recorded outcomes"] = learned_then(
-        truth, perfect, outcomes, learned_at, dated, states
-    )
-    runs["..., recorded outcomes"] = scores
-    runs["..., no record lowest"] = [lowest_where(s, unreached) for s in scores]
-    theirs_dated = facts(truth, linked, truth.last_date, attendance=False)
-    outcomes = had_in(linked.events.filter(recorded), learned_at, horizon)
-    scores, *past["the product's linkage"] = learned_then(
-        truth, linked, outcomes, learned_at, theirs_dated, states
-    )
-    runs["..., product's linkage"] = placed_ours(theirs_dated, scores)
-    scores, *_ = learned_then(
-        truth, linked, outcomes, learned_at, theirs_dated, states, drop=("female",)
-    )
-    runs["..., without sex"] = placed_ours(theirs_dated, scores)
-    # Age as the product's records give it on the night: unknown where none gives a birth date.
-    as_recorded = linked._replace(
-        people=linked.people.drop("dob")
-        .join(dobs, on="person_id", how="left")
-        .select(linked.people.columns)
-    )
-    recorded_dated = facts(truth, as_recorded, truth.last_date, attendance=False)
-    scores, *_ = learned_then(
-        truth, as_recorded, outcomes, learned_at, recorded_dated, states, drop=("female",)
-    )
-    runs["..., age as the records give it"] = placed_ours(recorded_dated, scores)
-    registers = ["tenant", *(f"{on}_{r}" for r in truth.registers for on in ("on", "days_on"))]
-    scores, *_ = learned_then(
-        truth,
-        as_recorded,
-        outcomes,
-        learned_at,
-        recorded_dated,
-        states,
-        drop=("female", *registers),
-    )
-    runs["..., without registers"] = placed_ours(recorded_dated, scores)
-    clock.lap(f"ceiling learned in the past (7 x {len(states)} fits):")
+    if "steps" not in args.skip:
+        theirs = facts(truth, linked, truth.last_date, attendance=True)
+        folds = StratifiedGroupKFold(n_splits=5).split(
+            theirs, theirs["outcome"].to_numpy(), theirs["truth_id"].to_numpy()
+        )
+        runs["ceiling, product's linkage"] = placed_ours(theirs, cross_fitted(theirs, list(folds)))
+        clock.lap("ceiling with the product's linkage:")
+
+        dated = facts(truth, perfect, truth.last_date, attendance=False)
+        runs["ceiling, dated facts"] = cross_fitted(dated, 5)
+        clock.lap("ceiling on dated facts:")
+
+        scores, *past["serious events"] = learned_then(
+            truth, perfect, had_in(serious, learned_at, horizon), learned_at, dated, states
+        )
+        runs["ceiling, learned in the past"] = scores
+        outcomes = had_in(truth.events.filter(recorded), learned_at, horizon)
+        scores, *past["recorded outcomes"] = learned_then(
+            truth, perfect, outcomes, learned_at, dated, states
+        )
+        runs["..., recorded outcomes"] = scores
+        runs["..., no record lowest"] = [lowest_where(s, unreached) for s in scores]
+        theirs_dated = facts(truth, linked, truth.last_date, attendance=False)
+        outcomes = had_in(linked.events.filter(recorded), learned_at, horizon)
+        scores, *past["the product's linkage"] = learned_then(
+            truth, linked, outcomes, learned_at, theirs_dated, states
+        )
+        runs["..., product's linkage"] = placed_ours(theirs_dated, scores)
+        scores, *_ = learned_then(
+            truth, linked, outcomes, learned_at, theirs_dated, states, drop=("female",)
+        )
+        runs["..., without sex"] = placed_ours(theirs_dated, scores)
+        # Age as the product's records give it on the night: unknown where none gives a birth date.
+        as_recorded = linked._replace(
+            people=linked.people.drop("dob")
+            .join(dobs, on="person_id", how="left")
+            .select(linked.people.columns)
+        )
+        recorded_dated = facts(truth, as_recorded, truth.last_date, attendance=False)
+        scores, *_ = learned_then(
+            truth, as_recorded, outcomes, learned_at, recorded_dated, states, drop=("female",)
+        )
+        runs["..., age as the records give it"] = placed_ours(recorded_dated, scores)
+        registers = ["tenant", *(f"{on}_{r}" for r in truth.registers for on in ("on", "days_on"))]
+        scores, *_ = learned_then(
+            truth,
+            as_recorded,
+            outcomes,
+            learned_at,
+            recorded_dated,
+            states,
+            drop=("female", *registers),
+        )
+        runs["..., without registers"] = placed_ours(recorded_dated, scores)
+        events = as_recorded.events.with_columns(
+            pl.col("kind").replace("self_harm", "ae_attendance")
+        )
+        graded = events.with_columns(
+            pl.when(~pl.col("kind").is_in(UNGRADED)).then(pl.col("severity")).alias("severity")
+        )
+        history = [c for c in recorded_dated.columns if c.endswith(f"_{max(ceiling.WINDOWS)}")]
+        for label, changed, more, rule in [
+            ("..., self-harm counted as A&E", events, [], False),
+            ("..., severity only where recorded", graded, [], False),
+            ("..., the last 365 days only", graded, history, False),
+            ("..., learned from persons recorded by then", graded, history, True),
+        ]:
+            side = as_recorded._replace(events=changed)
+            judged = facts(truth, side, truth.last_date, attendance=False)
+            scores, *past[label[5:]] = learned_then(
+                truth,
+                side,
+                outcomes,
+                learned_at,
+                judged,
+                states,
+                drop=("female", *registers, *more),
+                recorded_by_then=rule,
+            )
+            runs[label] = placed_ours(judged, scores)
+        clock.lap(f"ceiling learned in the past (11 x {len(states)} fits):")
     columns = {name: np.mean(np.vstack(scores), axis=0) for name, scores in runs.items()}
 
     # ---- The product's features, its models, and others chosen by recorded outcomes.
@@ -474,6 +552,13 @@ def main() -> None:
     def placed(score: np.ndarray) -> np.ndarray:
         return on_world(people, tonight.select("person_id", pl.Series("score", score)), ids)
 
+    runs["the ceiling's model on the product's features"] = [
+        placed(ceiling.ceiling_model(s).fit(x_learn, y_learn).predict_proba(x_now)[:, 1])
+        for s in states
+    ]
+    columns["the ceiling's model on the product's features"] = np.mean(
+        np.vstack(runs["the ceiling's model on the product's features"]), axis=0
+    )
     chosen: dict[str, str] = {}
     for kind in ("logistic", "boosted"):
         model = fit(learn, calibrate, names, feature_set(), kind, seed=seed, increasing=increasing)
@@ -487,20 +572,28 @@ def main() -> None:
             columns["stumps, today, calibrated"] = placed(model.probability(x_now))
     clock.lap("the product's two models:")
 
-    grids = [("stumps, tuned", STUMPS)]
-    grids += [(f"trees, {shape}", {**TREES, "shape": [shape]}) for shape in TREES["shape"]]
-    for label, grid in grids:
-        setting, k, auc, fits = search(grid, (x_learn, y_learn), (x_cal, y_cal), cst, seed)
-        model = estimator(setting, k, cst, seed).fit(x_learn, y_learn)
+    grids = [("stumps, tuned", STUMPS, MOST["stumps"])]
+    grids += [
+        (f"trees, {shape}", {**TREES, "shape": [shape]}, MOST["trees"]) for shape in TREES["shape"]
+    ]
+    searched = []
+    for label, grid, most in grids if "grids" not in args.skip else []:
+        rows = search(grid, most, (x_learn, y_learn), (x_cal, y_cal), (x_held, y_held), cst, seed)
+        searched += [{"world": args.world_folder.name, "grid": label, **r} for r in rows]
+        best = max(rows, key=lambda r: r["validation"])
+        setting = {k: best[k] for k in grid}
+        model = estimator(setting, best["iterations"], cst, seed).fit(x_learn, y_learn)
         columns[label] = placed(model.decision_function(x_now))
         calibrator = bounded_isotonic(model.decision_function(x_cal), y_cal)
         columns[f"{label}, calibrated"] = placed(calibrator.predict(model.decision_function(x_now)))
         chosen[label] = (
-            f"{', '.join(f'{key} {value}' for key, value in setting.items())}, {k} iterations "
-            f"(the best of {fits} fits); calibration half {auc:.3f}, held-out half "
-            f"{roc_auc_score(y_held, model.decision_function(x_held)):.3f}"
+            f"{', '.join(f'{key} {value}' for key, value in setting.items())}, "
+            f"{best['iterations']} iterations (the best of {len(rows)}); calibration half "
+            f"{best['validation']:.3f}, held-out half {best['held_out']:.3f}"
         )
-        clock.lap(f"{label} ({fits} fits):")
+        clock.lap(f"{label} ({len(rows)} settings and counts):")
+    if args.grid_out is not None and searched:
+        pl.DataFrame(searched).write_csv(args.grid_out)
     columns["the product's scores in the warehouse"] = on_world(people, shown, ids)
 
     # ---- The walk.
@@ -524,19 +617,23 @@ def main() -> None:
         f"{int(y_cal.sum())} + {int(y_held.sum())} outcomes); scored {tonight.height:,}"
     )
     print(
-        f"  facts: ceiling {ceiling.inputs(full).shape[1]}, dated {ceiling.inputs(dated).shape[1]}"
-        f"; the product's features {len(names)}; at {learned_at} the ceiling learned from "
-        + "; ".join(f"{n:,} persons, {k:,} outcomes ({w})" for w, (n, k) in past.items())
+        f"  facts: ceiling {ceiling.inputs(full).shape[1]}; the product's features {len(names)}"
+        + "".join(
+            f"; in the past the ceiling learned from {n:,} persons, {k:,} outcomes ({w})"
+            for w, (n, k) in past.items()
+        )
     )
     print(f"  oracle: AUC {roc_auc_score(y, people['true_probability'].to_numpy()):.3f}")
     for name, against in WALK:
+        if name not in columns:
+            continue
         ratio = draws[name] / draws["ceiling"]
         line = (
             f"  {name}: AUC {auc_of[name]:.3f} {ceiling.interval(draws[name])}, "
             f"{auc_of[name] / auc_of['ceiling']:.1%} {ceiling.interval(ratio, percent=True)} "
             "of the ceiling"
         )
-        if against:
+        if against in columns:
             line += f"; against {against}: {step(against, name)}"
         print(line)
         if name in runs:
@@ -550,7 +647,8 @@ def main() -> None:
             print(f"      chosen by recorded outcomes at {judged_at}: {chosen[name]}")
     print("  and:")
     for a, b in SKIPS:
-        print(f"    {b} against {a}: {step(a, b)}")
+        if a in columns and b in columns:
+            print(f"    {b} against {a}: {step(a, b)}")
     print("  time: " + "; ".join(clock.lines))
 
 

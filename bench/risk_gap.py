@@ -40,14 +40,16 @@ of one fit's AUC, and of the step, over the states is printed below each line.
 
 The product's features (`training_examples` and `build_features`, as training builds
 them), learned at `learned_at` and judged on the newest night's features:
-- `logistic, shipped` and `stumps, shipped`: the product's own `fit` as risk.yaml sets it,
-  raw scores; `stumps, shipped, calibrated` is the probability shown, whose ties cost a
-  little AUC; `the product's scores in the warehouse` are those the world's own training
-  scored its newest night with (the settings of that day);
+- `logistic, shipped` and `stumps, shipped`: the product's own `fit`, raw scores; `stumps,
+  shipped, calibrated` is the probability shown, whose ties cost a little AUC; `the
+  product's scores in the warehouse` are those the world's own training scored its newest
+  night with;
 - `stumps, tuned` and `trees, depth 2` / `trees, 15 leaves`: each setting of a grid fitted
   on the persons at `learned_at`, and chosen by the AUC on the calibration half of the
   persons at `judged_at` (even person numbers) with their recorded outcomes; the other
-  half's AUC is printed beside it. The world's truth never chooses.
+  half's AUC is printed beside it. The world's truth never chooses;
+- `stumps, given` (with `--stumps`): stumps grown with one setting given on the command
+  line, to judge one setting chosen elsewhere on every world.
 
     .venv/bin/python bench/risk_gap.py --world-folder /tmp/jw60/seed21-errors1 \\
         [--resamples 200]
@@ -91,8 +93,6 @@ TREES = {
 }
 MOST = {"stumps": {0.05: 2000, 0.1: 1000, 0.2: 500}, "trees": {0.05: 1000, 0.1: 500}}
 COUNTS = (50, 100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1600, 2000)
-# The boosted model's stumps as risk.yaml grew them before issue 17.
-BEFORE = {"learning_rate": 0.1, "iterations": 300, "min_samples_leaf": 20, "l2_regularization": 0.0}
 # The world's kinds of event whose severity no partner's extract gives as a severity (the
 # warehouse holds their events with none), and its self-harm, which the health extract
 # sends as an A&E attendance with the presenting complaint beside it.
@@ -134,17 +134,16 @@ WALK = (
     ("stumps, shipped, calibrated", "stumps, shipped"),
     ("stumps, tuned, calibrated", "stumps, tuned"),
     ("trees, 15 leaves, calibrated", "trees, 15 leaves"),
-    ("stumps, before issue 17", "stumps, shipped"),
-    ("stumps, before issue 17, calibrated", "stumps, before issue 17"),
-    ("the product's scores in the warehouse", "stumps, before issue 17, calibrated"),
+    ("stumps, given", "stumps, shipped"),
+    ("stumps, given, calibrated", "stumps, given"),
+    ("the product's scores in the warehouse", "stumps, shipped, calibrated"),
 )
 # Steps worth reading that skip lines of the walk.
 SKIPS = (
     ("stumps, shipped", "trees, 15 leaves"),
     ("stumps, shipped", "trees, depth 2"),
     ("stumps, shipped, calibrated", "stumps, tuned, calibrated"),
-    ("stumps, before issue 17, calibrated", "stumps, shipped, calibrated"),
-    ("the product's scores in the warehouse", "stumps, shipped, calibrated"),
+    ("stumps, shipped, calibrated", "stumps, given, calibrated"),
     ("..., age as the records give it", "stumps, tuned"),
     ("..., severity only where recorded", "stumps, tuned"),
     ("the ceiling's model on the product's features", "stumps, shipped"),
@@ -386,7 +385,7 @@ def main() -> None:
     import duckdb
 
     from risk_models.features import build_features, feature_names, feature_set, newest_night
-    from risk_models.model import Boosting, bounded_isotonic, fit, matrix, monotone
+    from risk_models.model import bounded_isotonic, fit, matrix, monotone
     from risk_models.outcomes import outcome_config, training_examples
     from risk_models.scoring import risk_settings
     from risk_models.training import held_out_split
@@ -405,6 +404,13 @@ def main() -> None:
         help="leave out the ceiling's steps (all but the ceiling) or the grids",
     )
     p.add_argument("--grid-out", type=Path, help="a CSV of every setting the grids tried")
+    p.add_argument(
+        "--stumps",
+        nargs=4,
+        type=float,
+        metavar=("RATE", "LEAF", "L2", "ITERATIONS"),
+        help="also judge stumps grown so (learning rate, min_samples_leaf, l2, iterations)",
+    )
     args = p.parse_args()
     world = args.world_folder / "world"
     clock = Clock()
@@ -568,28 +574,16 @@ def main() -> None:
         np.vstack(runs["the ceiling's model on the product's features"]), axis=0
     )
     chosen: dict[str, str] = {}
-    for label, kind, boosting in [
-        ("logistic, shipped", "logistic", Boosting()),
-        ("stumps, shipped", "boosted", settings.model.boosted.boosting()),
-        ("stumps, before issue 17", "boosted", Boosting(**BEFORE)),
-    ]:
-        model = fit(
-            learn,
-            calibrate,
-            names,
-            feature_set(),
-            kind,  # type: ignore[arg-type]
-            seed=seed,
-            increasing=increasing,
-            boosting=boosting,
-        )
+    for kind in ("logistic", "boosted"):
+        model = fit(learn, calibrate, names, feature_set(), kind, seed=seed, increasing=increasing)
+        label = "logistic, shipped" if kind == "logistic" else "stumps, shipped"
         columns[label] = placed(model.raw(x_now))
         chosen[label] = (
             f"calibration half {roc_auc_score(y_cal, model.raw(x_cal)):.3f}, "
             f"held-out half {roc_auc_score(y_held, model.raw(x_held)):.3f}"
         )
         if kind == "boosted":
-            columns[f"{label}, calibrated"] = placed(model.probability(x_now))
+            columns["stumps, shipped, calibrated"] = placed(model.probability(x_now))
     clock.lap("the product's models:")
 
     grids = [("stumps, tuned", STUMPS, MOST["stumps"])]
@@ -607,11 +601,26 @@ def main() -> None:
         calibrator = bounded_isotonic(model.decision_function(x_cal), y_cal)
         columns[f"{label}, calibrated"] = placed(calibrator.predict(model.decision_function(x_now)))
         chosen[label] = (
-            f"{', '.join(f'{key} {value}' for key, value in setting.items())}, "
+            f"chosen {', '.join(f'{key} {value}' for key, value in setting.items())}, "
             f"{best['iterations']} iterations (the best of {len(rows)}); calibration half "
             f"{best['validation']:.3f}, held-out half {best['held_out']:.3f}"
         )
         clock.lap(f"{label} ({len(rows)} settings and counts):")
+    if args.stumps is not None:
+        rate, leaf, l2, iterations = args.stumps
+        setting = {"learning_rate": rate, "min_samples_leaf": int(leaf), "l2_regularization": l2}
+        model = estimator(setting, int(iterations), cst, seed).fit(x_learn, y_learn)
+        columns["stumps, given"] = placed(model.decision_function(x_now))
+        calibrator = bounded_isotonic(model.decision_function(x_cal), y_cal)
+        columns["stumps, given, calibrated"] = placed(
+            calibrator.predict(model.decision_function(x_now))
+        )
+        chosen["stumps, given"] = (
+            f"{', '.join(f'{k} {v:g}' for k, v in setting.items())}, {int(iterations)} "
+            f"iterations; calibration half "
+            f"{roc_auc_score(y_cal, model.decision_function(x_cal)):.3f}, held-out half "
+            f"{roc_auc_score(y_held, model.decision_function(x_held)):.3f}"
+        )
     if args.grid_out is not None and searched:
         pl.DataFrame(searched).write_csv(args.grid_out)
     columns["the product's scores in the warehouse"] = on_world(people, shown, ids)
@@ -664,7 +673,7 @@ def main() -> None:
                 line += f"; the step {min(steps):+.3f} to {max(steps):+.3f}"
             print(line)
         if name in chosen:
-            print(f"      chosen by recorded outcomes at {judged_at}: {chosen[name]}")
+            print(f"      on recorded outcomes at {judged_at}: {chosen[name]}")
     print("  and:")
     for a, b in SKIPS:
         if a in columns and b in columns:

@@ -143,6 +143,8 @@ SKIPS = (
     ("stumps, shipped", "trees, 15 leaves"),
     ("stumps, shipped", "trees, depth 2"),
     ("stumps, shipped, calibrated", "stumps, tuned, calibrated"),
+    ("stumps, shipped", "stumps, tuned"),
+    ("stumps, shipped", "stumps, given"),
     ("stumps, shipped, calibrated", "stumps, given, calibrated"),
     ("..., age as the records give it", "stumps, tuned"),
     ("..., severity only where recorded", "stumps, tuned"),
@@ -630,9 +632,9 @@ def main() -> None:
     clock.lap(f"{args.resamples} paired resamples:")
     auc_of = {name: float(roc_auc_score(y, score)) for name, score in columns.items()}
 
-    def step(a: str, b: str) -> str:
+    def step(a: str, b: str, places: int = 3) -> str:
         low, high = np.percentile(draws[b] - draws[a], [2.5, 97.5])
-        return f"{auc_of[b] - auc_of[a]:+.3f} ({low:+.3f} to {high:+.3f})"
+        return f"{auc_of[b] - auc_of[a]:+.{places}f} ({low:+.{places}f} to {high:+.{places}f})"
 
     print(
         f"{args.world_folder.name}: {len(y):,} world persons with an outcome, {int(y.sum()):,} "
@@ -674,10 +676,10 @@ def main() -> None:
             print(line)
         if name in chosen:
             print(f"      on recorded outcomes at {judged_at}: {chosen[name]}")
-    print("  and:")
+    print("  and, to four places:")
     for a, b in SKIPS:
         if a in columns and b in columns:
-            print(f"    {b} against {a}: {step(a, b)}")
+            print(f"    {b} against {a}: {step(a, b, 4)}")
     print("  time: " + "; ".join(clock.lines))
 
 

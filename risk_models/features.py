@@ -119,6 +119,8 @@ class FeaturesConfig(_Strict):
     severe: int = Field(3, ge=1, le=3)
     recency_cap_days: int = Field(730, gt=0)
     trend_days: int = Field(90, gt=0)
+    # Yearly rates over the records of up to this many days: `history_kinds` (None: none)
+    history_days: int | None = Field(None, gt=0)
     age_when_unknown: int = Field(40, ge=0, le=120)
     household: HouseholdFeatures
     area: AreaFeatures
@@ -158,7 +160,24 @@ class FeaturesConfig(_Strict):
 
     def lookback(self) -> int:
         """The oldest event, in days before the as-of date, any feature reads."""
-        return max(self.longest_window(), self.recency_cap_days)
+        return max(self.longest_window(), self.recency_cap_days, self.history_days or 0)
+
+    def history_kinds(self) -> dict[str, str]:
+        """The kinds counted as a yearly rate over the records' history, each with its SQL test.
+
+        Each event type, all events, and events graded severe. A kind's rate is its events
+        over the `history_days` before the as-of date, or over as long as the warehouse's
+        events of that kind go back when that is shorter (at least a day), a year at a
+        time: a partner that keeps five years and one that keeps one are read on the same
+        scale, and so is a model trained on a year of history and scored on two.
+        """
+        if self.history_days is None:
+            return {}
+        return {
+            **{t: f"type = {_quote(t)}" for t in self.event_types},
+            "events": "true",
+            "severe": f"severity >= {self.severe}",
+        }
 
 
 @contextmanager
@@ -212,6 +231,7 @@ def feature_names(config: FeaturesConfig | None = None) -> list[str]:
         *(f"n_events_{w}d" for w in c.windows),
         *(f"n_severe_{w}d" for w in c.windows),
         *(f"agencies_{w}d" for w in c.windows),
+        *(f"n_{k}_per_year" for k in c.history_kinds()),
         "agencies_involved",
         "days_since_last_event",
         f"trend_{c.trend_days}d",
@@ -396,6 +416,11 @@ def _query(c: FeaturesConfig) -> str:
             for w in c.windows
         ),
         f"min({ago}) AS last_ago",
+        *(
+            f"count(*) FILTER (WHERE {test} AND {ago} < span_{k}) * 365.0"
+            f" / any_value(span_{k}) AS n_{k}_per_year"
+            for k, test in c.history_kinds().items()
+        ),
         f"count(*) FILTER (WHERE {in_window(ago, c.trend_days)})"
         f" - count(*) FILTER (WHERE {in_window(ago, c.trend_days, c.trend_days)})"
         f" AS trend_{c.trend_days}d",
@@ -433,6 +458,16 @@ def _query(c: FeaturesConfig) -> str:
     hh_kinds = [*hh.event_types, "events", "severe"]
     hh_cols = [f"_h_{t}_{w}" for t in hh_kinds for w in hh.windows]
     postcode = "upper(replace(postcode, ' ', ''))"
+    first_ago = {
+        k: ago_sql(f"min(date) FILTER (WHERE {test})", "$as_of")
+        for k, test in c.history_kinds().items()
+        if k != "severe"  # severity is not read here: graded events take all events' span
+    }
+    spans = ", ".join(
+        f"least({c.history_days}, greatest(1, {ago} + 1)) AS span_{k}"
+        for k, ago in first_ago.items()
+    )
+    spans += ", span_events AS span_severe" if c.history_days else ""
     return f"""
 WITH seen AS (
     -- When the warehouse can show each record existed: the start date its partner gives
@@ -461,10 +496,17 @@ rec AS (
       AND s.since <= $as_of AND s.loaded IS NOT NULL
 ),
 people AS (SELECT DISTINCT person_id FROM rec),
+spans AS (
+    -- Days of history each kind of yearly rate is taken over: up to history_days, and no
+    -- further back than the warehouse's first event of the kind dated by the as-of date.
+    SELECT {spans or "1 AS _none"}
+    FROM events WHERE valid_from <= $night AND date <= $as_of
+),
 ev AS (
     SELECT r.person_id, e.source, e.type, TRY_CAST(e.severity AS INTEGER) AS severity,
-           {ago_sql("e.date", "$as_of")} AS ago
-    FROM events e JOIN rec r ON r.source = e.source AND r.source_record_id = e.source_record_id
+           {ago_sql("e.date", "$as_of")} AS ago, spans.*
+    FROM events e CROSS JOIN spans
+    JOIN rec r ON r.source = e.source AND r.source_record_id = e.source_record_id
     WHERE e.valid_from <= $night AND (e.valid_to IS NULL OR e.valid_to > $night)
       AND e.date <= $as_of AND e.date > $as_of - {c.lookback()}
       AND e.type IN ({types})
@@ -542,6 +584,7 @@ everyone AS (SELECT count(*) AS n, sum(_area_events) AS k FROM base)
 SELECT b.person_id, b.household_id,
        {", ".join(f"b.n_{t}_{w}d" for t in c.event_types for w in c.windows)},
        {", ".join(f"b.n_events_{w}d, b.n_severe_{w}d, b.agencies_{w}d" for w in c.windows)},
+       {"".join(f"b.n_{k}_per_year, " for k in c.history_kinds())}
        b.agencies_involved,
        coalesce(least(b.last_ago, {c.recency_cap_days}), {c.recency_cap_days})
            AS days_since_last_event,
@@ -646,6 +689,15 @@ def _wordings(c: FeaturesConfig) -> dict[str, Callable[[float], str]]:
             "event graded high severity", "events graded high severity", last
         )
         words[f"agencies_{w}d"] = counted("agency", "agencies", f" recorded events{last}")
+    kinds = {t: (e.noun, e.many()) for t, e in c.event_types.items()}
+    kinds["events"] = ("event recorded by partner agencies", "events recorded by partner agencies")
+    kinds["severe"] = ("event graded high severity", "events graded high severity")
+    for k in c.history_kinds():
+        noun, plural = kinds[k]
+        words[f"n_{k}_per_year"] = lambda v, noun=noun, plural=plural: (
+            f"{v:.1f} {noun if f'{v:.1f}' == '1.0' else plural} a year on average, over up to "
+            f"{period(c.history_days or 0)} of records"
+        )
     words["agencies_involved"] = counted("agency", "agencies", " working with the person")
     cap = c.recency_cap_days
 

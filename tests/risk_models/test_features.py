@@ -83,6 +83,17 @@ def _changes(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _span(con: duckdb.DuckDBPyConnection, night: dt.date, as_of: dt.date, test: str) -> int:
+    """Days a yearly rate is taken over: up to history_days, back to the first such event."""
+    first = con.execute(
+        f"SELECT min(date) FROM events WHERE valid_from <= ? AND date <= ? AND {test}",
+        [night, as_of],
+    ).fetchall()[0][0]
+    history = features_config().history_days
+    assert history is not None
+    return min(history, (as_of - first).days + 1)
+
+
 def _quiet_adult(frame: pl.DataFrame) -> pl.DataFrame:
     """Adults of known age in a household of two or more with a child, no event for a year."""
     return frame.filter(
@@ -169,7 +180,13 @@ def test_an_event_on_the_as_of_date_changes_exactly_the_expected_features(
     expected = {f"{k}_{w}d": 1.0 for k in COUNTED for w in (30, 90, 365)}
     expected |= {f"agencies_{w}d": 1.0 for w in (30, 90, 365)}
     expected |= {"trend_90d": 1.0, "days_since_last_event": -person["days_since_last_event"]}
-    assert own == expected  # the person's own household and area features do not move
+    everything = 365 / _span(planted, night, AS_OF, "true")
+    abuse = 365 / _span(planted, night, AS_OF, "type = 'domestic_abuse'")
+    expected |= {"n_events_per_year": everything, "n_severe_per_year": everything}
+    expected |= {"n_domestic_abuse_per_year": abuse}
+    assert own == pytest.approx(
+        expected
+    )  # the person's own household and area features do not move
 
     members = baseline.filter(
         (pl.col("household_id") == person["household_id"])
@@ -319,6 +336,41 @@ def test_window_edges(
         assert f"n_severe_{w}d" not in own
     assert own.get("trend_90d", 0.0) == (1.0 if ago < 90 else -1.0 if ago < 180 else 0.0)
     assert own["days_since_last_event"] == ago - person["days_since_last_event"]
+
+
+def test_yearly_rates_read_the_history_there_is(
+    planted: duckdb.DuckDBPyConnection, baseline: pl.DataFrame, night: dt.date
+) -> None:
+    """A kind's rate counts its events over history_days, or back to its first event."""
+    kind = "homelessness_application"
+    person = _quiet_adult(baseline).filter(pl.col(f"n_{kind}_per_year") == 0).row(0, named=True)
+    span = _span(planted, night, AS_OF, f"type = '{kind}'")
+    assert 400 < span < 1800  # the test world holds two years of events before its nights
+    everything = _span(planted, night, AS_OF, "true")
+    record = _record(planted, person["person_id"], night)
+    for ago in (10, 400, span + 5):  # the last is older than the kind's first event
+        _plant_event(planted, record, kind, AS_OF - dt.timedelta(days=ago), night, 1)
+
+    def own(**update: int | None) -> dict[str, float]:
+        config = features_config().model_copy(update=update)
+        frame = build_features(planted, AS_OF, night, config)
+        return frame.filter(pl.col("person_id") == person["person_id"]).row(0, named=True)
+
+    got = own()
+    assert got[f"n_{kind}_365d"] == 1
+    # The kind's span now reaches back to the oldest planted event, and so may all events'.
+    assert got[f"n_{kind}_per_year"] == pytest.approx(3 * 365 / (span + 6))
+    grown = _span(planted, night, AS_OF, "true")
+    assert grown == max(everything, span + 6)
+    before = person["n_events_per_year"] * everything / 365  # the person's events till now
+    assert got["n_events_per_year"] == pytest.approx((before + 3) * 365 / grown)
+    severe = person["n_severe_per_year"] * everything / grown  # planted graded 1, not severe
+    assert got["n_severe_per_year"] == pytest.approx(severe)
+    # A shorter history reads only the events it holds, over its own length.
+    assert own(history_days=401)[f"n_{kind}_per_year"] == pytest.approx(2 * 365 / 401)
+    assert own(history_days=400)[f"n_{kind}_per_year"] == pytest.approx(1 * 365 / 400)
+    # Without history_days there are no rates at all.
+    assert not any(n.endswith("_per_year") for n in own(history_days=None))
 
 
 def test_rows_are_read_as_known_on_the_night(

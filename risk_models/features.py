@@ -692,12 +692,13 @@ def _wordings(c: FeaturesConfig) -> dict[str, Callable[[float], str]]:
     kinds = {t: (e.noun, e.many()) for t, e in c.event_types.items()}
     kinds["events"] = ("event recorded by partner agencies", "events recorded by partner agencies")
     kinds["severe"] = ("event graded high severity", "events graded high severity")
+    over = f" a year on average, over up to {period(c.history_days or 0)} of records"
+
+    def yearly(noun: str, plural: str) -> Callable[[float], str]:
+        return lambda v: f"{v:.1f} {noun if f'{v:.1f}' == '1.0' else plural}{over}"
+
     for k in c.history_kinds():
-        noun, plural = kinds[k]
-        words[f"n_{k}_per_year"] = lambda v, noun=noun, plural=plural: (
-            f"{v:.1f} {noun if f'{v:.1f}' == '1.0' else plural} a year on average, over up to "
-            f"{period(c.history_days or 0)} of records"
-        )
+        words[f"n_{k}_per_year"] = yearly(*kinds[k])
     words["agencies_involved"] = counted("agency", "agencies", " working with the person")
     cap = c.recency_cap_days
 

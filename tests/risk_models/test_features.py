@@ -743,6 +743,18 @@ def test_settings_errors_name_the_file_and_key(tmp_path: Path) -> None:
         ("n_referral_365d", 0, "no referrals to children's social care in the last 12 months"),
         ("agencies_90d", 4, "4 agencies recorded events in the last 90 days"),
         ("agencies_involved", 1, "1 agency working with the person"),
+        (
+            "n_referral_per_year",
+            1.0,
+            "1.0 referral to children's social care a year on average, over up to 5 years"
+            " of records",
+        ),
+        (
+            "n_events_per_year",
+            2.345,
+            "2.3 events recorded by partner agencies a year on average, over up to 5 years"
+            " of records",
+        ),
         ("days_since_last_event", 730, "no events in the last 2 years"),
         ("days_since_last_event", 12, "the last event was 12 days ago"),
         ("trend_90d", -2, "2 fewer events in the last 90 days than in the 90 days before"),

@@ -218,6 +218,14 @@ class Delivery(_Strict):
         description="wait before each retry of a failed send; after the last, give up and report",
     )
     workers: int = Field(8, ge=1, le=64, description="sends in flight at once")
+    lease_minutes: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "how long a pass may hold a send it has claimed; after this another pass may take"
+            " it over (longer than any one send takes, timeouts included)"
+        ),
+    )
 
 
 class CasePack(_Strict):

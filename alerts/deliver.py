@@ -6,8 +6,14 @@ the recipient's targets (their email, a team's Teams or Slack channel, a webhook
 every send is scoped to that one target by an Apprise tag: Apprise sends an untagged
 notify to every target it holds.
 
-Each (batch, recipient, target) is a row of `deliveries`, made before anything is sent,
-so a crash mid-send leaves rows that say what is still owed. A failed send is kept with
+Each (batch, recipient, target) is a row of `deliveries`, made before anything is sent: an
+outbox. A pass claims the rows it will send (status `sending`, its own token and a lease
+of `delivery.lease_minutes`) in one statement, so two passes at once never take the same
+row; it records each result as that send returns. A pass killed mid-way leaves its sent
+rows `sent` and the rest claimed: the next retry after their lease has run out takes them
+over, and one before it reports them in flight and leaves them alone. The only message a
+recipient can get twice is one the relay accepted while the pass died before recording it:
+at most `delivery.workers` of them, the sends in flight at that moment. A failed send is kept with
 its error, its attempts and when to try again (`delivery.backoff_minutes`); after the
 last it is given up and reported on every run, and its alerts stay pending, visible in
 the inbox and escalated when nobody acknowledges them. A recipient with no target gets
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import secrets
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +41,7 @@ from alerts.store import ALERTS, DELIVERED, DELIVERIES, DELIVERY_ALERTS, PENDING
 
 NO_TARGET = "-"  # the target_tag of a delivery to a recipient who has no target
 SUPERSEDED = "superseded"  # a no-target delivery whose recipient has had targets since
-STALE_PENDING = dt.timedelta(hours=1)  # a pending row this old was left by a crashed run
+SENDING = "sending"  # claimed by one pass until its lease runs out
 
 KIND_WORDS = {
     "new_high": "new high risk",
@@ -119,6 +126,9 @@ class DeliveryReport:
     owed_retrying: int = 0  # in the store after this: failed rows awaiting a retry
     owed_given_up: int = 0  # ... failed rows given up
     owed_alerts: int = 0  # ... alerts still pending (nobody told yet)
+    taken_over: int = 0  # claimed by a pass that stopped before its lease ran out: sent now
+    in_flight: int = 0  # claimed by another pass whose lease has not run out: left alone
+    owed_unsent: int = 0  # in the store after this: rows never sent nor failed (see lines)
 
     def add(self, other: DeliveryReport) -> None:
         """Fold another report's sends into this one."""
@@ -127,6 +137,8 @@ class DeliveryReport:
         self.gave_up += other.gave_up
         self.no_target += other.no_target
         self.errors.update(other.errors)
+        self.taken_over += other.taken_over
+        self.in_flight += other.in_flight
 
     def lines(self) -> list[str]:
         """Lines for the run's report; no personal data, only counts and recipients."""
@@ -139,10 +151,26 @@ class DeliveryReport:
                 f"  no target for {len(self.no_target)} recipient(s): "
                 + ", ".join(sorted(set(self.no_target))[:10])
             )
-        if self.owed_retrying or self.owed_given_up or self.owed_alerts:
+        if self.taken_over:
             out.append(
-                f"owed: {self.owed_retrying} sends awaiting retry, {self.owed_given_up} given "
-                f"up; {self.owed_alerts} alerts still pending (visible in the inbox)"
+                f"  {self.taken_over} send(s) left claimed by a pass that stopped, taken over "
+                "after their lease ran out"
+            )
+        if self.in_flight:
+            out.append(
+                f"  {self.in_flight} send(s) claimed by another pass still within its lease: "
+                "left to it"
+            )
+        if self.owed_retrying or self.owed_given_up or self.owed_alerts or self.owed_unsent:
+            unsent = (
+                f", {self.owed_unsent} not yet sent (pending, or claimed by a pass)"
+                if self.owed_unsent
+                else ""
+            )
+            out.append(
+                f"owed: {self.owed_retrying} sends awaiting retry{unsent}, "
+                f"{self.owed_given_up} given up; {self.owed_alerts} alerts still pending "
+                "(visible in the inbox)"
             )
         return out
 
@@ -289,64 +317,102 @@ def _send_one(delivery_id: int, url: str, subject: str, body: str) -> tuple[bool
     return False, "; ".join(dict.fromkeys(said)) or f"Apprise: {result.status.name}", shown
 
 
-def send(
-    engine: Engine, config: AlertsConfig, delivery_ids: Iterable[int], now: dt.datetime
-) -> DeliveryReport:
-    """Send these delivery rows, record each result, and mark delivered alerts.
+def _claimable(when: dt.datetime) -> sa.ColumnElement[bool]:
+    """Rows a pass may claim at `when`: to send, due a retry, or left by a pass that stopped."""
+    d = DELIVERIES.c
+    return sa.and_(
+        d.target_tag != NO_TARGET,
+        sa.or_(
+            d.status == PENDING,
+            sa.and_(
+                d.status == "failed", d.next_attempt_at.is_not(None), d.next_attempt_at <= when
+            ),
+            sa.and_(d.status == SENDING, d.lease_until <= when),
+        ),
+    )
 
-    A digest's alerts are delivered once any one of the recipient's targets took it.
+
+@dataclass
+class Claim:
+    """The rows one pass claimed, under its token."""
+
+    token: str
+    rows: list[sa.Row[Any]]
+    taken_over: int  # of them, left claimed by a pass whose lease had run out
+
+
+def claim(
+    engine: Engine, config: AlertsConfig, delivery_ids: Iterable[int], now: dt.datetime
+) -> Claim:
+    """Claim the rows among these that no other pass holds.
+
+    One UPDATE a chunk sets status, token and lease only where the row is still claimable,
+    so of two passes at once each row goes to exactly one (SQLite writes one at a time;
+    PostgreSQL re-checks the condition on the row it locked).
     """
-    report = DeliveryReport()
-    ids = sorted(set(delivery_ids))
-    if not ids:
-        return report
-    with engine.connect() as conn:
-        rows = [
-            r
-            for i in range(0, len(ids), 500)
-            for r in conn.execute(
-                sa.select(DELIVERIES).where(DELIVERIES.c.id.in_(ids[i : i + 500]))
-            ).all()
-        ]
-    jobs: list[tuple[sa.Row[tuple[object, ...]], str | None]] = [
-        (r, targets_for(config, r.recipient).get(r.target_tag)) for r in rows
-    ]
-    with ThreadPoolExecutor(max_workers=config.delivery.workers) as pool:
-        results = list(
-            pool.map(
-                lambda job: (
-                    _send_one(job[0].id, job[1], job[0].subject, job[0].body)
-                    if job[1] is not None
-                    else (False, f"target {job[0].target_tag!r} is no longer in the config", None)
-                ),
-                jobs,
-            )
-        )
+    token = secrets.token_hex(8)
     when = utc(now)
-    delivered: list[int] = []
+    ids = sorted(set(delivery_ids))
+    lease = when + dt.timedelta(minutes=config.delivery.lease_minutes)
+    stale: set[int] = set()
     with engine.begin() as conn:
-        for (row, _), (ok, error, shown) in zip(jobs, results, strict=True):
-            attempts = row.attempts + 1
-            values: dict[str, object] = {"attempts": attempts}
-            if shown:
-                values["target_url"] = shown
-            if ok:
-                values |= {"status": "sent", "sent_at": when, "next_attempt_at": None}
-                report.sent += 1
-                if row.purpose == "digest":
-                    delivered.append(row.id)
-            else:
-                retry_at = _next_attempt(config, attempts, when)
-                values |= {"status": "failed", "last_error": error, "next_attempt_at": retry_at}
-                report.errors[f"{row.target_tag}: {error}"] += 1
-                if retry_at is None:
-                    report.gave_up += 1
-                else:
-                    report.failed += 1
-            conn.execute(sa.update(DELIVERIES).where(DELIVERIES.c.id == row.id).values(**values))
-        for i in range(0, len(delivered), 500):
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            stale |= {
+                r[0]
+                for r in conn.execute(
+                    sa.select(DELIVERIES.c.id).where(
+                        DELIVERIES.c.id.in_(chunk),
+                        DELIVERIES.c.status == SENDING,
+                        DELIVERIES.c.lease_until <= when,
+                    )
+                )
+            }
+            conn.execute(
+                sa.update(DELIVERIES)
+                .where(DELIVERIES.c.id.in_(chunk), _claimable(when))
+                .values(status=SENDING, claimed_by=token, lease_until=lease)
+            )
+    with engine.connect() as conn:
+        rows = list(
+            conn.execute(
+                sa.select(DELIVERIES)
+                .where(DELIVERIES.c.claimed_by == token, DELIVERIES.c.status == SENDING)
+                .order_by(DELIVERIES.c.id)
+            ).all()
+        )
+    return Claim(token, rows, len(stale & {r.id for r in rows}))
+
+
+def _record(
+    engine: Engine,
+    config: AlertsConfig,
+    token: str,
+    row: sa.Row[Any],
+    result: tuple[bool, str, str | None],
+    now: dt.datetime,
+) -> None:
+    """Write one send's result at once, and mark its digest's alerts delivered if it went."""
+    ok, error, shown = result
+    when = utc(now)
+    attempts = row.attempts + 1
+    values: dict[str, object] = {"attempts": attempts, "claimed_by": None, "lease_until": None}
+    if shown:
+        values["target_url"] = shown
+    if ok:
+        values |= {"status": "sent", "sent_at": when, "next_attempt_at": None}
+    else:
+        retry_at = _next_attempt(config, attempts, when)
+        values |= {"status": "failed", "last_error": error, "next_attempt_at": retry_at}
+    with engine.begin() as conn:
+        mine = conn.execute(
+            sa.update(DELIVERIES)
+            .where(DELIVERIES.c.id == row.id, DELIVERIES.c.claimed_by == token)
+            .values(**values)
+        ).rowcount
+        if mine and ok and row.purpose == "digest":
             alert_ids = sa.select(DELIVERY_ALERTS.c.alert_id).where(
-                DELIVERY_ALERTS.c.delivery_id.in_(delivered[i : i + 500])
+                DELIVERY_ALERTS.c.delivery_id == row.id
             )
             conn.execute(
                 sa.update(ALERTS)
@@ -358,6 +424,49 @@ def send(
                     version=ALERTS.c.version + 1,
                 )
             )
+
+
+def send(
+    engine: Engine, config: AlertsConfig, delivery_ids: Iterable[int], now: dt.datetime
+) -> DeliveryReport:
+    """Claim these delivery rows, send each, and record each result as it comes.
+
+    A digest's alerts are delivered once any one of the recipient's targets took it. A row
+    another pass holds is left to it and counted in `in_flight`.
+    """
+    report = DeliveryReport()
+    ids = sorted(set(delivery_ids))
+    if not ids:
+        return report
+    when = utc(now)
+    claimed = claim(engine, config, ids, now)
+    token = claimed.token
+    report.taken_over = claimed.taken_over
+    jobs: list[tuple[sa.Row[Any], str | None]] = [
+        (r, targets_for(config, r.recipient).get(r.target_tag)) for r in claimed.rows
+    ]
+
+    def one(job: tuple[sa.Row[Any], str | None]) -> tuple[bool, str, str | None]:
+        row, url = job
+        result = (
+            _send_one(row.id, url, row.subject, row.body)
+            if url is not None
+            else (False, f"target {row.target_tag!r} is no longer in the config", None)
+        )
+        _record(engine, config, token, row, result, now)
+        return result
+
+    with ThreadPoolExecutor(max_workers=config.delivery.workers) as pool:
+        results = list(pool.map(one, jobs))
+    for (row, _), (ok, error, _shown) in zip(jobs, results, strict=True):
+        if ok:
+            report.sent += 1
+            continue
+        report.errors[f"{row.target_tag}: {error}"] += 1
+        if _next_attempt(config, row.attempts + 1, when) is None:
+            report.gave_up += 1
+        else:
+            report.failed += 1
     return report
 
 
@@ -377,52 +486,59 @@ def owed(engine: Engine, report: DeliveryReport) -> DeliveryReport:
         report.owed_alerts = conn.execute(
             sa.select(sa.func.count()).where(ALERTS.c.state == PENDING)
         ).scalar_one()
+        report.owed_unsent = conn.execute(
+            sa.select(sa.func.count()).where(DELIVERIES.c.status.in_((PENDING, SENDING)))
+        ).scalar_one()
     return report
 
 
 def retry_due(engine: Engine, config: AlertsConfig, now: dt.datetime) -> DeliveryReport:
-    """Send again every failed delivery whose time has come (and any a crashed run left).
+    """Send every delivery that is owed by `now`: due a retry, never sent, or left claimed.
 
-    A delivery to a recipient who had no target is looked at again: if the config now
-    gives them targets, the message goes to those, and the old row is superseded.
+    A row claimed by a pass whose lease has not run out is left to it and counted. A
+    delivery to a recipient who had no target is looked at again: if the config now gives
+    them targets, the message goes to those, and the old row is superseded (by
+    compare-and-set, so two passes at once supersede it once).
     """
     when = utc(now)
     report = DeliveryReport()
+    d = DELIVERIES.c
     with engine.begin() as conn:
-        due = conn.execute(
+        report.in_flight = conn.execute(
+            sa.select(sa.func.count()).where(d.status == SENDING, d.lease_until > when)
+        ).scalar_one()
+        ids = [r[0] for r in conn.execute(sa.select(d.id).where(_claimable(when)))]
+        lost = conn.execute(
             sa.select(DELIVERIES).where(
-                sa.or_(
-                    sa.and_(
-                        DELIVERIES.c.status == "failed",
-                        DELIVERIES.c.next_attempt_at.is_not(None),
-                        DELIVERIES.c.next_attempt_at <= when,
-                    ),
-                    sa.and_(
-                        DELIVERIES.c.status == PENDING,
-                        DELIVERIES.c.created_at <= when - STALE_PENDING,
-                    ),
-                )
+                d.target_tag == NO_TARGET,
+                d.status == "failed",
+                d.next_attempt_at.is_not(None),
+                d.next_attempt_at <= when,
             )
         ).all()
-        ids: list[int] = []
-        for row in due:
-            if row.target_tag != NO_TARGET:
-                ids.append(row.id)
-                continue
+    for row in lost:
+        with engine.begin() as conn:
             if not targets_for(config, row.recipient):
                 attempts = row.attempts + 1
                 retry_at = _next_attempt(config, attempts, when)
-                conn.execute(
+                if not conn.execute(
                     sa.update(DELIVERIES)
-                    .where(DELIVERIES.c.id == row.id)
+                    .where(d.id == row.id, d.attempts == row.attempts, d.status == "failed")
                     .values(attempts=attempts, next_attempt_at=retry_at)
-                )
+                ).rowcount:
+                    continue  # another pass looked at it first
                 report.no_target.append(row.recipient)
                 if retry_at is None:
                     report.gave_up += 1
                 else:
                     report.failed += 1
                 continue
+            if not conn.execute(
+                sa.update(DELIVERIES)
+                .where(d.id == row.id, d.status == "failed")
+                .values(status=SUPERSEDED, next_attempt_at=None)
+            ).rowcount:
+                continue  # another pass superseded it first
             alert_ids = [
                 r[0]
                 for r in conn.execute(
@@ -442,11 +558,6 @@ def retry_due(engine: Engine, config: AlertsConfig, now: dt.datetime) -> Deliver
                 alert_ids,
                 now,
                 report,
-            )
-            conn.execute(
-                sa.update(DELIVERIES)
-                .where(DELIVERIES.c.id == row.id)
-                .values(status=SUPERSEDED, next_attempt_at=None)
             )
     report.add(send(engine, config, ids, now))
     return owed(engine, report)

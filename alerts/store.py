@@ -93,12 +93,16 @@ DELIVERIES = sa.Table(
     sa.Column("target_url", sa.String(1000)),  # as Apprise prints it, secrets hidden
     sa.Column("subject", sa.String(200), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False, index=True),  # pending | sent | failed
+    # pending (to send), sending (claimed by one pass until lease_until), sent, failed,
+    # superseded
+    sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
     sa.Column("next_attempt_at", sa.DateTime),  # NULL once sent, or given up
     sa.Column("sent_at", sa.DateTime),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(32)),  # the pass sending it (a random token)
+    sa.Column("lease_until", sa.DateTime),  # ... which may take it over after this
     sa.UniqueConstraint("batch", "recipient", "target_tag", name="one_message_per_target"),
 )
 

@@ -4,6 +4,7 @@ headless (the browser tests and scripts/inbox-screenshots.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import glob
@@ -126,8 +127,11 @@ class SmtpSink:
 
     port: int
     mails: list[Mail] = field(default_factory=list)
+    delay: float = 0.0  # seconds the relay takes over each message, as a slow one would
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), message))

@@ -15,8 +15,10 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import sqlalchemy as sa
 from servers import SmtpSink
 
+from alerts.store import open_store
 from world.config import WorldConfig
 
 # Small enough to link in seconds; over the 1,000 records training asks for.
@@ -275,3 +277,13 @@ def base_config(smtp: SmtpSink, webhook: WebhookServer) -> dict[str, Any]:
 
 
 ConfigMaker = Callable[..., Path]
+
+
+def store_rows(store_url: str, table: sa.Table) -> list[dict[str, Any]]:
+    """Every row of one of the store's tables."""
+    engine = open_store(store_url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(table))]
+    finally:
+        engine.dispose()

@@ -73,8 +73,9 @@ def smtp_server() -> Iterator[SmtpSink]:
 
 @pytest.fixture
 def smtp(smtp_server: SmtpSink) -> SmtpSink:
-    """The SMTP server, emptied for this test."""
+    """The SMTP server, emptied for this test, taking each message at once."""
     smtp_server.mails.clear()
+    smtp_server.delay = 0.0
     return smtp_server
 
 

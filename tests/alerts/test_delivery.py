@@ -20,6 +20,7 @@ from alertworld import (
     Linked,
     SmtpSink,
     WebhookServer,
+    store_rows,
     write_scores,
 )
 
@@ -41,13 +42,7 @@ def _alerts(store_url: str) -> dict[str, dict[str, Any]]:
     return {r["person_id"]: r for r in rows}
 
 
-def _rows(store_url: str, table: sa.Table) -> list[dict[str, Any]]:
-    engine = open_store(store_url)
-    try:
-        with engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(sa.select(table))]
-    finally:
-        engine.dispose()
+_rows = store_rows
 
 
 def _refs(text: str) -> set[str]:

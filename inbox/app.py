@@ -29,6 +29,7 @@ from alerts.config import load_config
 from alerts.store import STATES, open_store
 from inbox import actions, throttle
 from inbox.actions import Refused
+from inbox.guard import BodyLimit, SecurityHeaders, limit_for, policy, style_hash
 from inbox.sessions import Session, csrf_ok, end_session, find_session, start_session
 from inbox.tables import (
     ADMIN,
@@ -40,7 +41,7 @@ from inbox.tables import (
     PROFESSIONAL,
     PROGRESS,
 )
-from inbox.users import authenticate
+from inbox.users import Busy, authenticate
 from insight.alerted import alerts_by_team_and_state
 from insight.disclosure import DisclosureRule
 from insight.report import ReportError, build_report, linked_through
@@ -112,6 +113,8 @@ def create_app(
     )
     app = FastAPI(title="joinedup inbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(SecurityHeaders, csp=policy(style_hash(_TEMPLATES / "base.html")))
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("session", None)
@@ -182,7 +185,9 @@ def create_app(
     def signin_form(request: Request, next: str = "/") -> Response:
         token = secrets.token_urlsafe(32)
         response = page("signin.html", csrf=token, next=_safe_next(next), error=None)
-        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", max_age=3600)
+        response.set_cookie(
+            LOGIN_COOKIE, token, httponly=True, samesite="lax", max_age=3600, secure=_https(request)
+        )
         return response
 
     @app.post("/signin", response_model=None)
@@ -199,10 +204,16 @@ def create_app(
         now = _now()
         client = request.client.host if request.client else "unknown"
         until = throttle.held_until(engine, username, client, now)
-        user = None if until else authenticate(engine, username, password)
+        busy = False
+        try:
+            user = None if until else authenticate(engine, username, password)
+        except Busy:
+            user, busy = None, True
         if user is None:
             token = secrets.token_urlsafe(32)
-            if until:
+            if busy:
+                status, error = 503, "The inbox is busy checking sign-ins: try again in a minute."
+            elif until:
                 status = 429
                 error = (
                     f"Too many failed sign-ins: try again after {until:%H:%M} UTC, "
@@ -212,14 +223,21 @@ def create_app(
                 status, error = 401, "That sign-in and password do not match."
                 throttle.record(engine, username, client, False, now)
             refused = page("signin.html", status, csrf=token, next=_safe_next(next), error=error)
-            refused.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", max_age=3600)
+            refused.set_cookie(
+                LOGIN_COOKIE,
+                token,
+                httponly=True,
+                samesite="lax",
+                max_age=3600,
+                secure=_https(request),
+            )
             return refused
         throttle.record(engine, username, client, True, now)
         cookie = start_session(engine, secret, user, now)
         with engine.begin() as conn:
             actions.audit(conn, user, "sign_in", now)
         response = RedirectResponse(_safe_next(next), status_code=303)
-        response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax")
+        response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax", secure=_https(request))
         response.delete_cookie(LOGIN_COOKIE)
         return response
 
@@ -365,11 +383,10 @@ def create_app(
             writer.writerow(
                 [
                     r["at"].isoformat(),
-                    r["actor"],
-                    r["role"],
-                    r["action"],
-                    r["reference"] or "",
-                    r["detail"],
+                    *(
+                        _inert(v)
+                        for v in (r["actor"], r["role"], r["action"], r["reference"], r["detail"])
+                    ),
                 ]
             )
         return PlainTextResponse(
@@ -449,6 +466,18 @@ def _commit_without_fsync(dbapi_connection: Any, _record: Any) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _https(request: Request) -> bool:
+    """Whether the browser reached the inbox over HTTPS: then cookies are sent only so."""
+    return request.url.scheme == "https"
+
+
+def _inert(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting =, +, -, @, tab or CR is a
+    formula to Excel or LibreOffice, so it gets a leading apostrophe (OWASP's advice)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _safe_next(target: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,15 @@ from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, MANAGER, PROFESSIONAL, RO
 _HASHER = PasswordHasher()
 # Checked against when the username is unknown, so a wrong name takes as long as a wrong password.
 _DUMMY = _HASHER.hash("not a password anyone has")
+# Each check holds argon2's 64 MiB for a fraction of a second: at most this many at once,
+# so a burst of sign-ins, real or not, cannot take the server's memory.
+HASHES_AT_ONCE = 2
+HASH_WAIT_SECONDS = 10.0
+_HASHING = threading.BoundedSemaphore(HASHES_AT_ONCE)
+
+
+class Busy(RuntimeError):
+    """Every password check is taken and none came free in time: try again shortly."""
 
 
 @dataclass(frozen=True)
@@ -89,10 +99,14 @@ def authenticate(engine: Engine, username: str, password: str) -> User | None:
         row = conn.execute(
             sa.select(USERS).where(USERS.c.username == username.strip().lower())
         ).first()
+    if not _HASHING.acquire(timeout=HASH_WAIT_SECONDS):
+        raise Busy("too many sign-ins are being checked at once")
     try:
         _HASHER.verify(row.password_hash if row is not None else _DUMMY, password)
     except (VerificationError, InvalidHashError):
         return None
+    finally:
+        _HASHING.release()
     return User.from_row(row) if row is not None else None
 
 

@@ -209,6 +209,9 @@ class Selection(_Strict):
 class Escalation(_Strict):
     after_hours: float = Field(24.0, gt=0, description="unacknowledged this long: escalate")
     to: str = Field(description="the duty manager's team")
+    max_snooze_days: int = Field(
+        28, ge=1, le=366, description="a snooze ends at most this many days after it is given"
+    )
 
 
 class Delivery(_Strict):

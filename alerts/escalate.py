@@ -3,6 +3,9 @@
 An alert still open (held, pending or delivered) `escalation.after_hours` after it was
 raised is escalated once: its team's `escalate_to` (else `escalation.to`) gets one
 message listing every such alert by reference, and the alert records when and to whom.
+A snoozed alert wakes on the day its snooze ends; still snoozed `after_hours` after
+that, nobody has picked it up again, and it escalates the same way (once a snooze: an
+alert escalated before it was snoozed can escalate again when the snooze runs out).
 The time is passed in, so a test moves the clock rather than waiting.
 """
 
@@ -19,6 +22,10 @@ from sqlalchemy.engine import Engine
 from alerts.config import AlertsConfig
 from alerts.deliver import DeliveryReport, new_deliveries, owed, render_escalation, send
 from alerts.store import ALERTS, OPEN_STATES, utc
+
+# The inbox's snoozes (inbox.tables.SNOOZES), named here without importing the inbox: the
+# table exists in any store where an alert has been snoozed.
+_SNOOZES = sa.table("inbox_snoozes", sa.column("alert_id"), sa.column("until"), sa.column("at"))
 
 
 @dataclass
@@ -59,6 +66,7 @@ def escalate_due(engine: Engine, config: AlertsConfig, now: dt.datetime) -> Esca
             )
             .order_by(ALERTS.c.night, ALERTS.c.id)
         ).all()
+        due = [*due, *_woken(conn, cutoff)]
         by_manager: dict[str, list[Any]] = {}
         for row in due:
             team = row.routed_team
@@ -71,11 +79,7 @@ def escalate_due(engine: Engine, config: AlertsConfig, now: dt.datetime) -> Esca
                 # Compare-and-set: an alert the inbox changed meanwhile is left alone.
                 done = conn.execute(
                     sa.update(ALERTS)
-                    .where(
-                        ALERTS.c.id == row.id,
-                        ALERTS.c.version == row.version,
-                        ALERTS.c.escalated_at.is_(None),
-                    )
+                    .where(ALERTS.c.id == row.id, ALERTS.c.version == row.version)
                     .values(
                         escalated_at=when,
                         escalated_to=manager,
@@ -106,3 +110,38 @@ def escalate_due(engine: Engine, config: AlertsConfig, now: dt.datetime) -> Esca
     report.delivery.add(send(engine, config, ids, now))
     owed(engine, report.delivery)
     return report
+
+
+def _woken(conn: sa.Connection, cutoff: dt.datetime) -> list[Any]:
+    """Snoozed alerts whose last snooze ended by `cutoff`, not escalated since it was given."""
+    if not conn.execute(sa.select(sa.func.count()).where(ALERTS.c.state == "snoozed")).scalar_one():
+        return []  # and the inbox's tables may not exist
+    last = (
+        sa.select(_SNOOZES.c.alert_id, sa.func.max(_SNOOZES.c.at).label("at"))
+        .group_by(_SNOOZES.c.alert_id)
+        .subquery()
+    )
+    # The latest snooze given is the one that counts (a shorter one may replace a longer).
+    newest = (
+        sa.select(_SNOOZES.c.alert_id, _SNOOZES.c.until, _SNOOZES.c.at)
+        .join(last, sa.and_(last.c.alert_id == _SNOOZES.c.alert_id, last.c.at == _SNOOZES.c.at))
+        .subquery()
+    )
+    return list(
+        conn.execute(
+            sa.select(
+                ALERTS.c.id,
+                ALERTS.c.reference,
+                ALERTS.c.night,
+                ALERTS.c.routed_team,
+                ALERTS.c.version,
+            )
+            .join(newest, newest.c.alert_id == ALERTS.c.id)
+            .where(
+                ALERTS.c.state == "snoozed",
+                newest.c.until <= cutoff.date(),
+                sa.or_(ALERTS.c.escalated_at.is_(None), ALERTS.c.escalated_at < newest.c.at),
+            )
+            .order_by(ALERTS.c.night, ALERTS.c.id)
+        ).all()
+    )

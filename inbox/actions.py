@@ -309,14 +309,27 @@ def snooze(
     until: str,
     reason: str,
     now: dt.datetime,
+    max_days: int,
 ) -> None:
-    """Snooze an alert until a date after today, with a reason."""
+    """Snooze an alert until a date after today and at most `max_days` away, with a reason.
+
+    When the date comes the alert wakes in the list; left unacknowledged, it escalates as
+    a new one would (`alerts.escalate`).
+    """
     try:
         day = dt.date.fromisoformat(until)
     except ValueError as exc:
         raise Refused(422, "Give the date to snooze until as YYYY-MM-DD.") from exc
-    if day <= utc(now).date():
+    today = utc(now).date()
+    if day <= today:
         raise Refused(422, "A snooze must end after today.")
+    latest = today + dt.timedelta(days=max_days)
+    if day > latest:
+        raise Refused(
+            422,
+            f"A snooze may last at most {max_days} days: choose a date by {latest.isoformat()}, "
+            "and snooze again then if it is still needed.",
+        )
     text = _clean_note(reason, required=True)
     with engine.begin() as conn:
         alert_id = _change(conn, user, reference, version, NOT_CLOSED, {"state": "snoozed"}, now)

@@ -345,7 +345,16 @@ def create_app(
             request,
             reference,
             csrf,
-            lambda me: actions.snooze(engine, me.user, reference, version, until, reason, _now()),
+            lambda me: actions.snooze(
+                engine,
+                me.user,
+                reference,
+                version,
+                until,
+                reason,
+                _now(),
+                config.escalation.max_snooze_days,
+            ),
         )
 
     @app.post("/alerts/{reference}/close", response_model=None)

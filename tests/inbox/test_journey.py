@@ -9,7 +9,7 @@ import datetime as dt
 import io
 
 import sqlalchemy as sa
-from conftest import NOW, PASSWORD, Inbox, csrf_of
+from conftest import CONFIG, NOW, PASSWORD, Inbox, csrf_of
 
 from alerts.store import ALERTS
 from inbox.actions import list_alerts, snooze
@@ -167,12 +167,27 @@ def test_journey_acknowledge_forward_colleague_sees_close_audited(both_inbox: In
 
 def test_snooze_with_a_reason_until_a_date(inbox: Inbox) -> None:
     client = inbox.client("mash_north")
+    today = dt.datetime.now(dt.UTC).date()
+    too_far = (today + dt.timedelta(days=29)).isoformat()  # alerts.yaml allows 28 days
     answer = client.post(
         "/alerts/TEAMNORTH1/snooze",
         data={
             "csrf": csrf_of(client, "/alerts"),
             "version": "1",
-            "until": "2099-01-31",
+            "until": too_far,
+            "reason": "Waiting for the strategy meeting.",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 422
+    assert "at most 28 days: choose a date by " in answer.text
+    until = (today + dt.timedelta(days=28)).isoformat()
+    answer = client.post(
+        "/alerts/TEAMNORTH1/snooze",
+        data={
+            "csrf": csrf_of(client, "/alerts"),
+            "version": "1",
+            "until": until,
             "reason": "Waiting for the strategy meeting.",
         },
         follow_redirects=False,
@@ -180,17 +195,20 @@ def test_snooze_with_a_reason_until_a_date(inbox: Inbox) -> None:
     assert answer.status_code == 303
     assert _alert(inbox, "TEAMNORTH1")["state"] == "snoozed"
     page = client.get("/alerts/TEAMNORTH1").text
-    assert '<span id="snoozed-until">2099-01-31</span>' in page
+    assert f'<span id="snoozed-until">{until}</span>' in page
     assert "Waiting for the strategy meeting." in page
     assert ("mash_north", "snooze", "TEAMNORTH1") in _actions(inbox)
+
+
+YEARS = 100 * 366  # a bound no snooze in these tests reaches (the config's is tested above)
 
 
 def test_a_snoozed_alert_wakes_on_its_day_at_the_top_of_the_list(both_inbox: Inbox) -> None:
     user = find_user(both_inbox.engine, "mash_north")
     assert user is not None
     # Snoozed on 3 November: the lower-scored one until the 5th, the other for years.
-    snooze(both_inbox.engine, user, "TEAMNORTH2", 1, "2026-11-05", "School holiday", NOW)
-    snooze(both_inbox.engine, user, "TEAMNORTH1", 1, "2099-01-31", "Court date", NOW)
+    snooze(both_inbox.engine, user, "TEAMNORTH2", 1, "2026-11-05", "School holiday", NOW, YEARS)
+    snooze(both_inbox.engine, user, "TEAMNORTH1", 1, "2099-01-31", "Court date", NOW, YEARS)
     on_the_4th = list_alerts(both_inbox.engine, user, None, dt.date(2026, 11, 4))
     assert [(a["reference"], a["woke"]) for a in on_the_4th] == [
         ("TEAMNORTH1", None),
@@ -211,8 +229,8 @@ def test_a_snoozed_alert_wakes_on_its_day_at_the_top_of_the_list(both_inbox: Inb
 def test_a_snooze_given_again_for_fewer_days_wakes_on_the_new_day(both_inbox: Inbox) -> None:
     user = find_user(both_inbox.engine, "mash_north")
     assert user is not None
-    snooze(both_inbox.engine, user, "TEAMNORTH1", 1, "2099-01-31", "Court date", NOW)
-    snooze(both_inbox.engine, user, "TEAMNORTH1", 2, "2026-11-05", "Court date moved", NOW)
+    snooze(both_inbox.engine, user, "TEAMNORTH1", 1, "2099-01-31", "Court date", NOW, YEARS)
+    snooze(both_inbox.engine, user, "TEAMNORTH1", 2, "2026-11-05", "Court date moved", NOW, YEARS)
     on_the_5th = list_alerts(both_inbox.engine, user, "snoozed", dt.date(2026, 11, 5))
     assert [(a["reference"], a["woke"]) for a in on_the_5th] == [
         ("TEAMNORTH1", dt.date(2026, 11, 5))
@@ -284,3 +302,25 @@ def test_sign_in_sends_back_only_to_a_path_here(inbox: Inbox) -> None:
         follow_redirects=False,
     )
     assert answer.headers["location"] == "/"
+
+
+def test_a_snooze_that_ends_unacknowledged_escalates_once(both_inbox: Inbox) -> None:
+    from alerts.config import load_config
+    from alerts.escalate import escalate_due
+
+    user = find_user(both_inbox.engine, "mash_north")
+    assert user is not None
+    config = load_config(CONFIG)  # escalation after 24 hours
+    snooze(both_inbox.engine, user, "TEAMNORTH1", 1, "2026-11-10", "Court date", NOW, 28)
+
+    def escalated(day: int, hour: int) -> dt.datetime | None:
+        when = dt.datetime(2026, 11, day, hour, 0, tzinfo=dt.UTC)
+        escalate_due(both_inbox.engine, config, when)
+        return _alert(both_inbox, "TEAMNORTH1")["escalated_at"]
+
+    assert escalated(9, 6) is None  # snoozed: not escalated, though raised days ago
+    assert escalated(10, 12) is None  # woke today: 24 hours to pick it up again
+    first = escalated(11, 1)
+    assert first == dt.datetime(2026, 11, 11, 1, 0)
+    assert escalated(12, 6) == first  # once a snooze
+    assert _alert(both_inbox, "TEAMNORTH1")["escalated_to"] == "duty_manager"

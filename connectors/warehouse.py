@@ -130,8 +130,12 @@ def connect(path: Path, wait_seconds: float = 60.0) -> duckdb.DuckDBPyConnection
         wait=wait_fixed(0.25),
         reraise=True,
     )
+    new = not path.exists()
     try:
-        return waiting(duckdb.connect, str(path))
+        con = waiting(duckdb.connect, str(path))
+        if new:
+            path.chmod(0o600)  # personal data: its owner only, whatever the umask
+        return con
     except duckdb.IOException as exc:
         if not _locked(exc):
             raise

@@ -8,9 +8,11 @@ import base64
 import csv
 import hashlib
 import io
+import os
 import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -165,3 +167,23 @@ def test_the_audit_export_holds_no_formula(inbox: Inbox) -> None:
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
     for text in nasty:
         assert "'" + text in cells  # kept, word for word, as text
+
+
+def test_the_store_and_the_warehouse_are_made_for_their_owner_only(tmp_path: Path) -> None:
+    from alerts.store import open_store
+    from connectors.warehouse import connect
+
+    old = os.umask(0o022)  # a umask that would leave new files readable by everyone
+    try:
+        engine = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        con = connect(tmp_path / "warehouse.duckdb")
+        con.execute("CREATE TABLE t (a INTEGER)")
+        con.close()
+        engine.dispose()
+    finally:
+        os.umask(old)
+    modes = {f.name: f.stat().st_mode & 0o777 for f in tmp_path.iterdir()}
+    assert modes and set(modes.values()) == {0o600}, modes
+    assert {"store.sqlite", "warehouse.duckdb"} <= set(modes)

@@ -203,12 +203,15 @@ def create_app(
             raise _BadToken()
         now = _now()
         client = request.client.host if request.client else "unknown"
-        until = throttle.held_until(engine, username, client, now)
+        attempt = throttle.begin(engine, username, client, now)
+        until = attempt if isinstance(attempt, dt.datetime) else None
         busy = False
         try:
             user = None if until else authenticate(engine, username, password)
         except Busy:
             user, busy = None, True
+            if isinstance(attempt, throttle.Attempt):
+                throttle.abandon(engine, attempt)  # not the user's failure
         if user is None:
             token = secrets.token_urlsafe(32)
             if busy:
@@ -221,7 +224,6 @@ def create_app(
                 )
             else:
                 status, error = 401, "That sign-in and password do not match."
-                throttle.record(engine, username, client, False, now)
             refused = page("signin.html", status, csrf=token, next=_safe_next(next), error=error)
             refused.set_cookie(
                 LOGIN_COOKIE,
@@ -232,7 +234,8 @@ def create_app(
                 secure=_https(request),
             )
             return refused
-        throttle.record(engine, username, client, True, now)
+        assert isinstance(attempt, throttle.Attempt)
+        throttle.succeeded(engine, attempt)
         cookie = start_session(engine, secret, user, now)
         with engine.begin() as conn:
             actions.audit(conn, user, "sign_in", now)

@@ -97,11 +97,19 @@ def outcomes() -> int:
     return 0
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
-def inbox(host: str, port: int) -> int:
-    """Serve the inbox (seeds demo users if there are none)."""
+@click.pass_context
+def inbox(ctx: click.Context, host: str, port: int) -> int:
+    """Serve the inbox (seeds demo users if there are none); or one of its commands.
+
+    The client address sign-ins are throttled by is the connection's, unless it comes
+    from an address in $JOINEDUP_TRUSTED_PROXIES (comma-separated): then it is the one
+    that proxy puts in X-Forwarded-For.
+    """
+    if ctx.invoked_subcommand is not None:
+        return 0
     import os
     import secrets
 
@@ -136,5 +144,31 @@ def inbox(host: str, port: int) -> int:
     if not inbox_secret():
         click.echo("JOINEDUP_INBOX_SECRET is not set: sessions end when the inbox stops.")
     click.echo(f"The inbox: http://{host}:{port}/")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    trusted = os.environ.get("JOINEDUP_TRUSTED_PROXIES", "").strip()
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
+    return 0
+
+
+@inbox.command()
+@click.argument("username")
+def unlock(username: str) -> int:
+    """Clear an account's failed sign-ins from every address (for an admin)."""
+    import inbox.tables  # noqa: F401  (its tables join the store's metadata)
+    from alerts.store import open_store
+    from inbox import throttle
+    from pipelines.environment import store_url
+
+    engine = open_store(store_url())
+    try:
+        throttle.unlock(engine, username, dt.datetime.now(dt.UTC))
+    finally:
+        engine.dispose()
+    click.echo(f"{username.strip().lower()}: failed sign-ins cleared; they can sign in now.")
     return 0

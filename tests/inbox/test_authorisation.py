@@ -3,6 +3,7 @@ including someone else's alert by URL. A route the app gains without a row here 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -23,11 +24,14 @@ ROLES = {
 }
 ALERT = "TEAMNORTH1"  # routed to mash_north's team
 
+# A snooze end the config allows (alerts.yaml: at most 28 days ahead).
+SOON = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)).isoformat()
+
 FORMS = {
     "acknowledge": {"version": "1"},
     "forward": {"version": "1", "to": "lee.hart@adults.council.example", "note": "n"},
     "notes": {"text": "a note"},
-    "snooze": {"version": "1", "until": "2099-01-01", "reason": "r"},
+    "snooze": {"version": "1", "until": SOON, "reason": "r"},
     "close": {"version": "1", "outcome": "no_further_action", "text": "t"},
 }
 

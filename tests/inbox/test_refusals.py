@@ -4,6 +4,8 @@ with a script in it is shown inert."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 from conftest import Inbox, csrf_of
@@ -12,11 +14,14 @@ from alerts.store import ALERTS
 from inbox.tables import AUDIT_LOG, FORWARDS, NOTE_MAX, NOTES, OUTCOME_ROWS, SESSIONS, SNOOZES
 
 # Each POST route with a form that would succeed given the right token.
+# A snooze end the config allows (alerts.yaml: at most 28 days ahead).
+SOON = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)).isoformat()
+
 POSTS = {
     "/alerts/TEAMNORTH1/acknowledge": {"version": "1"},
     "/alerts/TEAMNORTH1/forward": {"version": "1", "to": "duty_manager", "note": "n"},
     "/alerts/TEAMNORTH1/notes": {"text": "a note"},
-    "/alerts/TEAMNORTH1/snooze": {"version": "1", "until": "2099-01-01", "reason": "r"},
+    "/alerts/TEAMNORTH1/snooze": {"version": "1", "until": SOON, "reason": "r"},
     "/alerts/TEAMNORTH1/close": {"version": "1", "outcome": "no_further_action", "text": "t"},
     "/signout": {},
 }

@@ -5,11 +5,17 @@ until the oldest of those failures is fifteen minutes old."""
 from __future__ import annotations
 
 import datetime as dt
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from conftest import PASSWORD, Inbox, csrf_of
 from fastapi.testclient import TestClient
 
+import inbox.app as inbox_app
+from inbox import throttle
 from inbox.tables import SIGN_INS
 
 
@@ -66,3 +72,80 @@ def test_one_address_guessing_across_accounts_is_held(inbox: Inbox) -> None:
     assert sorted(kept) == sorted((name, False) for name in names)
     _age(inbox, 16)
     assert _try(client, "analyst", PASSWORD) == 303
+
+
+def _signin_from(inbox: Inbox, address: str, username: str, password: str) -> int:
+    """One sign-in from its own client at `address`, as a separate browser would."""
+    app = inbox.client("").app
+    with TestClient(app, base_url="http://127.0.0.1:8000", client=(address, 50000)) as c:
+        return _try(c, username, password)
+
+
+def _checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The usernames whose passwords the inbox checks, from now on."""
+    seen: list[str] = []
+    real = inbox_app.authenticate
+
+    def counting(engine: Any, username: str, password: str) -> Any:
+        seen.append(username)
+        return real(engine, username, password)
+
+    monkeypatch.setattr(inbox_app, "authenticate", counting)
+    return seen
+
+
+def test_twenty_guesses_at_once_check_five_passwords(
+    both_inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked = _checked(monkeypatch)
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(
+            pool.map(
+                lambda _: _signin_from(both_inbox, "10.0.0.66", "mash_north", "guess"), range(20)
+            )
+        )
+    assert sorted(answers) == [401] * 5 + [429] * 15
+    assert len(checked) == 5  # the other fifteen were refused unread
+
+
+def test_a_burst_ending_in_the_right_password_does_not_sign_in(
+    both_inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ThreadPoolExecutor(12) as pool:
+        wrong = [
+            pool.submit(_signin_from, both_inbox, "10.0.0.66", "mash_north", "guess")
+            for _ in range(11)
+        ]
+        time.sleep(0.3)  # the eleven are in: counted, and held or being checked
+        right = pool.submit(_signin_from, both_inbox, "10.0.0.66", "mash_north", PASSWORD)
+        statuses = sorted(f.result() for f in wrong)
+    assert statuses == [401] * 5 + [429] * 6
+    assert right.result() == 429
+
+
+def test_the_owner_is_not_held_by_someone_elses_guessing(both_inbox: Inbox) -> None:
+    assert [_signin_from(both_inbox, "10.0.0.66", "mash_north", "x") for _ in range(6)] == [
+        401,
+        401,
+        401,
+        401,
+        401,
+        429,
+    ]
+    assert _signin_from(both_inbox, "10.0.0.7", "mash_north", PASSWORD) == 303
+
+
+def test_guessing_from_many_addresses_slows_the_account_and_an_admin_clears_it(
+    inbox: Inbox,
+) -> None:
+    guesses = [_signin_from(inbox, f"10.1.0.{i}", "mash_north", "x") for i in range(20)]
+    assert guesses == [401] * 20
+    # Twenty failures from anywhere: one try a minute, the owner's too, for now.
+    assert _signin_from(inbox, "10.0.0.7", "mash_north", PASSWORD) == 429
+    _age(inbox, 2)
+    assert _signin_from(inbox, "10.0.0.7", "mash_north", PASSWORD) == 303
+    # Guessed again; an admin clears the account and its owner is straight back in.
+    assert [_signin_from(inbox, f"10.2.0.{i}", "mash_north", "x") for i in range(20)] == [401] * 20
+    assert _signin_from(inbox, "10.0.0.7", "mash_north", PASSWORD) == 429
+    throttle.unlock(inbox.engine, "Mash_North", dt.datetime.now(dt.UTC))
+    assert _signin_from(inbox, "10.0.0.7", "mash_north", PASSWORD) == 303

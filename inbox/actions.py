@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
@@ -67,6 +68,11 @@ def visible(user: User) -> sa.ColumnElement[bool]:
     return sa.or_(*mine)
 
 
+# The request being served: its client address and a hash of its session cookie, set by
+# the app for each request (inbox.guard.Caller) and written on every audit line.
+CALLER: ContextVar[tuple[str, str]] = ContextVar("caller", default=("", ""))
+
+
 def audit(
     conn: Connection,
     user: User,
@@ -76,14 +82,30 @@ def audit(
     detail: str = "",
 ) -> None:
     """Append one line to the audit log (who, when, what, which alert; never a note's text)."""
+    audit_as(conn, user.username, user.role, action, now, reference, detail)
+
+
+def audit_as(
+    conn: Connection,
+    actor: str,
+    role: str,
+    action: str,
+    now: dt.datetime,
+    reference: str | None = None,
+    detail: str = "",
+) -> None:
+    """An audit line for someone who may not be signed in (a refused sign-in, say)."""
+    client, session = CALLER.get()
     conn.execute(
         sa.insert(AUDIT_LOG).values(
             at=utc(now),
-            actor=user.username,
-            role=user.role,
-            action=action,
+            actor=actor[:320],
+            role=role[:16],
+            action=action[:32],
             reference=reference,
             detail=detail[:500],
+            client=client[:64] or None,
+            session=session[:16] or None,
         )
     )
 

@@ -29,7 +29,7 @@ from alerts.config import load_config
 from alerts.store import STATES, open_store
 from inbox import actions, throttle
 from inbox.actions import Refused
-from inbox.guard import BodyLimit, SecurityHeaders, limit_for, policy, style_hash
+from inbox.guard import BodyLimit, Caller, SecurityHeaders, limit_for, policy, style_hash
 from inbox.sessions import Session, csrf_ok, end_session, find_session, start_session
 from inbox.tables import (
     ADMIN,
@@ -65,11 +65,16 @@ class _SignInNeeded(Exception):
 
 
 class _Forbidden(Exception):
-    pass
+    def __init__(self, session: Session, path: str) -> None:
+        self.session = session
+        self.path = path
 
 
 class _BadToken(Exception):
-    pass
+    def __init__(self, session: Session | None, path: str, username: str = "") -> None:
+        self.session = session
+        self.path = path
+        self.username = username
 
 
 def _now() -> dt.datetime:
@@ -114,6 +119,7 @@ def create_app(
     app = FastAPI(title="joinedup inbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
     app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(Caller, cookie=COOKIE)
     app.add_middleware(SecurityHeaders, csp=policy(style_hash(_TEMPLATES / "base.html")))
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -134,8 +140,17 @@ def create_app(
         if found is None:
             raise _SignInNeeded(request.method, request.url.path)
         if found.user.role not in roles:
-            raise _Forbidden()
+            raise _Forbidden(found, request.url.path)
         return found
+
+    def audit_refusal(who: Session | None, action: str, detail: str, username: str = "") -> None:
+        """An audit line for a refusal: who (or the sign-in typed), what, where."""
+        with engine.begin() as conn:
+            if who is not None:
+                actions.audit(conn, who.user, action, _now(), detail=detail)
+            else:
+                name = username.strip().lower() or "-"
+                actions.audit_as(conn, name, "-", action, _now(), detail=detail)
 
     @app.exception_handler(_SignInNeeded)
     def _sign_in(request: Request, exc: _SignInNeeded) -> Response:
@@ -150,6 +165,7 @@ def create_app(
 
     @app.exception_handler(_Forbidden)
     def _forbidden(request: Request, exc: _Forbidden) -> Response:
+        audit_refusal(exc.session, "refused_page", f"{request.method} {exc.path}")
         return page(
             "message.html",
             403,
@@ -160,11 +176,12 @@ def create_app(
     def checked(request: Request, roles: tuple[str, ...], token: str | None) -> Session:
         me = session(request, roles)
         if not csrf_ok(me.csrf, token):
-            raise _BadToken()
+            raise _BadToken(me, request.url.path)
         return me
 
     @app.exception_handler(_BadToken)
     def _bad_token(request: Request, exc: _BadToken) -> Response:
+        audit_refusal(exc.session, "refused_csrf", f"{request.method} {exc.path}", exc.username)
         return page(
             "message.html",
             403,
@@ -200,7 +217,7 @@ def create_app(
     ) -> Response:
         expected = request.cookies.get(LOGIN_COOKIE)
         if not expected or not csrf_ok(expected, csrf):
-            raise _BadToken()
+            raise _BadToken(None, request.url.path, username)
         now = _now()
         client = request.client.host if request.client else "unknown"
         attempt = throttle.begin(engine, username, client, now)
@@ -214,6 +231,8 @@ def create_app(
                 throttle.abandon(engine, attempt)  # not the user's failure
         if user is None:
             token = secrets.token_urlsafe(32)
+            why = "sign_in_busy" if busy else "sign_in_held" if until else "sign_in_failed"
+            audit_refusal(None, why, "", username)
             if busy:
                 status, error = 503, "The inbox is busy checking sign-ins: try again in a minute."
             elif until:
@@ -281,6 +300,8 @@ def create_app(
         try:
             do(me)
         except Refused as exc:
+            what = request.url.path.rsplit("/", 1)[-1]
+            audit_refusal(me, f"refused_{what}"[:32], f"{exc.status}", "")
             return page(
                 "message.html",
                 exc.status,
@@ -383,11 +404,15 @@ def create_app(
     @app.get("/audit", response_model=None)
     def audit_page(request: Request) -> Response:
         me = session(request, AUDIT_ROLES)
+        with engine.begin() as conn:
+            actions.audit(conn, me.user, "view_audit", _now())
         return page("audit.html", session=me, rows=actions.audit_rows(engine, 500))
 
     @app.get("/audit.csv", response_model=None)
     def audit_csv(request: Request) -> Response:
-        session(request, AUDIT_ROLES)
+        me = session(request, AUDIT_ROLES)
+        with engine.begin() as conn:
+            actions.audit(conn, me.user, "export_audit", _now())
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["at", "actor", "role", "action", "reference", "detail"])

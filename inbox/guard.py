@@ -143,3 +143,34 @@ async def _refuse(send: Send, limit: int) -> None:
 def limit_for(path: str) -> int:
     """The body a route may be sent: sign-in forms are small, other forms a note's size."""
     return SIGN_IN_BYTES if path in ("/signin", "/signout") else FORM_BYTES
+
+
+class Caller:
+    """Note each request's client address and a hash of its session cookie, for the audit."""
+
+    def __init__(self, app: ASGIApp, cookie: str) -> None:
+        self.app = app
+        self.cookie = cookie
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from http.cookies import SimpleCookie
+
+        from inbox.actions import CALLER
+
+        client = scope.get("client") or ("", 0)
+        raw = dict(scope.get("headers", [])).get(b"cookie", b"").decode("latin-1")
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(raw)
+        except Exception:  # a malformed cookie header: no session to name
+            jar = SimpleCookie()
+        value = jar[self.cookie].value if self.cookie in jar else ""
+        tag = hashlib.sha256(value.encode()).hexdigest()[:16] if value else ""
+        token = CALLER.set((str(client[0]), tag))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CALLER.reset(token)

@@ -81,6 +81,8 @@ AUDIT_LOG = sa.Table(
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("reference", sa.String(16), index=True),
     sa.Column("detail", sa.String(500), nullable=False, default=""),  # never a note's text
+    sa.Column("client", sa.String(64)),  # the address the request came from
+    sa.Column("session", sa.String(16)),  # a hash of the session's cookie: ties lines together
 )
 
 # The store itself refuses to change or remove a line of the audit log, whoever asks: a

@@ -38,7 +38,20 @@ def _stored(inbox: Inbox) -> tuple[object, ...]:
             for t in (NOTES, FORWARDS, SNOOZES, OUTCOME_ROWS, SESSIONS)
         )
         actions = [a for (a,) in conn.execute(sa.select(AUDIT_LOG.c.action))]
-    return (alert.state, alert.version, counts, [a for a in actions if a != "view"])
+    # A refusal writes its own audit line (checked by _refusals_audited), and nothing else.
+    kept = [a for a in actions if a != "view" and not a.startswith(("refused_", "sign_in_"))]
+    return (alert.state, alert.version, counts, kept)
+
+
+def _refusals_audited(inbox: Inbox) -> list[tuple[str, str, str | None]]:
+    """The refusals in the audit log: (action, detail, client)."""
+    with inbox.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(AUDIT_LOG.c.action, AUDIT_LOG.c.detail, AUDIT_LOG.c.client).order_by(
+                AUDIT_LOG.c.id
+            )
+        ).all()
+    return [(a, d, c) for a, d, c in rows if a.startswith(("refused_", "sign_in_"))]
 
 
 @pytest.mark.parametrize("path", list(POSTS))
@@ -58,6 +71,7 @@ def test_a_post_without_the_sessions_csrf_token_is_refused(
     assert answer.status_code == 403
     assert "Nothing was saved" in answer.text
     assert _stored(inbox) == before
+    assert _refusals_audited(inbox)[-1] == ("refused_csrf", f"POST {path}", "testclient")
     # and the same form with the right token goes through
     form["csrf"] = csrf_of(client, "/alerts")
     assert client.post(path, data=form, follow_redirects=False).status_code == 303
@@ -160,3 +174,47 @@ def test_acting_on_someone_elses_alert_is_not_found(inbox: Inbox) -> None:
             sa.select(ALERTS.c.state).where(ALERTS.c.reference == "POLICEPAT1")
         ).scalar_one()
     assert state == "delivered"
+
+
+def test_refusals_and_failed_sign_ins_are_audited_with_session_and_address(
+    inbox: Inbox,
+) -> None:
+    guest = inbox.client("")
+    token = csrf_of(guest, "/signin")
+    answer = guest.post(
+        "/signin",
+        data={"username": "Mash_North ", "password": "wrong", "csrf": token},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 401
+    professional = inbox.client("mash_north")
+    assert professional.get("/audit").status_code == 403
+    with inbox.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                AUDIT_LOG.c.actor,
+                AUDIT_LOG.c.action,
+                AUDIT_LOG.c.detail,
+                AUDIT_LOG.c.client,
+                AUDIT_LOG.c.session,
+            ).order_by(AUDIT_LOG.c.id)
+        ).all()
+    failed = [r for r in rows if r.action == "sign_in_failed"]
+    assert [(r.actor, r.client, r.session) for r in failed] == [("mash_north", "testclient", None)]
+    page = [r for r in rows if r.action == "refused_page"]
+    assert [(r.actor, r.detail, r.client) for r in page] == [
+        ("mash_north", "GET /audit", "testclient")
+    ]
+    signed_in = [r for r in rows if r.action == "sign_in"]
+    assert page[0].session and len(page[0].session) == 16  # a hash of the cookie, not it
+    assert page[0].session not in professional.cookies.get("joinedup_session", "")
+    # The duty manager's look at the audit log is itself a line of it.
+    manager = inbox.client("duty_manager")
+    assert manager.get("/audit").status_code == 200
+    assert manager.get("/audit.csv").status_code == 200
+    with inbox.engine.connect() as conn:
+        mine = conn.execute(
+            sa.select(AUDIT_LOG.c.action).where(AUDIT_LOG.c.actor == "duty_manager")
+        ).all()
+    assert [a for (a,) in mine][-2:] == ["view_audit", "export_audit"]
+    assert signed_in

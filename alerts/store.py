@@ -13,6 +13,7 @@ the target's name and its URL as Apprise prints it with secrets hidden.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import secrets
@@ -162,6 +163,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+    # The audit log's hash chain is computed in its INSERT (inbox.auditchain).
+    dbapi_connection.create_function(
+        "sha256_hex",
+        1,
+        lambda text: hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        deterministic=True,
+    )
 
 
 def open_store(url: str) -> Engine:

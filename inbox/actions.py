@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from alerts.store import ALERTS, CASE_PACKS, utc
+from inbox import auditchain
 from inbox.tables import (
     AUDIT_LOG,
     DUTY_MANAGER,
@@ -96,17 +97,16 @@ def audit_as(
 ) -> None:
     """An audit line for someone who may not be signed in (a refused sign-in, say)."""
     client, session = CALLER.get()
-    conn.execute(
-        sa.insert(AUDIT_LOG).values(
-            at=utc(now),
-            actor=actor[:320],
-            role=role[:16],
-            action=action[:32],
-            reference=reference,
-            detail=detail[:500],
-            client=client[:64] or None,
-            session=session[:16] or None,
-        )
+    auditchain.append(
+        conn,
+        at=utc(now),
+        actor=actor[:320],
+        role=role[:16],
+        action=action[:32],
+        reference=reference,
+        detail=detail[:500],
+        client=client[:64] or None,
+        session=session[:16] or None,
     )
 
 

@@ -83,6 +83,9 @@ AUDIT_LOG = sa.Table(
     sa.Column("detail", sa.String(500), nullable=False, default=""),  # never a note's text
     sa.Column("client", sa.String(64)),  # the address the request came from
     sa.Column("session", sa.String(16)),  # a hash of the session's cookie: ties lines together
+    # The hash chain (inbox.auditchain): the line before's hash, and this line's.
+    sa.Column("prev", sa.String(64)),
+    sa.Column("hash", sa.String(64)),
 )
 
 # The store itself refuses to change or remove a line of the audit log, whoever asks: a

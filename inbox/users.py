@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from alerts.config import AlertsConfig, load_config
 from alerts.store import ALERTS, open_store, utc
+from inbox import auditchain
 from inbox.tables import ADMIN, ANALYST, DUTY_MANAGER, MANAGER, PROFESSIONAL, ROLES, USERS
 
 _HASHER = PasswordHasher()
@@ -89,6 +90,17 @@ def add_user(
                 created_at=utc(now),
             )
         ).inserted_primary_key
+        auditchain.append(
+            conn,
+            at=utc(now),
+            actor="-",
+            role="-",
+            action="account_created",
+            reference=None,
+            detail=f"{username.strip().lower()[:300]} as {role}",
+            client=None,
+            session=None,
+        )
     assert key is not None
     return int(key[0])
 

@@ -7,10 +7,14 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pipelines.cli.params import NIGHT, Group, UsageError
+
+if TYPE_CHECKING:
+    from inbox.auditchain import Verdict
 
 
 def bring_back_outcomes(warehouse: Path, now: dt.datetime) -> list[str]:
@@ -138,6 +142,12 @@ def inbox(ctx: click.Context, host: str, port: int) -> int:
         made = seed_demo_store(store_url(), alerts_file(), dt.datetime.now(dt.UTC))
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
+    verdict = audit_verdict()
+    if verdict.broken:
+        raise UsageError(
+            f"{verdict.words()}. The inbox will not start on it: restore the store from a "
+            "backup, or ask the data protection officer how to proceed."
+        )
     if made:
         click.echo("Demo users (shown once; the store keeps only argon2 hashes):")
         click.echo("\n".join(sign_in_lines(made)))
@@ -154,6 +164,33 @@ def inbox(ctx: click.Context, host: str, port: int) -> int:
         forwarded_allow_ips=trusted or None,
     )
     return 0
+
+
+def audit_verdict() -> Verdict:
+    """Walk the store's audit log (inbox.auditchain.verify)."""
+    import inbox.tables  # noqa: F401  (its tables join the store's metadata)
+    from alerts.store import open_store
+    from inbox.auditchain import verify
+    from pipelines.environment import store_url
+
+    engine = open_store(store_url())
+    try:
+        return verify(engine)
+    finally:
+        engine.dispose()
+
+
+@inbox.group()
+def audit() -> None:
+    """The inbox's audit log."""
+
+
+@audit.command()
+def verify() -> int:
+    """Check the audit log's hash chain, line by line; exit 1 if it is broken."""
+    verdict = audit_verdict()
+    click.echo(verdict.words())
+    return 1 if verdict.broken else 0
 
 
 @inbox.command()

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from alerts.store import ALERTS, CASE_PACKS, open_store
+from inbox import auditchain
 from inbox.app import create_app, engine_of
 from inbox.tables import USERS
 
@@ -140,6 +141,17 @@ def fill(engine: Engine) -> None:
                     agency=agency,
                     created_at=NOW,
                 )
+            )
+            auditchain.append(  # as add_user records an account's making
+                conn,
+                at=NOW,
+                actor="-",
+                role="-",
+                action="account_created",
+                reference=None,
+                detail=f"{username} as {role}",
+                client=None,
+                session=None,
             )
         for ref, (team, to, kind, score, name) in ALERT_SPECS.items():
             alert_id = add_alert(conn, ref, team, to, kind, score)

@@ -47,7 +47,7 @@ def test_a_line_of_the_audit_log_cannot_be_changed_or_removed(
         pytest.skip("SQLite has no TRUNCATE; DELETE is refused")
     with engine.connect() as conn:
         before = conn.execute(sa.select(AUDIT_LOG)).all()
-    assert [r.action for r in before] == ["acknowledge"]
+    assert [r.action for r in before if r.action != "account_created"] == ["acknowledge"]
     refused = pytest.raises(sa.exc.DBAPIError, match="the audit log is append-only")
     with refused, engine.begin() as conn:
         conn.execute(statement)
@@ -56,4 +56,6 @@ def test_a_line_of_the_audit_log_cannot_be_changed_or_removed(
     # Appending still works after a refusal.
     acknowledge(engine, user, "TEAMNORTH2", 1, NOW)
     with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(AUDIT_LOG)).scalar() == 2
+        assert conn.execute(sa.select(sa.func.count()).select_from(AUDIT_LOG)).scalar() == (
+            len(before) + 1
+        )

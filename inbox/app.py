@@ -231,6 +231,8 @@ def create_app(
                 throttle.abandon(engine, attempt)  # not the user's failure
         if user is None:
             token = secrets.token_urlsafe(32)
+            if isinstance(attempt, throttle.Attempt) and not busy:
+                throttle.failed(engine, attempt)
             why = "sign_in_busy" if busy else "sign_in_held" if until else "sign_in_failed"
             audit_refusal(None, why, "", username)
             if busy:

@@ -168,4 +168,5 @@ SIGN_INS = sa.Table(
     sa.Column("client", sa.String(64), nullable=False, index=True),
     sa.Column("succeeded", sa.Boolean, nullable=False),
     sa.Column("at", sa.DateTime, nullable=False, index=True),
+    sa.Column("pending", sa.Boolean),  # true while its password is being checked
 )

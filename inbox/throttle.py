@@ -12,7 +12,9 @@ Three limits, each over `window` (15 minutes):
 - **one address on one account**: `per_pair` failures hold that address's sign-ins to
   that account until the oldest of them leaves the window; the account's owner, from
   their own address, is not held by someone else's guessing;
-- **one address on any account**: `per_client` failures hold that address;
+- **one address on any account**: `per_client` failures hold that address (failures
+  settled, not attempts still being checked: an office of people behind one address
+  signing in at nine is not a guesser);
 - **one account from any address**: `per_account` failures slow the account to one
   attempt every `slow_interval` (a minute), so guessing spread over many addresses is
   slowed without locking the owner out for long.
@@ -69,7 +71,9 @@ def begin(
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
         key = conn.execute(
-            sa.insert(SIGN_INS).values(username=name, client=client[:64], succeeded=False, at=when)
+            sa.insert(SIGN_INS).values(
+                username=name, client=client[:64], succeeded=False, at=when, pending=True
+            )
         ).inserted_primary_key
         assert key is not None
         until = _until(conn, name, client, when, limits, SIGN_INS.c.id != key[0])
@@ -82,7 +86,17 @@ def begin(
 def succeeded(engine: Engine, attempt: Attempt) -> None:
     """The password was right: the attempt counts as a success, clearing the failures."""
     with engine.begin() as conn:
-        conn.execute(sa.update(SIGN_INS).where(SIGN_INS.c.id == attempt.id).values(succeeded=True))
+        conn.execute(
+            sa.update(SIGN_INS)
+            .where(SIGN_INS.c.id == attempt.id)
+            .values(succeeded=True, pending=False)
+        )
+
+
+def failed(engine: Engine, attempt: Attempt) -> None:
+    """The password was wrong: the attempt stays a failure, now settled."""
+    with engine.begin() as conn:
+        conn.execute(sa.update(SIGN_INS).where(SIGN_INS.c.id == attempt.id).values(pending=False))
 
 
 def abandon(engine: Engine, attempt: Attempt) -> None:
@@ -125,9 +139,9 @@ def _until(
     pair_cleared = max(cleared or since, _last_success(conn, pair) or since, since)
     holds = [
         _held(conn, pair, pair_cleared, limits.per_pair, limits.window),
-        _held(
+        _held(  # settled failures only: many people sign in at once behind one address
             conn,
-            sa.and_(SIGN_INS.c.client == client[:64], counted),
+            sa.and_(SIGN_INS.c.client == client[:64], counted, SIGN_INS.c.pending.is_not(True)),
             since,
             limits.per_client,
             limits.window,

@@ -122,6 +122,16 @@ def authenticate(engine: Engine, username: str, password: str) -> User | None:
     return User.from_row(row) if row is not None else None
 
 
+def count_users(store_url: str) -> int:
+    """How many accounts the store holds."""
+    engine = open_store(store_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(USERS)).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def find_user(engine: Engine, username: str) -> User | None:
     """A user by username, or None."""
     with engine.connect() as conn:

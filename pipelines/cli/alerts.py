@@ -106,7 +106,10 @@ def outcomes() -> int:
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.pass_context
 def inbox(ctx: click.Context, host: str, port: int) -> int:
-    """Serve the inbox (seeds demo users if there are none); or one of its commands.
+    """Serve the inbox over the store; or one of its commands.
+
+    No account is ever made here: `joinedup demo` makes the demo's, and `joinedup inbox
+    add-user` an organisation's.
 
     The client address sign-ins are throttled by is the connection's, unless it comes
     from an address in $JOINEDUP_TRUSTED_PROXIES (comma-separated): then it is the one
@@ -121,7 +124,7 @@ def inbox(ctx: click.Context, host: str, port: int) -> int:
 
     from alerts import ConfigError
     from inbox.app import create_app
-    from inbox.users import seed_demo_store, sign_in_lines
+    from inbox.users import count_users
     from insight.config import load_insight_config
     from pipelines.environment import (
         alerts_file,
@@ -139,7 +142,7 @@ def inbox(ctx: click.Context, host: str, port: int) -> int:
         app = create_app(
             store_url(), alerts_file(), secret, warehouse=warehouse_path(), disclosure=rule
         )
-        made = seed_demo_store(store_url(), alerts_file(), dt.datetime.now(dt.UTC))
+        accounts = count_users(store_url())
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
     verdict = audit_verdict()
@@ -148,9 +151,11 @@ def inbox(ctx: click.Context, host: str, port: int) -> int:
             f"{verdict.words()}. The inbox will not start on it: restore the store from a "
             "backup, or ask the data protection officer how to proceed."
         )
-    if made:
-        click.echo("Demo users (shown once; the store keeps only argon2 hashes):")
-        click.echo("\n".join(sign_in_lines(made)))
+    if not accounts:
+        click.echo(
+            "No accounts yet: nobody can sign in. Make the first admin with "
+            "`joinedup inbox add-user USERNAME --role admin`."
+        )
     if not inbox_secret():
         click.echo("JOINEDUP_INBOX_SECRET is not set: sessions end when the inbox stops.")
     click.echo(f"The inbox: http://{host}:{port}/")
@@ -191,6 +196,43 @@ def verify() -> int:
     verdict = audit_verdict()
     click.echo(verdict.words())
     return 1 if verdict.broken else 0
+
+
+@inbox.command("add-user")
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice(["professional", "duty_manager", "analyst", "admin", "manager"]),
+    required=True,
+)
+@click.option("--email", help="their work email (a professional's alerts are routed by it)")
+@click.option("--team", help="their team's id in alerts.yaml")
+def add_user_command(username: str, role: str, email: str | None, team: str | None) -> int:
+    """Make an account; its first password is printed once (the store keeps only a hash)."""
+    import secrets
+
+    import inbox.tables  # noqa: F401  (its tables join the store's metadata)
+    from alerts.store import open_store
+    from inbox.users import add_user
+    from pipelines.environment import store_url
+
+    password = secrets.token_urlsafe(12)
+    engine = open_store(store_url())
+    try:
+        add_user(engine, username, password, role, dt.datetime.now(dt.UTC), email=email, team=team)
+    except (ValueError, sa_errors()) as exc:
+        raise UsageError(f"{username}: {exc}") from exc
+    finally:
+        engine.dispose()
+    click.echo(f"{username.strip().lower()} ({role}): first password {password} (shown once)")
+    return 0
+
+
+def sa_errors() -> type[Exception]:
+    """The store's refusal of a second account of one name."""
+    import sqlalchemy as sa
+
+    return sa.exc.IntegrityError
 
 
 @inbox.command()

@@ -88,5 +88,34 @@ def test_joinedup_inbox_serves_on_loopback(store_without_users: str, tmp_path: P
     finally:
         server.terminate()
         out, _ = server.communicate(timeout=60)
-    assert "Demo users" in out and "mash_north" in out and "duty_manager" in out
+    # No account is made outside the demo: the command says how to make the first.
+    assert "Demo users" not in out and "No accounts yet" in out
+    assert "joinedup inbox add-user USERNAME --role admin" in out
     assert f"http://127.0.0.1:{port}/" in out
+    engine = open_store(store_without_users)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(USERS)).scalar() == 0
+    finally:
+        engine.dispose()
+
+
+def test_an_admin_makes_an_account_whose_first_password_is_shown_once(
+    store_without_users: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from inbox.auditchain import verify
+    from pipelines.cli import main
+
+    monkeypatch.setenv("JOINEDUP_STORE", store_without_users)
+    assert main(["inbox", "add-user", "Kim.Lowe", "--role", "admin"]) == 0
+    out = capsys.readouterr().out
+    password = out.split("first password ")[1].split(" ")[0]
+    engine = open_store(store_without_users)
+    try:
+        user = authenticate(engine, "kim.lowe", password)
+        assert user is not None and user.role == "admin"
+        assert verify(engine).broken is None  # the account's making is a line of the log
+    finally:
+        engine.dispose()
+    assert main(["inbox", "add-user", "kim.lowe", "--role", "admin"]) == 2
+    assert "kim.lowe" in capsys.readouterr().err

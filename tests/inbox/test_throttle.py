@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 import inbox.app as inbox_app
 from inbox import throttle
-from inbox.tables import SIGN_INS
+from inbox.tables import SIGN_INS, USERS
 
 
 def _try(client: TestClient, username: str, password: str) -> int:
@@ -149,3 +149,26 @@ def test_guessing_from_many_addresses_slows_the_account_and_an_admin_clears_it(
     assert _signin_from(inbox, "10.0.0.7", "mash_north", PASSWORD) == 429
     throttle.unlock(inbox.engine, "Mash_North", dt.datetime.now(dt.UTC))
     assert _signin_from(inbox, "10.0.0.7", "mash_north", PASSWORD) == 303
+
+
+def test_an_office_signing_in_at_once_behind_one_address_is_not_held(inbox: Inbox) -> None:
+    """Thirty people at nine behind the council's one address: in-flight checks are not
+    failures of that address."""
+    from conftest import _hash
+
+    with inbox.engine.begin() as conn:
+        for i in range(30):
+            conn.execute(
+                sa.insert(USERS).values(
+                    username=f"worker{i}",
+                    display_name=f"worker{i}",
+                    password_hash=_hash(),
+                    role="professional",
+                    created_at=dt.datetime(2026, 11, 3),
+                )
+            )
+    with ThreadPoolExecutor(30) as pool:
+        answers = list(
+            pool.map(lambda i: _signin_from(inbox, "10.9.9.9", f"worker{i}", PASSWORD), range(30))
+        )
+    assert answers == [303] * 30

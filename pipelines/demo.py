@@ -42,7 +42,6 @@ from world.police_api import BackgroundServer
 
 PROMOTED_BECAUSE = "demo: first model trained on the demo world"
 NOT_YET_BUILT = (
-    "risk AUC at 97% of what the records allow (issue 17: 94% to 95%; docs/benchmarks.md)",
     "the inbox's user management pages for admins, and OIDC sign-in (docs/inbox.md)",
 )
 

@@ -1,5 +1,6 @@
 """Server-side sessions: a random id in an HttpOnly cookie, its HMAC in the store with an
-expiry and a per-session CSRF token."""
+expiry and a per-session CSRF token. A session ends after `LIFETIME`, or after `IDLE`
+without a request (a screen left signed in on a shared desk)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from inbox.tables import SESSIONS, USERS
 from inbox.users import User
 
 LIFETIME = dt.timedelta(hours=8)
+IDLE = dt.timedelta(minutes=30)
+TOUCH = dt.timedelta(minutes=1)  # how stale `seen_at` may be before a request updates it
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,23 @@ def find_session(
     """The live session a cookie names, or None (no cookie, unknown, or expired)."""
     if not token:
         return None
+    when = utc(now)
+    key = _key(secret, token)
     with engine.connect() as conn:
         row = conn.execute(
-            sa.select(USERS, SESSIONS.c.csrf)
+            sa.select(USERS, SESSIONS.c.csrf, SESSIONS.c.created_at.label("opened"))
+            .add_columns(SESSIONS.c.seen_at)
             .join(SESSIONS, SESSIONS.c.user_id == USERS.c.id)
-            .where(SESSIONS.c.key == _key(secret, token), SESSIONS.c.expires_at > utc(now))
+            .where(SESSIONS.c.key == key, SESSIONS.c.expires_at > when)
         ).first()
     if row is None:
         return None
+    last = row.seen_at or row.opened
+    if when - last >= IDLE:
+        return None  # left unattended: sign in again
+    if when - last >= TOUCH:  # at most one write a session a minute
+        with engine.begin() as conn:
+            conn.execute(sa.update(SESSIONS).where(SESSIONS.c.key == key).values(seen_at=when))
     return Session(User.from_row(row), row.csrf)
 
 

@@ -68,6 +68,7 @@ SESSIONS = sa.Table(
     sa.Column("csrf", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("seen_at", sa.DateTime),  # its last request, to the minute: the idle timeout
 )
 
 # Append-only: the inbox inserts and reads it, never updates or deletes (and see below).

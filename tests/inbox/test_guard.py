@@ -187,3 +187,25 @@ def test_the_store_and_the_warehouse_are_made_for_their_owner_only(tmp_path: Pat
     modes = {f.name: f.stat().st_mode & 0o777 for f in tmp_path.iterdir()}
     assert modes and set(modes.values()) == {0o600}, modes
     assert {"store.sqlite", "warehouse.duckdb"} <= set(modes)
+
+
+def test_a_session_left_idle_for_thirty_minutes_ends(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    import inbox.app as inbox_app
+
+    client = inbox.client("mash_north")
+    start = dt.datetime.now(dt.UTC)
+
+    def at(minutes: int) -> None:
+        monkeypatch.setattr(inbox_app, "_now", lambda: start + dt.timedelta(minutes=minutes))
+
+    at(29)
+    assert client.get("/alerts", follow_redirects=False).status_code == 200
+    at(58)  # 58 minutes signed in, but only 29 since the last request
+    assert client.get("/alerts", follow_redirects=False).status_code == 200
+    at(89)  # 31 minutes without a request
+    answer = client.get("/alerts", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/signin")

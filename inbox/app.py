@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from alerts.config import load_config
 from alerts.store import STATES, open_store
-from inbox import actions, throttle
+from inbox import actions, admin, throttle
 from inbox.actions import Refused
 from inbox.guard import BodyLimit, Caller, SecurityHeaders, limit_for, policy, style_hash
 from inbox.sessions import Session, csrf_ok, end_session, find_session, start_session
@@ -40,6 +40,7 @@ from inbox.tables import (
     OUTCOMES,
     PROFESSIONAL,
     PROGRESS,
+    ROLES,
 )
 from inbox.users import Busy, authenticate
 from insight.alerted import alerts_by_team_and_state
@@ -402,6 +403,85 @@ def create_app(
                 engine, me.user, reference, version, outcome, text, _now(), goal, progress
             ),
         )
+
+    def users_page(me: Session, made: dict[str, str] | None = None, status: int = 200) -> Response:
+        rows = admin.accounts(engine, _now())
+        return page("admin_users.html", status, session=me, users=rows, roles=ROLES, made=made)
+
+    @app.get("/admin/users", response_model=None)
+    def admin_users(request: Request) -> Response:
+        me = session(request, (ADMIN,))
+        with engine.begin() as conn:
+            actions.audit(conn, me.user, "view_accounts", _now())
+        return users_page(me)
+
+    def admin_act(request: Request, csrf: str, do: Callable[[Session], None]) -> Response:
+        me = checked(request, (ADMIN,), csrf)
+        try:
+            do(me)
+        except Refused as exc:
+            what = request.url.path.rsplit("/", 1)[-1]
+            audit_refusal(me, f"refused_{what}"[:32], f"{exc.status}")
+            return page(
+                "message.html",
+                exc.status,
+                session=me,
+                title="Not saved",
+                message=exc.message,
+                back="/admin/users",
+            )
+        return RedirectResponse("/admin/users", status_code=303)
+
+    @app.post("/admin/users", response_model=None)
+    def admin_join(
+        request: Request,
+        csrf: Annotated[str, Form()] = "",
+        username: Annotated[str, Form()] = "",
+        role: Annotated[str, Form()] = "",
+        team: Annotated[str, Form()] = "",
+        email: Annotated[str, Form()] = "",
+    ) -> Response:
+        me = checked(request, (ADMIN,), csrf)
+        password = secrets.token_urlsafe(12)
+        try:
+            admin.join(engine, me.user, username, role, team, email, password, _now())
+        except Refused as exc:
+            audit_refusal(me, "refused_join", f"{exc.status}")
+            return page(
+                "message.html",
+                exc.status,
+                session=me,
+                title="Not saved",
+                message=exc.message,
+                back="/admin/users",
+            )
+        made = {"username": username.strip().lower(), "role": role, "password": password}
+        return users_page(me, made)
+
+    @app.post("/admin/users/{username}/move", response_model=None)
+    def admin_move(
+        request: Request,
+        username: str,
+        csrf: Annotated[str, Form()] = "",
+        role: Annotated[str, Form()] = "",
+        team: Annotated[str, Form()] = "",
+        email: Annotated[str, Form()] = "",
+    ) -> Response:
+        return admin_act(
+            request,
+            csrf,
+            lambda me: admin.move(engine, me.user, username, role, team, email, _now()),
+        )
+
+    @app.post("/admin/users/{username}/leave", response_model=None)
+    def admin_leave(request: Request, username: str, csrf: Annotated[str, Form()] = "") -> Response:
+        return admin_act(request, csrf, lambda me: admin.leave(engine, me.user, username, _now()))
+
+    @app.post("/admin/users/{username}/revoke", response_model=None)
+    def admin_revoke(
+        request: Request, username: str, csrf: Annotated[str, Form()] = ""
+    ) -> Response:
+        return admin_act(request, csrf, lambda me: admin.revoke(engine, me.user, username, _now()))
 
     @app.get("/audit", response_model=None)
     def audit_page(request: Request) -> Response:

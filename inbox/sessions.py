@@ -63,7 +63,7 @@ def find_session(
             sa.select(USERS, SESSIONS.c.csrf, SESSIONS.c.created_at.label("opened"))
             .add_columns(SESSIONS.c.seen_at)
             .join(SESSIONS, SESSIONS.c.user_id == USERS.c.id)
-            .where(SESSIONS.c.key == key, SESSIONS.c.expires_at > when)
+            .where(SESSIONS.c.key == key, SESSIONS.c.expires_at > when, USERS.c.left_at.is_(None))
         ).first()
     if row is None:
         return None

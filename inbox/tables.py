@@ -56,6 +56,7 @@ USERS = sa.Table(
     sa.Column("team", sa.String(64)),  # a team id from alerts.yaml: alerts routed to it
     sa.Column("agency", sa.String(64)),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("left_at", sa.DateTime),  # a leaver: cannot sign in, their sessions ended
     sa.CheckConstraint(f"role IN ({', '.join(repr(r) for r in ROLES)})", name="inbox_user_role"),
 )
 

@@ -65,8 +65,12 @@ def add_user(
     email: str | None = None,
     team: str | None = None,
     agency: str | None = None,
+    by: User | None = None,
 ) -> int:
     """Add a user with an argon2 hash of their password; returns their id.
+
+    Its making is a line of the audit log, by `by` (an admin) or by "-" (the command line
+    or the demo).
 
     Raises:
         ValueError: an unknown role, an empty username or a password under 8 characters.
@@ -93,8 +97,8 @@ def add_user(
         auditchain.append(
             conn,
             at=utc(now),
-            actor="-",
-            role="-",
+            actor=by.username if by else "-",
+            role=by.role if by else "-",
             action="account_created",
             reference=None,
             detail=f"{username.strip().lower()[:300]} as {role}",
@@ -119,7 +123,9 @@ def authenticate(engine: Engine, username: str, password: str) -> User | None:
         return None
     finally:
         _HASHING.release()
-    return User.from_row(row) if row is not None else None
+    if row is None or row.left_at is not None:
+        return None  # a leaver's password no longer opens anything
+    return User.from_row(row)
 
 
 def count_users(store_url: str) -> int:

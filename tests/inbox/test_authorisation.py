@@ -33,6 +33,11 @@ FORMS = {
     "notes": {"text": "a note"},
     "snooze": {"version": "1", "until": SOON, "reason": "r"},
     "close": {"version": "1", "outcome": "no_further_action", "text": "t"},
+    # an admin's, on the analyst's account or a joiner's
+    "users": {"username": "joiner1", "role": "professional"},
+    "move": {"role": "analyst", "team": ""},
+    "leave": {},
+    "revoke": {},
 }
 
 
@@ -65,6 +70,24 @@ _MANAGE = _row(
     duty_manager=200,
     analyst=403,
     admin=200,
+    manager=403,
+)
+_ADMIN_SEE = _row(
+    nobody=303,
+    professional=403,
+    other_professional=403,
+    duty_manager=403,
+    analyst=403,
+    admin=200,
+    manager=403,
+)
+_ADMIN_ACT = _row(
+    nobody=401,
+    professional=403,
+    other_professional=403,
+    duty_manager=403,
+    analyst=403,
+    admin=303,
     manager=403,
 )
 # The insight page and its export: this app has no warehouse, so those let in are told so.
@@ -118,7 +141,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         manager=403,
     ),
     ("GET", "/alerts/{reference}"): _SEE,
-    **{("POST", f"/alerts/{{reference}}/{action}"): _ACT for action in FORMS},
+    **{
+        ("POST", f"/alerts/{{reference}}/{action}"): _ACT
+        for action in ("acknowledge", "forward", "notes", "snooze", "close")
+    },
     ("GET", "/audit"): _MANAGE,
     ("GET", "/audit.csv"): _MANAGE,
     ("GET", "/summary"): _row(
@@ -130,6 +156,12 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         admin=200,
         manager=200,
     ),
+    ("GET", "/admin/users"): _ADMIN_SEE,
+    ("POST", "/admin/users"): {**_ADMIN_ACT, "admin": 200},  # the first password, shown once
+    **{
+        ("POST", f"/admin/users/{{username}}/{act}"): _ADMIN_ACT
+        for act in ("move", "leave", "revoke")
+    },
     ("GET", "/insight"): _INSIGHT,
     ("GET", "/insight.json"): _INSIGHT,
 }
@@ -149,7 +181,7 @@ def test_the_matrix_covers_every_route(tmp_path: Path, monkeypatch: pytest.Monke
 def test_authorisation(inbox: Inbox, route: tuple[str, str], role: str) -> None:
     method, path = route
     client = inbox.client(ROLES[role])
-    url = path.replace("{reference}", ALERT)
+    url = path.replace("{reference}", ALERT).replace("{username}", "analyst")
     if method == "GET":
         answer = client.get(url, follow_redirects=False)
     elif path == "/signin":

@@ -42,7 +42,7 @@ from world.police_api import BackgroundServer
 
 PROMOTED_BECAUSE = "demo: first model trained on the demo world"
 NOT_YET_BUILT = (
-    "the inbox's user management pages for admins, and OIDC sign-in (docs/inbox.md)",
+    "OIDC sign-in for the inbox, against the council's identity provider (docs/inbox.md)",
 )
 
 

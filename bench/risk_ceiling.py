@@ -286,13 +286,13 @@ def interval(values: np.ndarray, percent: bool = False) -> str:
     return f"({low:.1%} to {high:.1%})" if percent else f"({low:.3f} to {high:.3f})"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the ceiling, the oracle and (given a warehouse) the product, with intervals."""
     p = argparse.ArgumentParser()
     p.add_argument("--world", type=Path, required=True)
     p.add_argument("--warehouse", type=Path, help="the product's scored warehouse of the world")
     p.add_argument("--resamples", type=int, default=200)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     t = time.perf_counter()
     frame = _facts(args.world)
     if args.warehouse is not None:

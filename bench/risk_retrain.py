@@ -70,16 +70,9 @@ def main() -> None:
     print("\n".join(f"  {line}" for line in trained.lines))
     import risk_ceiling
 
-    sys.argv = [
-        "risk_ceiling",
-        "--world",
-        str(world),
-        "--warehouse",
-        str(warehouse),
-        "--resamples",
-        str(args.resamples),
-    ]
-    risk_ceiling.main()
+    risk_ceiling.main(
+        ["--world", str(world), "--warehouse", str(warehouse), "--resamples", str(args.resamples)]
+    )
 
 
 if __name__ == "__main__":

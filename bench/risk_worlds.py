@@ -87,16 +87,9 @@ def one_world(people: int, seed: int, errors: float, out: Path, resamples: int) 
         f"trained and scored in {time.perf_counter() - t:.0f} s"
     )
     print("\n".join(f"  {line}" for line in trained.lines))
-    sys.argv = [
-        "risk_ceiling",
-        "--world",
-        str(world),
-        "--warehouse",
-        str(warehouse),
-        "--resamples",
-        str(resamples),
-    ]
-    _ceiling_module().main()
+    _ceiling_module().main(
+        ["--world", str(world), "--warehouse", str(warehouse), "--resamples", str(resamples)]
+    )
 
 
 def main() -> None:

@@ -298,22 +298,36 @@ def create_app(
             )
         return page("alert.html", session=me, alert=alert)
 
-    def act(request: Request, reference: str, csrf: str, do: Callable[[Session], None]) -> Response:
-        me = checked(request, ALERT_ROLES, csrf)
+    def not_saved(me: Session, request: Request, exc: Refused, back: str) -> Response:
+        """A refused form: audited, and said on a page that leads back."""
+        what = request.url.path.rsplit("/", 1)[-1]
+        audit_refusal(me, f"refused_{what}"[:32], f"{exc.status}")
+        return page(
+            "message.html",
+            exc.status,
+            session=me,
+            title="Not saved",
+            message=exc.message,
+            back=back,
+        )
+
+    def perform(
+        request: Request,
+        roles: tuple[str, ...],
+        csrf: str,
+        back: str,
+        do: Callable[[Session], None],
+    ) -> Response:
+        """Check the session, role and token, do the change, and go back to `back`."""
+        me = checked(request, roles, csrf)
         try:
             do(me)
         except Refused as exc:
-            what = request.url.path.rsplit("/", 1)[-1]
-            audit_refusal(me, f"refused_{what}"[:32], f"{exc.status}", "")
-            return page(
-                "message.html",
-                exc.status,
-                session=me,
-                title="Not saved",
-                message=exc.message,
-                back=f"/alerts/{quote(reference)}",
-            )
-        return RedirectResponse(f"/alerts/{quote(reference)}", status_code=303)
+            return not_saved(me, request, exc, back)
+        return RedirectResponse(back, status_code=303)
+
+    def act(request: Request, reference: str, csrf: str, do: Callable[[Session], None]) -> Response:
+        return perform(request, ALERT_ROLES, csrf, f"/alerts/{quote(reference)}", do)
 
     @app.post("/alerts/{reference}/acknowledge", response_model=None)
     def acknowledge(
@@ -416,21 +430,7 @@ def create_app(
         return users_page(me)
 
     def admin_act(request: Request, csrf: str, do: Callable[[Session], None]) -> Response:
-        me = checked(request, (ADMIN,), csrf)
-        try:
-            do(me)
-        except Refused as exc:
-            what = request.url.path.rsplit("/", 1)[-1]
-            audit_refusal(me, f"refused_{what}"[:32], f"{exc.status}")
-            return page(
-                "message.html",
-                exc.status,
-                session=me,
-                title="Not saved",
-                message=exc.message,
-                back="/admin/users",
-            )
-        return RedirectResponse("/admin/users", status_code=303)
+        return perform(request, (ADMIN,), csrf, "/admin/users", do)
 
     @app.post("/admin/users", response_model=None)
     def admin_join(
@@ -446,15 +446,7 @@ def create_app(
         try:
             admin.join(engine, me.user, username, role, team, email, password, _now())
         except Refused as exc:
-            audit_refusal(me, "refused_join", f"{exc.status}")
-            return page(
-                "message.html",
-                exc.status,
-                session=me,
-                title="Not saved",
-                message=exc.message,
-                back="/admin/users",
-            )
+            return not_saved(me, request, exc, "/admin/users")
         made = {"username": username.strip().lower(), "role": role, "password": password}
         return users_page(me, made)
 

@@ -15,8 +15,11 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
+
+from inbox.actions import CALLER
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -156,10 +159,6 @@ class Caller:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from http.cookies import SimpleCookie
-
-        from inbox.actions import CALLER
-
         client = scope.get("client") or ("", 0)
         raw = dict(scope.get("headers", [])).get(b"cookie", b"").decode("latin-1")
         jar: SimpleCookie = SimpleCookie()

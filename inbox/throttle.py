@@ -115,14 +115,6 @@ def unlock(engine: Engine, username: str, now: dt.datetime) -> None:
         )
 
 
-def held_until(
-    engine: Engine, username: str, client: str, now: dt.datetime, limits: Limits = Limits()
-) -> dt.datetime | None:
-    """Until when sign-ins for this account from this address are held, or None (reads only)."""
-    with engine.connect() as conn:
-        return _until(conn, _name(username), client, utc(now), limits, sa.true())
-
-
 def _until(
     conn: sa.Connection,
     name: str,

@@ -211,6 +211,8 @@ def add_user_command(username: str, role: str, email: str | None, team: str | No
     """Make an account; its first password is printed once (the store keeps only a hash)."""
     import secrets
 
+    import sqlalchemy as sa
+
     import inbox.tables  # noqa: F401  (its tables join the store's metadata)
     from alerts.store import open_store
     from inbox.users import add_user
@@ -220,19 +222,12 @@ def add_user_command(username: str, role: str, email: str | None, team: str | No
     engine = open_store(store_url())
     try:
         add_user(engine, username, password, role, dt.datetime.now(dt.UTC), email=email, team=team)
-    except (ValueError, sa_errors()) as exc:
+    except (ValueError, sa.exc.IntegrityError) as exc:
         raise UsageError(f"{username}: {exc}") from exc
     finally:
         engine.dispose()
     click.echo(f"{username.strip().lower()} ({role}): first password {password} (shown once)")
     return 0
-
-
-def sa_errors() -> type[Exception]:
-    """The store's refusal of a second account of one name."""
-    import sqlalchemy as sa
-
-    return sa.exc.IntegrityError
 
 
 @inbox.command()

@@ -236,6 +236,43 @@ class CasePack(_Strict):
     max_events: int = Field(25, ge=1, description="at most this many recent events")
 
 
+class SingleSignOn(_Strict):
+    """Sign-in to the inbox through the council's identity provider (OpenID Connect).
+
+    An account is still made by an admin (its role and team are the inbox's to give); the
+    provider vouches for who is signing in, and the claim named by `username_claim` picks
+    the account. The first sign-in binds the account to the provider's subject, so a name
+    the provider later gives to someone else does not open it.
+    """
+
+    issuer: str = Field(
+        description="the provider's issuer URL; its metadata is read from "
+        "{issuer}/.well-known/openid-configuration"
+    )
+    client_id: str = Field(min_length=1, description="the inbox's client id at the provider")
+    client_secret_env: str = Field(
+        "JOINEDUP_OIDC_SECRET",
+        description="the environment variable holding the client secret (never in this file)",
+    )
+    username_claim: str = Field(
+        "preferred_username", description="the ID token's claim that names the account"
+    )
+    label: str = Field(
+        "Sign in with your council account", description="the sign-in button's words"
+    )
+    passwords: bool = Field(
+        True,
+        description="whether inbox passwords still open accounts; false: the provider only",
+    )
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected the provider's http(s) issuer URL")
+        return value.rstrip("/")
+
+
 class AlertsConfig(_Strict):
     """The whole alerts config."""
 
@@ -249,6 +286,9 @@ class AlertsConfig(_Strict):
     escalation: Escalation
     delivery: Delivery = Field(default_factory=Delivery)
     case_pack: CasePack = Field(default_factory=CasePack)
+    sign_in: SingleSignOn | None = Field(
+        None, description="single sign-on for the inbox; absent: inbox passwords only"
+    )
 
     @field_validator("inbox_url")
     @classmethod

@@ -19,15 +19,20 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import duckdb
+import httpx
 import sqlalchemy as sa
+from authlib.integrations.base_client import OAuthError
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from joserfc.errors import JoseError
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.sessions import SessionMiddleware
 
 from alerts.config import load_config
 from alerts.store import STATES, open_store
-from inbox import actions, admin, throttle
+from inbox import actions, admin, oidc, throttle
 from inbox.actions import Refused
 from inbox.guard import BodyLimit, Caller, SecurityHeaders, limit_for, policy, style_hash
 from inbox.sessions import Session, csrf_ok, end_session, find_session, start_session
@@ -110,6 +115,9 @@ def create_app(
         sa.event.listen(engine, "connect", _commit_without_fsync)
         engine.dispose()  # the connection that made the tables has not had it
     config = load_config(config_path)
+    sso = config.sign_in
+    provider = oidc.provider(sso) if sso is not None else None
+    passwords = sso is None or sso.passwords
     rule = disclosure or DisclosureRule()
     # The templates ship with the code: no look at their files' times on every page.
     env = Environment(
@@ -119,6 +127,16 @@ def create_app(
     )
     app = FastAPI(title="joinedup inbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
+    if sso is not None:
+        # Only the single sign-on's state, nonce and PKCE verifier, signed, for ten minutes.
+        app.add_middleware(
+            SessionMiddleware,
+            secret_key=secret,
+            session_cookie=oidc.FLOW_COOKIE,
+            max_age=oidc.FLOW_SECONDS,
+            same_site="lax",
+            https_only=config.inbox_url.startswith("https://"),
+        )
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(Caller, cookie=COOKIE)
     app.add_middleware(SecurityHeaders, csp=policy(style_hash(_TEMPLATES / "base.html")))
@@ -199,14 +217,26 @@ def create_app(
         )
         return RedirectResponse(target, status_code=303)
 
-    @app.get("/signin", response_model=None)
-    def signin_form(request: Request, next: str = "/") -> Response:
+    def signin_page(request: Request, status: int, next: str, error: str | None) -> Response:
+        """The sign-in page, with a fresh CSRF token for its form in a cookie of its own."""
         token = secrets.token_urlsafe(32)
-        response = page("signin.html", csrf=token, next=_safe_next(next), error=None)
+        response = page(
+            "signin.html",
+            status,
+            csrf=token,
+            next=_safe_next(next),
+            error=error,
+            sso=sso.label if sso is not None else None,
+            passwords=passwords,
+        )
         response.set_cookie(
             LOGIN_COOKIE, token, httponly=True, samesite="lax", max_age=3600, secure=_https(request)
         )
         return response
+
+    @app.get("/signin", response_model=None)
+    def signin_form(request: Request, next: str = "/") -> Response:
+        return signin_page(request, 200, next, None)
 
     @app.post("/signin", response_model=None)
     def signin(
@@ -219,6 +249,11 @@ def create_app(
         expected = request.cookies.get(LOGIN_COOKIE)
         if not expected or not csrf_ok(expected, csrf):
             raise _BadToken(None, request.url.path, username)
+        if not passwords:
+            audit_refusal(
+                None, "sign_in_failed", "passwords are off: single sign-on only", username
+            )
+            return signin_page(request, 403, next, "Inbox passwords are not used here.")
         now = _now()
         client = request.client.host if request.client else "unknown"
         attempt = throttle.begin(engine, username, client, now)
@@ -231,7 +266,6 @@ def create_app(
             if isinstance(attempt, throttle.Attempt):
                 throttle.abandon(engine, attempt)  # not the user's failure
         if user is None:
-            token = secrets.token_urlsafe(32)
             if isinstance(attempt, throttle.Attempt) and not busy:
                 throttle.failed(engine, attempt)
             why = "sign_in_busy" if busy else "sign_in_held" if until else "sign_in_failed"
@@ -246,16 +280,7 @@ def create_app(
                 )
             else:
                 status, error = 401, "That sign-in and password do not match."
-            refused = page("signin.html", status, csrf=token, next=_safe_next(next), error=error)
-            refused.set_cookie(
-                LOGIN_COOKIE,
-                token,
-                httponly=True,
-                samesite="lax",
-                max_age=3600,
-                secure=_https(request),
-            )
-            return refused
+            return signin_page(request, status, next, error)
         assert isinstance(attempt, throttle.Attempt)
         throttle.succeeded(engine, attempt)
         cookie = start_session(engine, secret, user, now)
@@ -265,6 +290,57 @@ def create_app(
         response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax", secure=_https(request))
         response.delete_cookie(LOGIN_COOKIE)
         return response
+
+    if sso is not None and provider is not None:
+        settings, client = sso, provider
+
+        @app.get("/signin/oidc", response_model=None)
+        async def sso_start(request: Request, next: str = "/") -> Response:
+            request.session.clear()
+            request.session["next"] = _safe_next(next)
+            try:
+                away: Response = await client.authorize_redirect(
+                    request, oidc.callback_url(config.inbox_url)
+                )
+            except httpx.HTTPError:
+                away = page(
+                    "message.html",
+                    503,
+                    title="Council sign-in unavailable",
+                    message="The council's sign-in service did not answer: try again shortly.",
+                )
+            return away
+
+        @app.get(oidc.CALLBACK, response_model=None)
+        async def sso_back(request: Request) -> Response:
+            target = _safe_next(request.session.get("next", "/"))
+            claims: dict[str, Any] = {}
+            try:
+                token = await client.authorize_access_token(request)
+                claims = dict(token.get("userinfo") or {})
+                user = await run_in_threadpool(oidc.account, engine, settings, claims)
+            except (OAuthError, JoseError, httpx.HTTPError) as exc:
+                why = getattr(exc, "error", None) or type(exc).__name__
+                refusal = oidc.SignOnRefused(
+                    f"sso: {why}"[:200], "Your council sign-in did not complete: try again."
+                )
+            except oidc.SignOnRefused as exc:
+                refusal = exc
+            else:
+                request.session.clear()
+                now = _now()
+                cookie = await run_in_threadpool(start_session, engine, secret, user, now)
+                with engine.begin() as conn:
+                    actions.audit(conn, user, "sign_in", now, detail="single sign-on")
+                response = RedirectResponse(target, status_code=303)
+                response.set_cookie(
+                    COOKIE, cookie, httponly=True, samesite="lax", secure=_https(request)
+                )
+                return response
+            request.session.clear()
+            name = str(claims.get(settings.username_claim) or "")
+            await run_in_threadpool(audit_refusal, None, "sign_in_failed", refusal.reason, name)
+            return signin_page(request, 403, target, refusal.message)
 
     @app.post("/signout", response_model=None)
     def signout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
@@ -420,7 +496,16 @@ def create_app(
 
     def users_page(me: Session, made: dict[str, str] | None = None, status: int = 200) -> Response:
         rows = admin.accounts(engine, _now())
-        return page("admin_users.html", status, session=me, users=rows, roles=ROLES, made=made)
+        return page(
+            "admin_users.html",
+            status,
+            session=me,
+            users=rows,
+            roles=ROLES,
+            made=made,
+            passwords=passwords,
+            claim=sso.username_claim if sso is not None else None,
+        )
 
     @app.get("/admin/users", response_model=None)
     def admin_users(request: Request) -> Response:

@@ -57,6 +57,8 @@ USERS = sa.Table(
     sa.Column("agency", sa.String(64)),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("left_at", sa.DateTime),  # a leaver: cannot sign in, their sessions ended
+    # The identity provider's subject for this account, bound at its first single sign-on.
+    sa.Column("oidc_subject", sa.String(255)),
     sa.CheckConstraint(f"role IN ({', '.join(repr(r) for r in ROLES)})", name="inbox_user_role"),
 )
 

@@ -41,9 +41,6 @@ from world.generate import MANIFEST, generate, load_config
 from world.police_api import BackgroundServer
 
 PROMOTED_BECAUSE = "demo: first model trained on the demo world"
-NOT_YET_BUILT = (
-    "OIDC sign-in for the inbox, against the council's identity provider (docs/inbox.md)",
-)
 
 
 def _summarise_manifest(world: Path) -> None:
@@ -260,8 +257,5 @@ def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
         f"message under new/); the store of alerts and case packs is {store_url()}"
     )
     _inbox_sign_ins()
-    print("still to come:")
-    for stage in NOT_YET_BUILT:
-        print(f"  - {stage}")
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
     return 0 if ok else 1

@@ -1,5 +1,6 @@
 """Real servers for the tests, started on loopback: PostgreSQL from Debian's packages, an
-SMTP server (aiosmtpd) that keeps what it takes; and how Debian's Chromium is started
+SMTP server (aiosmtpd) that keeps what it takes; an OpenID Connect provider
+(django-oauth-toolkit); and how Debian's Chromium is started
 headless (the browser tests and scripts/inbox-screenshots.py)."""
 
 from __future__ import annotations
@@ -9,10 +10,14 @@ import email
 import email.policy
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -152,3 +157,110 @@ def smtp_server() -> Iterator[SmtpSink]:
         yield sink
     finally:
         controller.stop()
+
+
+@dataclass
+class OidcProvider:
+    """A running OpenID Connect provider (django-oauth-toolkit) and how to add to it."""
+
+    issuer: str
+    client_id: str
+    client_secret: str
+    env: dict[str, str]
+
+    def person(self, username: str, password: str, email: str) -> None:
+        """Give someone a council account at the provider."""
+        self._manage("person", username, password, email)
+
+    def rename(self, old: str, new: str) -> None:
+        """Give an account at the provider a new name (its subject stays the same)."""
+        self._manage("rename", old, new)
+
+    def _manage(self, *args: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "oidcprovider.manage", *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
+
+
+@contextmanager
+def oidc_provider(redirect_uri: str) -> Iterator[OidcProvider]:
+    """Start the test OpenID Connect provider on `localhost` (the inbox is on 127.0.0.1,
+    so each keeps its own cookies) with one confidential client whose callback is
+    `redirect_uri`; yield it; stop it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="joinedup-oidc-") as folder:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        key_file = os.path.join(folder, "key.pem")
+        with open(key_file, "wb") as f:
+            f.write(pem)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.path.dirname(__file__),
+            "DJANGO_SETTINGS_MODULE": "oidcprovider.settings",
+            "OIDC_TEST_DJANGO_SECRET": secrets.token_urlsafe(32),
+            "OIDC_TEST_DB": os.path.join(folder, "provider.sqlite"),
+            "OIDC_TEST_KEY": key_file,
+            "OIDC_TEST_ISSUER": f"http://localhost:{port}/o",
+        }
+        django = [sys.executable, "-m", "django"]
+        subprocess.run([*django, "migrate", "-v", "0"], env=env, check=True, capture_output=True)
+        provider = OidcProvider(
+            env["OIDC_TEST_ISSUER"], "joinedup-inbox", secrets.token_urlsafe(24), env
+        )
+        provider._manage("client", provider.client_id, provider.client_secret, redirect_uri)
+        server = subprocess.Popen(
+            [*django, "runserver", f"localhost:{port}", "--noreload"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with socket.create_connection(("localhost", port), timeout=1):
+                        break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        err = server.stderr.read().decode() if server.stderr else ""
+                        raise RuntimeError(
+                            f"the OIDC provider did not start: {err[-2000:]}"
+                        ) from None
+                    time.sleep(0.1)
+            yield provider
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+@contextmanager
+def uvicorn_on_loopback(app: Any, port: int) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread on 127.0.0.1:`port`; yield its origin."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

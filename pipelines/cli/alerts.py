@@ -143,7 +143,7 @@ def inbox(ctx: click.Context, host: str, port: int) -> int:
             store_url(), alerts_file(), secret, warehouse=warehouse_path(), disclosure=rule
         )
         accounts = count_users(store_url())
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     verdict = audit_verdict()
     if verdict.broken:

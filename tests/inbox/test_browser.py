@@ -11,16 +11,13 @@ And a note written as a script is shown as text, never run.
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from conftest import CONFIG, PASSWORD, SECRET, fill
 from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
-from servers import CHROMIUM_ARGS, free_port
+from servers import CHROMIUM_ARGS, free_port, uvicorn_on_loopback
 
 from alerts.store import open_store
 from inbox.app import create_app, engine_of
@@ -57,21 +54,10 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     fill(store)
     store.dispose()
     app = create_app(url, CONFIG, SECRET)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with uvicorn_on_loopback(app, free_port()) as origin:
+            yield origin
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         engine_of(app).dispose()
 
 

@@ -38,18 +38,73 @@ def _warehouse_free() -> None:
 @click.option("--source", "sources", multiple=True, help="only these sources (repeatable)")
 def run(nights: Nights, sources: tuple[str, ...]) -> int:
     """Run the nightly job in this process (no Dagster server)."""
+    from dagster import DagsterUnknownPartitionError
+
+    from pipelines.cli.settings import unset_sentences
+
     dates = nights.resolve(world_nights)
+    _nights_known(dates)
     _warehouse_free()
     from pipelines.nightly import run_night
 
+    unset = unset_sentences(sources or None)
     ok = True
     for night in dates:
-        success, lines = run_night(night, list(sources) or None)
+        try:
+            success, lines = run_night(night, list(sources) or None)
+        except DagsterUnknownPartitionError as exc:
+            raise UsageError(_not_a_night(night)) from exc
         click.echo(f"night {night}: {'complete' if success else 'finished with failures'}")
         for line in lines:
-            click.echo(f"  {line}")
+            # A failure of several lines (a setting missing per key) is shown on one.
+            click.echo(f"  {'; '.join(line.splitlines())}")
         ok = ok and success
+    for sentence in unset:
+        click.echo(f"joinedup run: {sentence}", err=True)
     return 0 if ok else 1
+
+
+def _nights_known(dates: list[dt.date]) -> None:
+    """Stop with one sentence, before anything runs, at a night that is not one of the
+    nightly job's partitions (where they are a range of days; others are checked as each
+    night runs)."""
+    import dagster as dg
+
+    from pipelines.definitions import NIGHTLY, build
+
+    partitions = build().resolve_job_def(NIGHTLY).partitions_def
+    if not isinstance(partitions, dg.TimeWindowPartitionsDefinition):
+        return
+    for night in dates:
+        if not partitions.has_partition_key(night.isoformat()):
+            raise UsageError(_not_a_night(night))
+
+
+def _not_a_night(night: dt.date) -> str:
+    """`<night> is not one of the nightly job's nights: ...`, naming those there are."""
+    import dagster as dg
+
+    from pipelines.definitions import NIGHTLY, build
+    from pipelines.environment import world_dir
+
+    known = []
+    partitions = build().resolve_job_def(NIGHTLY).partitions_def
+    if isinstance(partitions, dg.TimeWindowPartitionsDefinition):
+        keys = partitions.get_partition_keys()
+        if keys:
+            known.append(
+                f"they run from {keys[0]} (JOINEDUP_FIRST_NIGHT) to {keys[-1]}"
+                if len(keys) > 2
+                else f"they are {' and '.join(keys)}"
+            )
+    extracts = world_dir() / "extracts"
+    found = sorted(p.name for p in extracts.iterdir() if p.is_dir()) if extracts.is_dir() else []
+    if found:
+        listed = ", ".join(found[:-1]) + " and " + found[-1] if len(found) > 1 else found[0]
+        known.append(f"the world in {world_dir()} has extracts for {listed}")
+    if not known:
+        known.append("there are none yet")
+    return f"{night} is not one of the nightly job's nights: {'; '.join(known)}."
 
 
 @click.group(cls=Group)

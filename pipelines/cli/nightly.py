@@ -41,6 +41,7 @@ def run(nights: Nights, sources: tuple[str, ...]) -> int:
     from dagster import DagsterUnknownPartitionError
 
     from pipelines.cli.settings import unset_sentences
+    from pipelines.progress import step
 
     dates = nights.resolve(world_nights)
     _nights_known(dates)
@@ -51,7 +52,8 @@ def run(nights: Nights, sources: tuple[str, ...]) -> int:
     ok = True
     for night in dates:
         try:
-            success, lines = run_night(night, list(sources) or None)
+            with step(f"night {night}: the nightly job"):
+                success, lines = run_night(night, list(sources) or None)
         except DagsterUnknownPartitionError as exc:
             raise UsageError(_not_a_night(night)) from exc
         click.echo(f"night {night}: {'complete' if success else 'finished with failures'}")

@@ -47,7 +47,8 @@ def test_run_loads_each_night_and_says_what_it_did(
         out, err = capsys.readouterr()
         (police,) = [line for line in out.splitlines() if line.strip().startswith("police")]
         assert "FAILED" in police and "JOINEDUP_POLICE_URL is not set" in police
-        assert err.splitlines() == [
+        assert "night 2026-11-01: the nightly job: done in " in err  # progress, on stderr
+        assert said(err) == [
             "joinedup run: the police source needs JOINEDUP_POLICE_URL (the police API's "
             "incidents URL, e.g. http://127.0.0.1:8765/api/v1/incidents from `joinedup "
             "police-api --world DIR`), which is not set: set it and run the night again, or "
@@ -144,7 +145,7 @@ def test_run_without_the_police_api_fails_that_source_only(
     assert "FAILED" in alerts and "environment variable JOINEDUP_SMTP_URL is not set" in alerts
     assert "Traceback" not in out
     # Each part that lacks a setting says so in one sentence on stderr, with what to set.
-    police, mail = err.splitlines()
+    police, mail = said(err)
     assert police.startswith("joinedup run: the police source needs JOINEDUP_POLICE_URL (")
     assert "and JOINEDUP_POLICE_TOKEN (the bearer token that API was started with)" in police
     assert police.endswith("or leave police out with --source.")
@@ -159,10 +160,15 @@ def test_a_night_outside_the_partitions_is_one_sentence(
     assert main(["run", "--night", "2026-11-02", "--night", "2026-10-01"]) == 2
     out, err = capsys.readouterr()
     assert out == ""  # refused before either night ran
-    (sentence,) = err.splitlines()
+    (sentence,) = err.splitlines()  # no progress either: no night ran
     # The partitions' range (to tonight, or the nights found) and the world's nights.
     assert sentence.startswith("joinedup run: 2026-10-01 is not one of the nightly job's nights: ")
     assert "2026-11-01" in sentence.split("nights: ", 1)[1]
     assert sentence.endswith(f"{tmp_path / 'world'} has extracts for 2026-11-01 and 2026-11-02.")
     assert "Traceback" not in err and "DagsterUnknownPartitionError" not in err
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def said(err: str) -> list[str]:
+    """The lines of stderr that the command says to the person (not its progress lines)."""
+    return [line for line in err.splitlines() if line.startswith("joinedup run: ")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,9 +16,13 @@ from pipelines.cli.params import (
     Nights,
     UsageError,
     existing_warehouse,
+    extract_nights,
     night_or_all,
     world_nights,
 )
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 
 def _warehouse_free() -> None:
@@ -55,7 +60,7 @@ def run(nights: Nights, sources: tuple[str, ...]) -> int:
             with step(f"night {night}: the nightly job"):
                 success, lines = run_night(night, list(sources) or None)
         except DagsterUnknownPartitionError as exc:
-            raise UsageError(_not_a_night(night)) from exc
+            raise UsageError(_not_a_night(night, _partitions())) from exc
         click.echo(f"night {night}: {'complete' if success else 'finished with failures'}")
         for line in lines:
             # A failure of several lines (a setting missing per key) is shown on one.
@@ -72,35 +77,35 @@ def _nights_known(dates: list[dt.date]) -> None:
     night runs)."""
     import dagster as dg
 
-    from pipelines.definitions import NIGHTLY, build
-
-    partitions = build().resolve_job_def(NIGHTLY).partitions_def
+    partitions = _partitions()
     if not isinstance(partitions, dg.TimeWindowPartitionsDefinition):
         return
     for night in dates:
         if not partitions.has_partition_key(night.isoformat()):
-            raise UsageError(_not_a_night(night))
+            raise UsageError(_not_a_night(night, partitions))
 
 
-def _not_a_night(night: dt.date) -> str:
+def _partitions() -> dg.PartitionsDefinition | None:
+    """The nightly job's partitions."""
+    from pipelines.definitions import NIGHTLY, build
+
+    return build().resolve_job_def(NIGHTLY).partitions_def
+
+
+def _not_a_night(night: dt.date, partitions: dg.PartitionsDefinition | None) -> str:
     """`<night> is not one of the nightly job's nights: ...`, naming those there are."""
     import dagster as dg
 
-    from pipelines.definitions import NIGHTLY, build
     from pipelines.environment import world_dir
 
     known = []
-    partitions = build().resolve_job_def(NIGHTLY).partitions_def
     if isinstance(partitions, dg.TimeWindowPartitionsDefinition):
         keys = partitions.get_partition_keys()
-        if keys:
-            known.append(
-                f"they run from {keys[0]} (JOINEDUP_FIRST_NIGHT) to {keys[-1]}"
-                if len(keys) > 2
-                else f"they are {' and '.join(keys)}"
-            )
-    extracts = world_dir() / "extracts"
-    found = sorted(p.name for p in extracts.iterdir() if p.is_dir()) if extracts.is_dir() else []
+        if len(keys) > 2:
+            known.append(f"they run from {keys[0]} (JOINEDUP_FIRST_NIGHT) to {keys[-1]}")
+        elif keys:
+            known.append(f"they are {' and '.join(keys)}")
+    found = [n.isoformat() for n in extract_nights()]
     if found:
         listed = ", ".join(found[:-1]) + " and " + found[-1] if len(found) > 1 else found[0]
         known.append(f"the world in {world_dir()} has extracts for {listed}")

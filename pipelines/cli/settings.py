@@ -1,5 +1,5 @@
-"""Settings a nightly run needs from the environment, said before it runs: one sentence for
-each partner or step whose config names a variable that is not set, with what to set."""
+"""Settings a nightly run needs from the environment: one sentence for each partner or step
+whose config names a variable that is not set, saying what to set it to."""
 
 from __future__ import annotations
 

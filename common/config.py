@@ -58,6 +58,18 @@ class ConfigError(ValueError):
     """Settings that cannot be used: each line names the file, the key and what was expected."""
 
 
+class UnsetVariables(ConfigError):
+    """Settings that need environment variables that are not set.
+
+    `variables` maps each such variable to the first place that needs it, as a message
+    names it (`path:line: key`), for a caller that says what to set in its own words.
+    """
+
+    def __init__(self, message: str, variables: Mapping[str, str]) -> None:
+        super().__init__(message)
+        self.variables = dict(variables)
+
+
 @dataclass(frozen=True)
 class ConfigFile:
     """A YAML file as read: where it is, what it holds, and the line of each key in it."""
@@ -269,13 +281,14 @@ def expand_env(
     expanded = _expand(value, at, os.environ if environ is None else environ, missing)
     if missing:
         problems = []
+        first = {
+            name: f"{_origin(origin, needed[0])}{key_path(needed[0])}"
+            for name, needed in missing.items()
+        }
         for name, needed in missing.items():
             more = f" (also needed by {len(needed) - 1} more)" if len(needed) > 1 else ""
-            problems.append(
-                f"{_origin(origin, needed[0])}{key_path(needed[0])}: "
-                f"environment variable {name} is not set{more}"
-            )
-        raise ConfigError("\n".join(problems))
+            problems.append(f"{first[name]}: environment variable {name} is not set{more}")
+        raise UnsetVariables("\n".join(problems), first)
     found: T = expanded
     return found
 

@@ -27,6 +27,7 @@ from pipelines.environment import (
     warehouse_path,
 )
 from pipelines.nightly import run_night
+from pipelines.progress import step
 from risk_models import (
     RISK_ERRORS,
     latest_risk_model,
@@ -87,18 +88,21 @@ def _nights(cfg: WorldConfig, world: Path) -> bool:
 
 def _night(night: dt.date, world: Path) -> bool:
     """One night of the job, training the models the first time there is data for them."""
-    ok, lines = run_night(night)
+    with step(f"night {night}: the nightly job"):
+        ok, lines = run_night(night)
     _print_night(night, ok, lines)
     if latest_model(models_dir()) is None:
         # The analyst's step, done here once so that the job has a model to link with.
         print("  linkage: no trained model yet; training on the records loaded so far")
         try:
-            model = train_model(warehouse_path(), models_dir())
+            with step("training the linkage model"):
+                model = train_model(warehouse_path(), models_dir())
         except ValueError as exc:
             print(f"  linkage: not trained: {exc}")
             return ok
         print(f"  linkage: trained {model.name}; the job links night {night} again")
-        success, lines = run_night(night, ingest=False)
+        with step(f"night {night}: the nightly job again, after the loads"):
+            success, lines = run_night(night, ingest=False)
         _print_night(night, success, lines)
         ok = ok and success
     if latest_risk_model(models_dir()) is None:
@@ -106,7 +110,8 @@ def _night(night: dt.date, world: Path) -> bool:
         # truth too, so that the job has a model to score with.
         print("  risk: no trained model yet; training on the persons linked so far")
         try:
-            report = train_risk(warehouse_path(), models_dir(), world)
+            with step("training the risk models (logistic, boosted)"):
+                report = train_risk(warehouse_path(), models_dir(), world)
         except RISK_ERRORS as exc:
             print(f"  risk: not trained: {exc}")
             return ok
@@ -119,7 +124,8 @@ def _night(night: dt.date, world: Path) -> bool:
         except RISK_ERRORS as exc:
             print(f"  risk: not promoted: {exc}")
         print(f"  risk: {standing(models_dir()).status()}; the job scores night {night} again")
-        success, lines = run_night(night, ingest=False)
+        with step(f"night {night}: the nightly job again, after the loads"):
+            success, lines = run_night(night, ingest=False)
         _print_night(night, success, lines)
         ok = ok and success
     return ok
@@ -233,7 +239,9 @@ def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
     if not fresh and (world / MANIFEST).is_file() and load_config(world) == cfg:
         print(f"world: reusing {world} ({people:,} people, {nights} nights); --fresh remakes it")
     else:
-        print("\n".join(generate(cfg, world).lines()))
+        with step(f"making a world of {people:,} people in {world}") as making:
+            made = generate(cfg, world, on_stage=making.note)
+        print("\n".join(made.lines()))
         warehouse_path().unlink(missing_ok=True)  # a new world starts a new warehouse
         shutil.rmtree(data_dir() / "models", ignore_errors=True)  # ...and a new model
         (data_dir() / "store.sqlite").unlink(missing_ok=True)  # ...and no alerts yet

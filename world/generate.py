@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,11 +92,18 @@ def _with_upns(
     return people.with_columns(pl.Series("upn", values.tolist(), dtype=pl.String))
 
 
-def generate(cfg: WorldConfig, out: Path) -> Report:
-    """Make the world cfg describes in out, replacing an earlier world there."""
+def generate(cfg: WorldConfig, out: Path, on_stage: Callable[[str], None] | None = None) -> Report:
+    """Make the world cfg describes in out, replacing an earlier world there.
+
+    Args:
+        cfg: the world's settings.
+        out: the folder to write (new, empty, or an earlier world).
+        on_stage: called with each stage's name as it starts, for progress.
+    """
     check_out_dir(out)
     started = time.perf_counter()
     stages: dict[str, float] = {}
+    say = on_stage or (lambda stage: None)
 
     def lap(name: str, t0: float) -> float:
         now = time.perf_counter()
@@ -103,6 +111,7 @@ def generate(cfg: WorldConfig, out: Path) -> Report:
         return now
 
     t = started
+    say("population")
     rng = np.random.default_rng(cfg.seed)
     vocab = load_vocab(cfg.population.name_tails)
     directory = build_directory(rng, vocab, cfg.people)
@@ -113,9 +122,11 @@ def generate(cfg: WorldConfig, out: Path) -> Report:
         _with_upns(pop.people, directory.schools, cfg.first_night, rng),
     )
     t = lap("population", t)
+    say("life and risk")
     timeline = simulate_nights(cfg, rng, vocab, pop)
     risk = simulate_risk(cfg, rng, pop)
     t = lap("life and risk", t)
+    say("records")
     book = build_records(cfg, rng, vocab, pop, timeline, risk.events, risk.latent)
     events = build_event_book(cfg, rng, risk.events, book)
     t = lap("records", t)
@@ -133,6 +144,7 @@ def generate(cfg: WorldConfig, out: Path) -> Report:
     nights_meta = []
     involvements: list[pl.DataFrame] = []
     for n, date in enumerate(cfg.night_dates()):
+        say(f"extracts for {date.isoformat()}")
         regs = {r.name: render(book, r.name, n, pop.addresses, vocab) for r in REGISTERS}
         regs["housing_people"] = regs["housing_people"].with_columns(
             pl.col("household_id").is_in(tenant_hh).alias("tenant"),
@@ -160,7 +172,7 @@ def generate(cfg: WorldConfig, out: Path) -> Report:
             }
         )
     t = lap("extracts", t)
-
+    say("truth")
     _write_truth(tmp, pop, timeline, risk, book, events)
     pl.concat(involvements).write_parquet(tmp / "truth" / "involvements.parquet")
     (tmp / "directory").mkdir()

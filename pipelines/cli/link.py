@@ -33,10 +33,12 @@ def train() -> int:
 
     from matching import train_model
     from pipelines.environment import models_dir
+    from pipelines.progress import step
 
     warehouse = existing_warehouse(NO_WAREHOUSE)
     try:
-        path = train_model(warehouse, models_dir())
+        with step("training the linkage model"):
+            path = train_model(warehouse, models_dir())
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     click.echo(f"trained {path}")

@@ -134,15 +134,22 @@ def night_or_all(
     return decorate
 
 
-def world_nights() -> list[dt.date]:
-    """Every night the world's extracts folder holds, oldest first (for --all)."""
+def extract_nights() -> list[dt.date]:
+    """Every night the world's extracts folder holds, oldest first (none: an empty list)."""
     from pipelines.environment import world_dir
 
     root = world_dir() / "extracts"
     found = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    nights = [dt.date.fromisoformat(n) for n in found if ISO_DATE.fullmatch(n)]
+    return [dt.date.fromisoformat(n) for n in found if ISO_DATE.fullmatch(n)]
+
+
+def world_nights() -> list[dt.date]:
+    """Every night the world's extracts folder holds, oldest first (for --all)."""
+    from pipelines.environment import world_dir
+
+    nights = extract_nights()
     if not nights:
-        raise UsageError(f"--all: no nights found in {root}")
+        raise UsageError(f"--all: no nights found in {world_dir() / 'extracts'}")
     return nights
 
 

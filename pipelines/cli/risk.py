@@ -83,13 +83,15 @@ def train(world: Path | None) -> int:
     Judged on held-out persons, and against a world's truth with --world.
     """
     from pipelines.environment import models_dir
+    from pipelines.progress import step
     from risk_models import standing, train_risk
 
     warehouse = existing_warehouse(NO_WAREHOUSE)
     with _refusals():
         standing(models_dir())  # a register that cannot be read is mended before training
         click.echo("\n".join(bring_back_outcomes(warehouse, dt.datetime.now(dt.UTC))))
-        report = train_risk(warehouse, models_dir(), world)
+        with step("training the risk models (logistic, boosted)"):
+            report = train_risk(warehouse, models_dir(), world)
     click.echo("\n".join(report.lines))
     for report_file in sorted(report.folder.glob("*/**/evaluation.html")):
         click.echo(f"  report: {report_file}")

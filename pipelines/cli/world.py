@@ -67,12 +67,15 @@ def world(
     sets: tuple[str, ...],
 ) -> int:
     """Make a synthetic multi-agency world."""
-    from world.generate import WorldError, generate
+    from pipelines.progress import step
+    from world.generate import WorldError, check_out_dir, generate
 
     named = {"people": people, "seed": seed, "nights": nights, "first_night": first_night}
     cfg = world_config(config, sets, named)
     try:
-        report = generate(cfg, out)
+        check_out_dir(out)  # a refusal is one line, before any progress
+        with step(f"making a world of {cfg.people:,} people in {out}") as making:
+            report = generate(cfg, out, on_stage=making.note)
     except WorldError as exc:
         raise UsageError(str(exc)) from exc
     click.echo("\n".join(report.lines()))

@@ -40,14 +40,30 @@ def test_run_loads_each_night_and_says_what_it_did(
         # Again: nothing new, nothing failed, nothing written twice; each re-run is said.
         assert main(["run", "--night", "2026-11-01", "--night", "2026-11-02"]) == 0
         assert capsys.readouterr().out.count(" already loaded ") == 14
+        # Again in a new shell that lacks the police API's address: one sentence says what
+        # to set, and the police line is one line.
+        monkeypatch.delenv("JOINEDUP_POLICE_URL")
+        assert main(["run", "--night", "2026-11-01"]) == 1
+        out, err = capsys.readouterr()
+        (police,) = [line for line in out.splitlines() if line.strip().startswith("police")]
+        assert "FAILED" in police and "JOINEDUP_POLICE_URL is not set" in police
+        assert "night 2026-11-01: the nightly job: done in " in err  # progress, on stderr
+        assert said(err) == [
+            "joinedup run: the police source needs JOINEDUP_POLICE_URL (the police API's "
+            "incidents URL, e.g. http://127.0.0.1:8765/api/v1/incidents from `joinedup "
+            "police-api --world DIR`), which is not set: set it and run the night again, or "
+            "leave police out with --source."
+        ]
     wh = Warehouse(tmp_path / "warehouse.duckdb")
     try:
         statuses = dict(wh.run("SELECT status, count(*) FROM loads GROUP BY status ORDER BY 1"))
     finally:
         wh.close()
-    assert statuses.get("failed") is None
-    assert statuses["already loaded"] == 14
-    assert statuses["already loaded"] + statuses["complete"] + statuses.get("unchanged", 0) == 28
+    # Two runs of two nights (28 loads), then one night again without the police API: six
+    # sources already loaded, police failed.
+    assert statuses["failed"] == 1
+    assert statuses["already loaded"] == 14 + 6
+    assert statuses["already loaded"] + statuses["complete"] + statuses.get("unchanged", 0) == 34
 
 
 def test_a_held_load_fails_the_run_and_its_check_until_a_person_releases_it(
@@ -120,7 +136,7 @@ def test_run_without_the_police_api_fails_that_source_only(
     monkeypatch.delenv("JOINEDUP_POLICE_TOKEN", raising=False)
     monkeypatch.delenv("JOINEDUP_SMTP_URL", raising=False)
     assert main(["run", "--night", "2026-11-01"]) == 1
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "night 2026-11-01: finished with failures" in out
     assert "environment variable JOINEDUP_POLICE_URL is not set" in out
     assert out.count(" complete ") == 6
@@ -128,9 +144,31 @@ def test_run_without_the_police_api_fails_that_source_only(
     (alerts,) = [line for line in out.splitlines() if line.strip().startswith("alerts")]
     assert "FAILED" in alerts and "environment variable JOINEDUP_SMTP_URL is not set" in alerts
     assert "Traceback" not in out
+    # Each part that lacks a setting says so in one sentence on stderr, with what to set.
+    police, mail = said(err)
+    assert police.startswith("joinedup run: the police source needs JOINEDUP_POLICE_URL (")
+    assert "and JOINEDUP_POLICE_TOKEN (the bearer token that API was started with)" in police
+    assert police.endswith("or leave police out with --source.")
+    assert mail.startswith("joinedup run: the alerts step needs JOINEDUP_SMTP_URL (the mail")
 
 
-def test_run_needs_a_night(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run"]) == 2
-    assert "--night" in capsys.readouterr().err
-    assert main(["run", "--night", "2026-13-01"]) == 2
+def test_a_night_outside_the_partitions_is_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world_in(tmp_path, monkeypatch, WorldConfig(people=200, seed=3, nights=2))
+    monkeypatch.setenv("JOINEDUP_FIRST_NIGHT", "2026-11-01")
+    assert main(["run", "--night", "2026-11-02", "--night", "2026-10-01"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # refused before either night ran
+    (sentence,) = err.splitlines()  # no progress either: no night ran
+    # The partitions' range (to tonight, or the nights found) and the world's nights.
+    assert sentence.startswith("joinedup run: 2026-10-01 is not one of the nightly job's nights: ")
+    assert "2026-11-01" in sentence.split("nights: ", 1)[1]
+    assert sentence.endswith(f"{tmp_path / 'world'} has extracts for 2026-11-01 and 2026-11-02.")
+    assert "Traceback" not in err and "DagsterUnknownPartitionError" not in err
+    assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def said(err: str) -> list[str]:
+    """The lines of stderr that the command says to the person (not its progress lines)."""
+    return [line for line in err.splitlines() if line.startswith("joinedup run: ")]

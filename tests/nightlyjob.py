@@ -28,8 +28,13 @@ def run_nightly(
 
 
 def launch_nightly(instance: dg.DagsterInstance, night: dt.date) -> dg.ExecutionResult:
-    """The nightly job for a night through its own executor (Dagster's default: a process a
-    step) on a persistent instance; a step that fails is in the result, not raised."""
+    """The nightly job for a night through its own executor (Dagster's multiprocess executor:
+    a process a step) on a persistent instance; a step that fails is in the result, not raised.
+
+    The steps fork from a server process started at the first launch in this process, with
+    the environment as it was then (JOINEDUP_DATA...): launch only from tests whose
+    environment is the same, or from a process of their own.
+    """
     add_nights(instance, [night])
     with dg.execute_job(
         dg.reconstructable(nightly_job),

@@ -60,16 +60,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def _dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session", autouse=True)
+def dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Dagster's instance (where `joinedup run` records its runs) in a folder of the test
+    session's, with joinedup's dagster.yaml, never the repository's: set for the whole
+    session, so that session and module fixtures that run nights use it too."""
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copy(PACKAGE / "dagster_home" / "dagster.yaml", home)
-    return home
-
-
-@pytest.fixture(autouse=True)
-def dagster_home(_dagster_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Dagster's instance (where `joinedup run` records its runs) in a folder of the test
-    session's, with joinedup's dagster.yaml, never the repository's."""
-    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home))
-    return _dagster_home
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home))
+        yield home

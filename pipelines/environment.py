@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
@@ -36,13 +35,10 @@ def sources_file() -> Path:
     return Path(os.environ.get("JOINEDUP_SOURCES", str(PACKAGE / "config" / "sources.yaml")))
 
 
-def first_night() -> dt.date:
-    """The first night the pipeline's partitions start from: $JOINEDUP_FIRST_NIGHT."""
-    return dt.date.fromisoformat(os.environ.get("JOINEDUP_FIRST_NIGHT", "2026-11-01"))
-
-
 def dagster_home() -> Path:
-    """Dagster's instance folder, with telemetry off: $DAGSTER_HOME, else pipelines/dagster_home."""
+    """Dagster's instance folder (its dagster.yaml: telemetry off, one step at a time on the
+    warehouse), where `joinedup run` records its runs too: $DAGSTER_HOME, else
+    pipelines/dagster_home."""
     return Path(os.environ.get("DAGSTER_HOME", str(PACKAGE / "dagster_home")))
 
 

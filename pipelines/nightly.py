@@ -1,9 +1,11 @@
-"""`joinedup run`: the nightly job, in this process, on the same code path as Dagster's."""
+"""`joinedup run`: the nightly job, in this process, on the same code path as Dagster's,
+recorded in Dagster's instance so that its runs are in Dagster's history."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+import shutil
+from pathlib import Path
 
 import dagster as dg
 
@@ -14,9 +16,10 @@ from pipelines.defs.alerts import SENT
 from pipelines.defs.alerts import STEP as ALERTS_STEP
 from pipelines.defs.linkage import PERSONS
 from pipelines.defs.linkage import STEP as LINK_STEP
+from pipelines.defs.nights import add_nights
 from pipelines.defs.risk import SCORES
 from pipelines.defs.risk import STEP as SCORE_STEP
-from pipelines.environment import dagster_home, warehouse_path, warehouse_wait
+from pipelines.environment import PACKAGE, dagster_home, warehouse_path, warehouse_wait
 
 # The steps after the loads, each reported in a line: (asset, step, label).
 STEPS = (
@@ -24,6 +27,20 @@ STEPS = (
     (SCORES, SCORE_STEP, "scores"),
     (SENT, ALERTS_STEP, "alerts"),
 )
+
+
+def dagster_instance(home: Path | None = None) -> dg.DagsterInstance:
+    """Dagster's instance in `home` (default: DAGSTER_HOME, else pipelines/dagster_home).
+
+    A new folder is given joinedup's dagster.yaml (telemetry off, one step at a time on the
+    warehouse, nightly runs one at a time); a folder with a dagster.yaml of its own keeps it.
+    """
+    home = (home or dagster_home()).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():
+        shutil.copy(PACKAGE / "dagster_home" / "dagster.yaml", settings)
+    return dg.DagsterInstance.from_config(str(home))
 
 
 def run_night(
@@ -36,9 +53,9 @@ def run_night(
     it, so they run after in a run of its own, on what loaded, as the `link_what_loaded`
     sensor does for Dagster's runs. With `ingest=False`, only persons, scores and alerts
     run. The alerts step needs its config's environment (the mail relay, JOINEDUP_SMTP_URL):
-    without it, that step fails and says so.
+    without it, that step fails and says so. The night is added to the nightly partitions,
+    and the runs are kept in Dagster's instance (`dagster_instance`), as Dagster's own are.
     """
-    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
     job = build().resolve_job_def(NIGHTLY)
     after = [key for key, _, _ in STEPS]
     if not ingest:
@@ -47,7 +64,8 @@ def run_night(
         selection = [*(dg.AssetKey(["ingest", s]) for s in sources), *after]
     else:
         selection = None
-    with dg.DagsterInstance.ephemeral() as instance:
+    with dagster_instance() as instance:
+        add_nights(instance, [night])
         result = _execute(job, night, instance, selection)
         if _step_line(result, *STEPS[0]) is None:  # persons skipped: a source failed
             result = _execute(job, night, instance, after)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from hypothesis import settings
 from servers import pg_bin, postgres
 from worldfiles import TEST_WORLD
 
+from pipelines.environment import PACKAGE
 from world.generate import generate
 
 # The properties are about results, not speed: on a loaded two-core machine running the
@@ -56,3 +58,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Dagster's instance (where `joinedup run` records its runs) in a folder of the test
+    session's, with joinedup's dagster.yaml, never the repository's: set for the whole
+    session, so that session and module fixtures that run nights use it too."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    shutil.copy(PACKAGE / "dagster_home" / "dagster.yaml", home)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home))
+        yield home

@@ -7,14 +7,17 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.definitions import NIGHTLY, build
+from pipelines.definitions import NIGHTLY, build, nightly_job
+from pipelines.defs.nights import add_nights
 
 
 def run_nightly(
     instance: dg.DagsterInstance, night: dt.date, selection: Any = None
 ) -> dg.ExecuteInProcessResult:
     """The nightly job for a night (some assets of it, if given), in this process; a step
-    that fails is in the result, not raised."""
+    that fails is in the result, not raised. The night is added to the partitions first,
+    as its extracts' arrival adds it."""
+    add_nights(instance, [night])
     job = build().resolve_job_def(NIGHTLY)
     return job.execute_in_process(
         partition_key=night.isoformat(),
@@ -22,6 +25,24 @@ def run_nightly(
         raise_on_error=False,
         asset_selection=selection,
     )
+
+
+def launch_nightly(instance: dg.DagsterInstance, night: dt.date) -> dg.ExecutionResult:
+    """The nightly job for a night through its own executor (Dagster's multiprocess executor:
+    a process a step) on a persistent instance; a step that fails is in the result, not raised.
+
+    The steps fork from a server process started at the first launch in this process, with
+    the environment as it was then (JOINEDUP_DATA...): launch only from tests whose
+    environment is the same, or from a process of their own.
+    """
+    add_nights(instance, [night])
+    with dg.execute_job(
+        dg.reconstructable(nightly_job),
+        instance=instance,
+        tags={"dagster/partition": night.isoformat()},
+        raise_on_error=False,
+    ) as result:
+        return result
 
 
 def materialized(run: dg.ExecuteInProcessResult, step: str, key: dg.AssetKey) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from alerts import (
 )
 from alerts.store import ALERT_KEYS, ALERTS, DELIVERIES, DELIVERY_ALERTS, HELD, PENDING, utc
 from inbox.outcomes import OutcomesCopyError, bring_back
-from pipelines.defs.ingest import TIMEZONE, WarehouseResource
+from pipelines.defs.ingest import TIMEZONE, WAREHOUSE_POOL, WarehouseResource
 from pipelines.defs.risk import SCORES
 from risk_models.features import FeaturesError
 
@@ -271,6 +271,7 @@ def sent_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         check_specs=_checks(),
         partitions_def=partitions,
         can_subset=True,
+        pool=WAREHOUSE_POOL,
     )
     def _sent(
         context: dg.AssetExecutionContext,

@@ -10,22 +10,21 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dagster as dg
 
 from connectors.config import REQUIRED_FIELDS, ConfigError, Source, load_sources, source_names
 from connectors.ingest import LoadReport, ingest_source, record_failure
 from connectors.warehouse import CONTRACT_COLUMNS, Warehouse, WarehouseBusy
-from pipelines.environment import first_night, sources_file, world_dir
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
+from pipelines.environment import sources_file
 
 GROUP = "ingest"
 TIMEZONE = "Europe/London"
+# Dagster's concurrency pool of every step that opens the warehouse: DuckDB lets one
+# process at a time have the file open (even to read) while another writes it, so the
+# instance's dagster.yaml gives this pool one slot, and steps take turns across runs.
+WAREHOUSE_POOL = "warehouse"
 
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[misc, type-arg]
@@ -52,13 +51,6 @@ class SourcesResource(dg.ConfigurableResource):  # type: ignore[misc, type-arg]
     def source(self, name: str) -> Source:
         """One source, validated, with its secrets in."""
         return load_sources(Path(self.file), only=[name])[name]
-
-
-def nightly_partitions() -> dg.DailyPartitionsDefinition:
-    """One partition a night, the night's date in Europe/London; tonight's exists from 00:00."""
-    return dg.DailyPartitionsDefinition(
-        start_date=first_night().isoformat(), timezone=TIMEZONE, end_offset=1
-    )
 
 
 def _schema_problems(wh: Warehouse, name: str) -> list[str]:
@@ -162,6 +154,7 @@ def ingest_asset(
         partitions_def=partitions,
         check_specs=_checks(key),
         kinds={"duckdb", "polars"},
+        pool=WAREHOUSE_POOL,
         owners=[f"team:{agency.replace('_', '-')}"] if re.fullmatch(r"[a-z_]+", agency) else None,
         description=f"{name}: tonight's extract, standardised into the contract tables, with "
         "raw snapshot, quarantine and changes since the last load.",
@@ -209,39 +202,3 @@ def ingest_asset(
 def ingest_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     """One asset per source in the sources file."""
     return [ingest_asset(n, a, partitions) for n, a in source_names(sources_file()).items()]
-
-
-def arrival_sensor(job: "UnresolvedAssetJobDefinition") -> dg.SensorDefinition:
-    """Start the night's run when a new night's extracts folder has arrived."""
-
-    @dg.sensor(
-        job=job,
-        minimum_interval_seconds=60,
-        name="extracts_arrived",
-        description="Watches the partners' drop folder for a new night's extracts.",
-    )
-    def _sensor(context: dg.SensorEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
-        root = world_dir() / "extracts"
-        nights = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        new = [n for n in nights if n > (context.cursor or "")]
-        if not new:
-            yield dg.SkipReason(f"no new night in {root}")
-            return
-        for night in new:
-            yield dg.RunRequest(run_key=night, partition_key=night)
-        context.update_cursor(new[-1])
-
-    return _sensor
-
-
-def nightly_schedule(job: "UnresolvedAssetJobDefinition") -> dg.ScheduleDefinition:
-    """Every night at 02:00 in London, load that night's extracts."""
-
-    @dg.schedule(
-        cron_schedule="0 2 * * *", execution_timezone=TIMEZONE, job=job, name="nightly_at_two"
-    )
-    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        night = context.scheduled_execution_time.date().isoformat()
-        return dg.RunRequest(run_key=night, partition_key=night)
-
-    return _schedule

@@ -42,7 +42,7 @@ from matching import (
     model_version,
 )
 from pipelines.defs.ingest import GROUP as INGEST
-from pipelines.defs.ingest import WarehouseResource
+from pipelines.defs.ingest import WAREHOUSE_POOL, WarehouseResource
 from pipelines.environment import matching_file, models_dir
 
 if TYPE_CHECKING:
@@ -266,6 +266,7 @@ def persons_asset(
         check_specs=_checks(),
         partitions_def=partitions,
         can_subset=True,
+        pool=WAREHOUSE_POOL,
     )
     def _persons(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource

@@ -38,7 +38,7 @@ import dagster as dg
 import polars as pl
 
 from connectors.warehouse import Warehouse
-from pipelines.defs.ingest import WarehouseResource
+from pipelines.defs.ingest import WAREHOUSE_POOL, WarehouseResource
 from pipelines.defs.linkage import PERSONS
 from pipelines.environment import models_dir
 from risk_models import (
@@ -261,6 +261,7 @@ def scores_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         check_specs=_checks(),
         partitions_def=partitions,
         can_subset=True,
+        pool=WAREHOUSE_POOL,
     )
     def _scores(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource

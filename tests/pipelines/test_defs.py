@@ -7,14 +7,17 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
 import yaml
 
-from pipelines.definitions import NIGHTLY, build
+from pipelines.definitions import NIGHTLY, NIGHTLY_RUN_TAG, build
 from pipelines.defs.alerts import FOLLOWUP
-from pipelines.environment import dagster_home
+from pipelines.defs.ingest import WAREHOUSE_POOL
+from pipelines.defs.nights import NIGHTS, add_nights
+from pipelines.environment import PACKAGE
 
 SOURCES = [
     "adult_social_care",
@@ -37,8 +40,10 @@ def test_asset_specs_snapshot() -> None:
     ]
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
-        assert node.partitions_def.timezone == "Europe/London"
+        # Partitions only for nights whose extracts arrived, added as they arrive.
+        assert node.partitions_def == dg.DynamicPartitionsDefinition(name=NIGHTS)
+        # Every step opens the warehouse, so every step is in its one-slot pool.
+        assert defs.resolve_assets_def(key).op.pool == WAREHOUSE_POOL
         checks = sorted(c.name for c in graph.get_check_keys_for_assets({key}))
         if key.path[0] == "ingest":
             assert node.group_name == "ingest"
@@ -80,18 +85,17 @@ def test_asset_specs_snapshot() -> None:
     assert {k.to_user_string() for k in nightly.asset_layer.selected_asset_keys} == set(keys)
 
 
-def test_job_schedule_and_sensor() -> None:
+def test_job_and_sensors() -> None:
     defs = build()
-    assert defs.resolve_job_def(NIGHTLY).name == NIGHTLY
-    schedule = defs.resolve_schedule_def("nightly_at_two")
-    assert schedule.cron_schedule == "0 2 * * *"
-    assert schedule.execution_timezone == "Europe/London"
-    when = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
-    ctx = dg.build_schedule_context(
-        scheduled_execution_time=when, repository_def=defs.get_repository_def()
+    nightly = defs.resolve_job_def(NIGHTLY)
+    # Dagster's multiprocess executor (a process a step), one step at a time on the warehouse.
+    assert nightly.executor_def.name == "multiprocess_one_step_at_a_time"
+    assert (
+        nightly.executor_def.executor_creation_fn is dg.multiprocess_executor.executor_creation_fn
     )
-    requests = list(schedule.evaluate_tick(ctx).run_requests or [])
-    assert [r.partition_key for r in requests] == ["2026-11-23"]
+    assert nightly.run_tags == {NIGHTLY_RUN_TAG: "night"}
+    schedules = sorted(s.name for s in defs.get_repository_def().schedule_defs)
+    assert schedules == ["alerts_followup_every_15_minutes"]  # nights start on arrival
     sensor = defs.resolve_sensor_def("extracts_arrived")
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED  # started by the operator
     # Links a night on what loaded after a source failed: part of the job's work, so on.
@@ -115,31 +119,62 @@ def test_alerts_followup_job_and_schedule() -> None:
     assert jobs == [FOLLOWUP, NIGHTLY]  # Dagster's own implicit job left out
 
 
-def test_arrival_sensor_requests_each_new_night_once(
+def test_arrival_sensor_adds_and_requests_each_new_night_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JOINEDUP_WORLD", str(tmp_path))
-    for night in ("2026-11-01", "2026-11-02"):
+    for night in ("2026-11-01", "2026-11-02", "not-a-night"):
         (tmp_path / "extracts" / night).mkdir(parents=True)
     defs = build()
     repo = defs.get_repository_def()
     sensor = defs.resolve_sensor_def("extracts_arrived")
-    first = sensor.evaluate_tick(dg.build_sensor_context(repository_def=repo))
-    assert [r.partition_key for r in first.run_requests or []] == ["2026-11-01", "2026-11-02"]
-    again = sensor.evaluate_tick(dg.build_sensor_context(cursor=first.cursor, repository_def=repo))
-    assert not again.run_requests
-    (tmp_path / "extracts" / "2026-11-03").mkdir()
-    third = sensor.evaluate_tick(dg.build_sensor_context(cursor=first.cursor, repository_def=repo))
-    assert [r.partition_key for r in third.run_requests or []] == ["2026-11-03"]
+    with dg.instance_for_test() as instance:
+
+        def tick(cursor: str | None) -> Any:
+            context = dg.build_sensor_context(
+                cursor=cursor,
+                repository_def=repo,
+                instance=instance,
+                instance_ref=instance.get_ref(),
+            )
+            result = sensor.evaluate_tick(context)
+            for request in result.dynamic_partitions_requests or []:
+                instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+            return result
+
+        first = tick(None)
+        assert [r.partition_key for r in first.run_requests or []] == ["2026-11-01", "2026-11-02"]
+        assert instance.get_dynamic_partitions(NIGHTS) == ["2026-11-01", "2026-11-02"]
+        again = tick(first.cursor)
+        assert not again.run_requests and not again.dynamic_partitions_requests
+        (tmp_path / "extracts" / "2026-11-03").mkdir()
+        third = tick(first.cursor)
+        assert [r.partition_key for r in third.run_requests or []] == ["2026-11-03"]
+        assert instance.get_dynamic_partitions(NIGHTS)[-1] == "2026-11-03"
 
 
-def test_telemetry_is_off() -> None:
-    settings = yaml.safe_load((dagster_home() / "dagster.yaml").read_text())
+def test_add_nights_adds_each_night_once() -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert add_nights(instance, [dt.date(2026, 11, 2), dt.date(2026, 11, 1)]) == [
+            "2026-11-01",
+            "2026-11-02",
+        ]
+        assert add_nights(instance, [dt.date(2026, 11, 2)]) == []
+        assert instance.get_dynamic_partitions(NIGHTS) == ["2026-11-01", "2026-11-02"]
+
+
+def test_instance_settings() -> None:
+    settings = yaml.safe_load((PACKAGE / "dagster_home" / "dagster.yaml").read_text())
     assert settings["telemetry"]["enabled"] is False
+    # One step at a time on the warehouse; nightly runs one at a time.
+    assert settings["concurrency"]["pools"]["default_limit"] == 1
+    assert settings["concurrency"]["runs"]["tag_concurrency_limits"] == [
+        {"key": NIGHTLY_RUN_TAG, "limit": 1}
+    ]
 
 
 def test_dagster_loads_the_definitions() -> None:
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home())}
+    env = dict(os.environ)  # DAGSTER_HOME: the test session's (tests/conftest.py)
     done = subprocess.run(
         [
             str(Path(sys.executable).parent / "dagster"),

@@ -25,6 +25,8 @@ def _partitions(definition: dg.PartitionsDefinition | None) -> dict[str, Any] | 
             "timezone": definition.timezone,
             "cron": definition.cron_schedule,
         }
+    if isinstance(definition, dg.DynamicPartitionsDefinition):
+        spec["name"] = definition.name
     return spec
 
 
@@ -43,6 +45,7 @@ def graph_spec(defs: dg.Definitions) -> dict[str, Any]:
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "kinds": sorted(node.kinds),
             "partitions": _partitions(node.partitions_def),
+            "pool": defs.resolve_assets_def(key).op.pool,
             "description": node.description,
             "checks": checks,
         }
@@ -56,6 +59,7 @@ def graph_spec(defs: dg.Definitions) -> dict[str, Any]:
             "assets": sorted(k.to_user_string() for k in selected),
             "ops": sorted(job.graph.node_dict) if not selected else [],
             "executor": job.executor_def.name,
+            "run_tags": dict(job.run_tags),
             "description": job.description,
         }
     schedules = {

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from nightlyjob import run_nightly
 from servers import free_port
 
 from connectors.warehouse import Warehouse
 from pipelines.cli import main
-from pipelines.definitions import NIGHTLY, build
+from pipelines.defs.nights import NIGHTS
+from pipelines.nightly import dagster_instance
 from world.config import WorldConfig
 from world.generate import generate
 from world.police_api import BackgroundServer
@@ -30,6 +33,7 @@ def world_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: WorldConfi
 def test_run_loads_each_night_and_says_what_it_did(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))  # a history of its own
     world = world_in(tmp_path, monkeypatch, WorldConfig(people=1_200, seed=8, nights=2))
     with BackgroundServer(world, "tok") as server:
         monkeypatch.setenv("JOINEDUP_POLICE_URL", server.url)
@@ -54,6 +58,11 @@ def test_run_loads_each_night_and_says_what_it_did(
             "police-api --world DIR`), which is not set: set it and run the night again, or "
             "leave police out with --source."
         ]
+    # Its runs are in Dagster's history (DAGSTER_HOME), each night a partition.
+    with dagster_instance() as instance:
+        runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": "2026-11-02"}))
+        assert len(runs) == 2 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        assert instance.get_dynamic_partitions(NIGHTS) == ["2026-11-01", "2026-11-02"]
     wh = Warehouse(tmp_path / "warehouse.duckdb")
     try:
         statuses = dict(wh.run("SELECT status, count(*) FROM loads GROUP BY status ORDER BY 1"))
@@ -89,13 +98,9 @@ def test_a_held_load_fails_the_run_and_its_check_until_a_person_releases_it(
         assert current(wh, "education") == pupils_before
         wh.close()
         # In Dagster, the held load fails its blocking checks, and so the step.
-        job = build().resolve_job_def(NIGHTLY)
         with dg.DagsterInstance.ephemeral() as instance:
-            result = job.execute_in_process(
-                partition_key="2026-11-02",
-                instance=instance,
-                raise_on_error=False,
-                asset_selection=[dg.AssetKey(["ingest", "education"])],
+            result = run_nightly(
+                instance, dt.date(2026, 11, 2), [dg.AssetKey(["ingest", "education"])]
             )
         assert not result.success
         checks = {e.check_name: e for e in result.get_asset_check_evaluations()}

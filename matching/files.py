@@ -220,11 +220,11 @@ def load_link_config(
             f"{path}: linkage.mode: `link` scores pairs across sources, and there is only "
             f"one ({', '.join(config.sources)}); use `mode: dedupe` to deduplicate it"
         )
-    if settings.task == "households" and (settings.one_record_per_person or settings.one_to_one):
-        raise LinkFilesError(
-            f"{path}: linkage.one_record_per_person and one_to_one are for persons; a "
-            "household has many records in one source"
-        )
+    for key in ("one_record_per_person", "one_to_one"):
+        if settings.task == "households" and getattr(settings, key):
+            raise LinkFilesError(
+                f"{path}: linkage.{key} is for persons; a household has many records in one source"
+            )
     if settings.one_to_one and len(config.sources) < 2:
         raise LinkFilesError(
             f"{path}: linkage.one_to_one links each record to at most one of each other "

@@ -61,6 +61,11 @@ class Columns:
     town: str | None = None
     postcode: str | None = None
     country: str = "uk"  # whose postal codes `postcode` holds
+    # Columns with no contract field that a new analyst maps anyway (link files names
+    # each as used or not): a state or county, an age, a PO box.
+    state: str | None = None
+    age: str | None = None
+    po_box: str | None = None
 
 
 FEBRL = {
@@ -72,6 +77,7 @@ FEBRL = {
     "town": "suburb",
     "postcode": "postcode",
     "country": "au",
+    "state": "state",
 }
 CENSUS = Columns(
     "census",
@@ -86,6 +92,8 @@ CENSUS = Columns(
     town="city",
     postcode="zipcode",
     country="us",
+    state="state",
+    age="age",
 )
 TAX = Columns(
     "tax",
@@ -97,6 +105,8 @@ TAX = Columns(
     town="mailing_address_city",
     postcode="mailing_address_zipcode",
     country="us",
+    state="mailing_address_state",
+    po_box="mailing_address_po_box",
 )
 SETS: dict[str, tuple[str, list[Columns]]] = {
     "febrl4": ("link", [Columns("a", "rec_id", **FEBRL), Columns("b", "rec_id", **FEBRL)]),  # type: ignore[arg-type]
@@ -202,8 +212,10 @@ def our_config(
             people["town"] = f.town
         if f.postcode:
             people["postcode"] = {"column": f.postcode, "country": f.country}
+        for extra in ("state", "age", "po_box"):
+            if getattr(f, extra):
+                people[extra] = getattr(f, extra)
         sources[f.file] = {
-            "agency": f.file,
             "kind": "csv",
             "location": str(folder),
             "tables": [{"name": "people", "file": f"{f.file}.csv", "person_records": people}],

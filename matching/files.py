@@ -48,6 +48,14 @@ from matching.evaluate import (
     read_labels,
 )
 from matching.link import ModelMismatch, Trained, check_model_fits, link, train
+from matching.mapped import (
+    Aside,
+    Failed,
+    failed_values,
+    field_uses,
+    take_beyond_contract,
+    use_lines,
+)
 from matching.prepare import prepare, unique_id
 
 OUTPUTS = (
@@ -96,6 +104,16 @@ class LinkageSettings(BaseModel):
         description="persons: records of one person together; households: records of "
         "people who live together, from address and surname",
     )
+    postcode_rule: Literal["uk", "us", "au", "ie", "any"] | None = Field(
+        None,
+        description="whose postcodes the extracts hold, for every postcode field that does "
+        "not say (`country:`): uk (the default), us (ZIP), au, ie (Eircode) or any (any code)",
+    )
+    one_to_one: bool = Field(
+        False,
+        description="every source holds a person once: each record links to at most one "
+        "record of each other source (one_record_per_person for them all)",
+    )
     labels: str | None = Field(
         None,
         description="CSV of pairs an analyst has judged (unique_id_l, unique_id_r, label: "
@@ -111,6 +129,14 @@ class LinkConfig:
     path: Path
     settings: LinkageSettings
     sources: dict[str, Source]
+    asides: list[Aside] = field(default_factory=list)
+
+    @property
+    def one_per_person(self) -> list[str]:
+        """The sources that hold a person once: every source with `one_to_one`."""
+        if self.settings.one_to_one:
+            return list(self.sources)
+        return self.settings.one_record_per_person
 
     @property
     def mode(self) -> Literal["link", "dedupe"]:
@@ -144,24 +170,37 @@ def _read_yaml(path: Path) -> ConfigFile:
     return file
 
 
-def _sources(path: Path, file: ConfigFile) -> dict[str, Source]:
-    """The sources, validated by the connectors' own loader; errors name this file's lines."""
+def _sources(
+    path: Path, file: ConfigFile, night: dt.date, postcode_rule: str | None
+) -> tuple[dict[str, Source], list[Aside]]:
+    """The sources, validated by the connectors' own loader, and the fields set aside
+    before it (`matching.mapped.take_beyond_contract`); errors name this file's lines."""
+    given, asides = take_beyond_contract(file.data["sources"], night, postcode_rule)
     try:
-        sources = sources_in(ConfigFile(path, {"sources": file.data["sources"]}, file.lines))
+        sources = sources_in(ConfigFile(path, {"sources": given}, file.lines))
     except ConfigError as exc:
         raise LinkFilesError(str(exc)) from exc
     # Folders given relative to the config are read from beside it.
     here = path.resolve().parent
-    return {
+    located = {
         name: source.model_copy(update={"location": str(here / source.location)})
         if source.kind in FILE_KINDS and not Path(source.location).is_absolute()
         else source
         for name, source in sources.items()
     }
+    return located, asides
 
 
-def load_link_config(path: Path) -> LinkConfig:
-    """Read and validate a link-files config; errors name the file and the key."""
+def load_link_config(
+    path: Path, postcode_rule: str | None = None, one_to_one: bool = False
+) -> LinkConfig:
+    """Read and validate a link-files config; errors name the file and the key.
+
+    Args:
+        path: the config.
+        postcode_rule: overrides `linkage.postcode_rule`.
+        one_to_one: sets `linkage.one_to_one`.
+    """
     file = _read_yaml(path)
     try:
         settings = validate(
@@ -169,16 +208,27 @@ def load_link_config(path: Path) -> LinkConfig:
         )
     except ConfigError as exc:
         raise LinkFilesError(f"invalid linkage settings:\n{exc}") from exc
-    config = LinkConfig(path, settings, _sources(path, file))
+    update: dict[str, Any] = {"one_to_one": True} if one_to_one else {}
+    if postcode_rule is not None:
+        update["postcode_rule"] = postcode_rule
+    settings = settings.model_copy(update=update)
+    night = settings.night or dt.date.today()
+    sources, asides = _sources(path, file, night, settings.postcode_rule)
+    config = LinkConfig(path, settings, sources, asides)
     if config.mode == "link" and len(config.sources) < 2:
         raise LinkFilesError(
             f"{path}: linkage.mode: `link` scores pairs across sources, and there is only "
             f"one ({', '.join(config.sources)}); use `mode: dedupe` to deduplicate it"
         )
-    if settings.task == "households" and settings.one_record_per_person:
+    for key in ("one_record_per_person", "one_to_one"):
+        if settings.task == "households" and getattr(settings, key):
+            raise LinkFilesError(
+                f"{path}: linkage.{key} is for persons; a household has many records in one source"
+            )
+    if settings.one_to_one and len(config.sources) < 2:
         raise LinkFilesError(
-            f"{path}: linkage.one_record_per_person is for persons; a household has many "
-            "records in one source"
+            f"{path}: linkage.one_to_one links each record to at most one of each other "
+            f"source, and there is only one ({', '.join(config.sources)}): it would link nothing"
         )
     unknown = sorted(set(settings.one_record_per_person) - set(config.sources))
     if unknown:
@@ -223,10 +273,22 @@ class Extracts:
     quarantine: pl.DataFrame
     field_issues: pl.DataFrame
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Postcodes and birth dates left empty, by column, with what they fit instead.
+    failed: list[Failed] = field(default_factory=list)
+    # Each source's mapped fields and the columns they read.
+    mapped: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def read_extracts(config: LinkConfig) -> Extracts:
-    """Read and standardise every source's person records; keep bad rows aside with reasons."""
+    """Read and standardise every source's person records; keep bad rows aside with reasons.
+
+    Raises:
+        LinkFilesError: a file cannot be read, or a column of birth dates is mostly not in
+            the format given (a date-format problem, naming file, column, rows and the
+            format that fits).
+    """
+    failed: list[Failed] = []
+    mapped: dict[str, dict[str, str]] = {}
     records: list[pl.DataFrame] = []
     quarantined: list[pl.DataFrame] = []
     issues: list[pl.DataFrame] = []
@@ -245,6 +307,20 @@ def read_extracts(config: LinkConfig) -> Extracts:
             if raw.held:  # truncated, or garbled by the wrong encoding: not worth linking
                 raise LinkFilesError(f"{config.path}: sources.{name}: " + "; ".join(raw.held))
             done = standardise(raw, only_people, config.night)
+            mapping = table.person_records or {}
+            for mapped_field, spec in mapping.items():
+                columns = ", ".join(spec.source_columns()) or "a constant"
+                mapped.setdefault(name, {})[mapped_field] = columns
+            postcode = mapping.get("postcode")
+            dob = mapping.get("dob")
+            failed += failed_values(
+                name,
+                raw.frame,
+                mapping,
+                done.field_issues,
+                postcode.country if postcode else "uk",
+                (dob.format if dob else None) or "%Y-%m-%d",
+            )
             frames.append(done.contracts["person_records"])
             tag = pl.lit(name).alias("source")
             quarantined.append(done.quarantine.select(tag, pl.all()))
@@ -262,6 +338,9 @@ def read_extracts(config: LinkConfig) -> Extracts:
             "quarantined": bad,
             "records": people.height,
         }
+    wrong = [f.line() for f in failed if f.wrong_format]
+    if wrong:
+        raise LinkFilesError(f"{config.path}: " + f"\n{config.path}: ".join(wrong))
     together = pl.concat(records, how="diagonal_relaxed")
     missing = [f for f in CONTRACT_FIELDS["person_records"] if f not in together.columns]
     together = together.with_columns(
@@ -274,6 +353,8 @@ def read_extracts(config: LinkConfig) -> Extracts:
         ),
         field_issues=pl.concat(issues, how="diagonal_relaxed"),
         counts=counts,
+        failed=failed,
+        mapped=mapped,
     )
 
 
@@ -340,6 +421,8 @@ class LinkFilesReport:
             f"{s['clusters']:,} clusters ({s['clusters_of_two_or_more']:,} of two "
             f"or more records); {s['seconds']['total']:.1f} s"
         )
+        lines += s["values_left_empty"]
+        lines += use_lines(s["fields"])
         lines.append(s["prior_from"])
         lines += [f"skipped in training: {why}" for why in s["em_sessions_skipped"]]
         lines += s["training"]
@@ -362,6 +445,8 @@ def link_files(
     model_path: Path | None = None,
     threshold: float | None = None,
     force: bool = False,
+    postcode_rule: str | None = None,
+    one_to_one: bool = False,
 ) -> LinkFilesReport:
     """Link the extracts a config names and write pairs, clusters and a summary to a folder.
 
@@ -374,13 +459,15 @@ def link_files(
         model_path: a saved model to use instead of training one on these records.
         threshold: overrides `linkage.threshold`.
         force: replace the files of an earlier run in `out`.
+        postcode_rule: overrides `linkage.postcode_rule`.
+        one_to_one: every source holds a person once (`linkage.one_to_one`).
     """
     t0 = time.perf_counter()
     _check_out(out, force)
     if threshold is not None and not 0.0 < threshold < 1.0:
         raise LinkFilesError(f"--threshold must be between 0 and 1, got {threshold}")
     saved = read_model(model_path) if model_path is not None else None
-    config = load_link_config(config_path)
+    config = load_link_config(config_path, postcode_rule, one_to_one)
     threshold = threshold if threshold is not None else config.settings.threshold
     extracts = read_extracts(config)
     if extracts.records.height < 2:
@@ -415,7 +502,7 @@ def link_files(
             model,
             threshold,
             max_pairs_per_rule=config.settings.max_pairs_per_rule,
-            one_per_person=frozenset(config.settings.one_record_per_person),
+            one_per_person=frozenset(config.one_per_person),
             task=task,
         )
     except ValueError as exc:  # a blocking rule over the ceiling
@@ -453,7 +540,10 @@ def link_files(
         "model": str(model_path) if model_path is not None else "trained on these records",
         "prior": model.get("probability_two_random_records_match"),
         "prior_from": prior_from,
-        "one_record_per_person": config.settings.one_record_per_person,
+        "one_record_per_person": config.one_per_person,
+        "postcode_rule": config.settings.postcode_rule or "uk",
+        "values_left_empty": [f.line() for f in extracts.failed],
+        "fields": field_uses(extracts.mapped, config.asides, extracts.records, model),
         "task": task,
         "em_sessions_skipped": skipped,
         "training": training,

@@ -2,8 +2,8 @@
 
 Each comparison is one piece of evidence, and evidence that is not independent is one
 comparison: a shared property reference and a shared postcode are one `address`
-comparison (with the house number and street of the address line, where no UPRN says
-the property), so a family at one address is not counted as matching twice. Names carry
+comparison (with the house number, street and unit of the address line, where no UPRN
+says the property), so a family at one address is not counted as matching twice. Names carry
 levels for nicknames (by name group), first and last name swapped, and surname parts (a
 double-barrelled surname kept as one part). Dates of birth carry a day/month swap and a
 one-character slip. National identifiers are strong where both records have one, and
@@ -27,6 +27,10 @@ from splink import SettingsCreator, block_on
 from splink.blocking_rule_library import CustomRule
 
 NULL_DOB = "dob_l IS NULL OR dob_r IS NULL"
+SAME_LINE = (
+    "address_line_l = address_line_r"
+    " AND (postcode_l = postcode_r OR postcode_l IS NULL OR postcode_r IS NULL)"
+)
 
 
 def _surname_agrees() -> list[Any]:
@@ -54,10 +58,11 @@ def address() -> Any:
             # A property named by its house number and street where no UPRN says it: for
             # partners without UPRNs, and for addresses abroad whose codes say little.
             cll.CustomLevel(
-                "address_line_l = address_line_r AND (postcode_l = postcode_r"
-                " OR postcode_l IS NULL OR postcode_r IS NULL)",
-                "Same house number and street",
+                f"{SAME_LINE} AND (unit_l = unit_r OR unit_l IS NULL OR unit_r IS NULL)",
+                "Same house number and street (and unit, where both name one)",
             ),
+            # Another flat of one block: neighbours, not one home.
+            cll.CustomLevel(f"{SAME_LINE} AND unit_l <> unit_r", "Same building, another unit"),
             # A slip in the street's name ("Faucett Dtreet"), at the same house number.
             cll.CustomLevel(
                 "house_number_l = house_number_r"
@@ -214,6 +219,9 @@ RULES: tuple[tuple[tuple[str, ...], Any], ...] = (
     (("uprn",), block_on("uprn", "substr(first_name, 1, 1)")),
     (("uprn",), block_on("uprn", "substr(last_name, 1, 1)")),
     (("address_line",), block_on("address_line", "substr(first_name, 1, 1)")),
+    # As for the property: a first name replaced or shortened ("Bill", "W") still meets
+    # its surname at one house number and street.
+    (("address_line",), block_on("address_line", "substr(last_name, 1, 1)")),
     (("postcode",), block_on("first_name_group", "postcode_sector", "substr(last_name, 1, 1)")),
     # Any two pieces of evidence that do not hang together bring a pair together: a date of
     # birth with a place, and a name with a town where a partner names the town.

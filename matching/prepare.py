@@ -3,8 +3,9 @@
 Input is the `person_records` contract (already standardised by the connectors). Output
 adds what comparisons need: a unique id per record, the date of birth as text, postcode
 sector and district, the house number and street of the address line (together and apart),
-the town as written (upper case, spaces collapsed), surname parts, and
-each given name's group (Bob, Robert, Rob are one group; Mohammed, Muhammad are one group).
+the unit (flat, apartment, suite) where the address names one, the town as written (upper
+case, spaces collapsed), surname parts, and each given name's group (Bob, Robert, Rob are
+one group; Mohammed, Muhammad are one group).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ LINKAGE_COLUMNS = (
     "address_line",
     "house_number",
     "street",
+    "unit",
     "dwelling",
     "town",
     "uprn",
@@ -80,15 +82,34 @@ def name_groups(path: Path = REFERENCE / "name_groups.csv") -> pl.DataFrame:
     return pl.read_csv(path, schema={"name": pl.String, "group_id": pl.Int64})
 
 
+# A unit within a building, as partners here and abroad write it: the word (or #), an
+# optional "No", then the unit's own id, with a letter after a number kept ("aprt no 41 b").
+_UNIT = (
+    r"(?:^|[ ,])(?:FLAT|APT|APRT|APARTMENT|UNIT|SUITE|STE|ROOM|RM|#)\.?"
+    r"(?: ?#| NO\.?)? ?([0-9]+[A-Z]?(?: [A-Z]\b)?|[A-Z][0-9]*\b)"
+)
+
+
+def unit(address: pl.Expr) -> pl.Expr:
+    """The flat, apartment, unit or suite an address names, compacted: "Flat 1, 14 Wren
+    View" gives `1`, "123 Main St Apt 4B" `4B`, "5112, 145th st, unit d13" `D13`, "aprt no
+    41 b" `41B`. Null where the address names none."""
+    upper = address.str.to_uppercase().str.replace_all(r"\s+", " ")
+    return upper.str.extract(_UNIT, 1).str.replace_all(" ", "")
+
+
 def address_line(address: pl.Expr) -> pl.Expr:
     """The house number and street of an address, however a partner lays it out.
 
     "Flat 1, 14 Wren View" and "FLAT 1 14 WREN VIEW, TOWN" give "14 WREN VIEW"; an address
-    kept in parts ("8, stanley street, miami") gives "8 STANLEY STREET". Null where there
+    kept in parts ("8, stanley street, miami") gives "8 STANLEY STREET"; a unit after the
+    street is not part of it ("123 Main St Apt 4" gives "123 MAIN ST"). Null where there
     is no number followed by a street.
     """
     text = (
         address.str.to_uppercase()
+        .str.replace_all(r"\s+", " ")
+        .str.replace_all(_UNIT, ",")
         .str.replace_all(r"[^A-Z0-9, ]", " ")
         .str.replace_all(r" +", " ")
         .str.replace_all(r" ?, ?", ",")
@@ -172,6 +193,9 @@ def prepare(records: pl.DataFrame) -> pl.DataFrame:
                 street_only(address),
             ).alias("street"),
         )
-        .with_columns(dwelling(address, pl.col("street")).alias("dwelling"))
+        .with_columns(
+            dwelling(address, pl.col("street")).alias("dwelling"),
+            unit(address).alias("unit"),
+        )
         .select(LINKAGE_COLUMNS)
     )

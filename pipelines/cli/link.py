@@ -123,7 +123,26 @@ def evaluate(labels: Path) -> int:
 @click.option("--model", type=PATH, help="a saved model (data/models/linkage-vN.json)")
 @click.option("--threshold", type=PROBABILITY, help="override the config's linkage.threshold")
 @click.option("--force", is_flag=True, help="replace an earlier run's files")
-def files(config: Path, out: Path, model: Path | None, threshold: float | None, force: bool) -> int:
+@click.option(
+    "--postcode-rule",
+    type=click.Choice(["uk", "us", "au", "ie", "any"]),
+    help="whose postcodes the extracts hold, where a field does not say: uk (default), "
+    "us (ZIP), au, ie (Eircode), any (any code); overrides linkage.postcode_rule",
+)
+@click.option(
+    "--one-to-one",
+    is_flag=True,
+    help="each record links to at most one record of each other source",
+)
+def files(
+    config: Path,
+    out: Path,
+    model: Path | None,
+    threshold: float | None,
+    force: bool,
+    postcode_rule: str | None,
+    one_to_one: bool,
+) -> int:
     """Link any extracts to files, without the warehouse.
 
     The extracts a config names (two or more, or one to deduplicate), into persons or
@@ -132,7 +151,7 @@ def files(config: Path, out: Path, model: Path | None, threshold: float | None, 
     from matching.files import LinkFilesError, link_files
 
     try:
-        report = link_files(config, out, model, threshold, force)
+        report = link_files(config, out, model, threshold, force, postcode_rule, one_to_one)
     except LinkFilesError as exc:
         raise UsageError(str(exc)) from exc
     click.echo("\n".join(report.lines()))

@@ -160,3 +160,29 @@ def run(config: Path, out: Path, *extra: str) -> dict[str, object]:
 
 
 ALL = ("first_name", "middle_name", "last_name", "dob", "sex", "address", "postcode")
+
+
+def judged_run(folder: Path) -> tuple[Path, dict[str, str]]:
+    """Two rolls of one town linked by `link files`, with 30 pairs an analyst judged (20
+    of one person, 10 of two members of one family): the out folder, and who is who."""
+    everyone = people(300, seed=41)
+    a = everyone.with_columns(pl.format("A{}", "person").alias("id"))
+    b = everyone.sample(600, seed=43).with_columns(pl.format("B{}", "person").alias("id"))
+    a.write_csv(folder / "a.csv")
+    b.write_csv(folder / "b.csv")
+    truth = {f"a:{i}": p for i, p in a.select("id", "person").iter_rows()} | {
+        f"b:{i}": p for i, p in b.select("id", "person").iter_rows()
+    }
+    same = [(f"a:A{p}", f"b:B{p}", "match") for p in b["person"].head(20)]
+    family = (
+        a.join(b, on=["surname", "address"], suffix="_b")
+        .filter(pl.col("person") != pl.col("person_b"))
+        .head(10)
+    )
+    other = [(f"a:{x}", f"b:{y}", "non-match") for x, y in family.select("id", "id_b").iter_rows()]
+    pl.DataFrame(
+        same + other, schema=["unique_id_l", "unique_id_r", "label"], orient="row"
+    ).write_csv(folder / "judged.csv")
+    config(folder, {"a": ALL, "b": ALL}, "mode: link, threshold: 0.9, labels: judged.csv")
+    run(folder / "link.yaml", folder / "out")
+    return folder / "out", truth

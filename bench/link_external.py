@@ -140,6 +140,10 @@ SETS: dict[str, tuple[str, list[Columns]]] = {
 }
 
 
+# The same files with the forms' address columns left unmapped (issue 20): no rule links a
+# census record with a form for sure, so the prior must come from elsewhere.
+SETS["census_tax/no_address_on_forms"] = ("link", [CENSUS, dataclasses.replace(TAX, address=())])
+
 # The held-out sets: made after the changes above, and run without a look at their misses
 # (but for one pair of the first; see docs/benchmarks.md).
 # The surveys lay out their person columns as the census does.
@@ -157,6 +161,7 @@ ONE_PER_PERSON = {
     "febrl4": ["a", "b"],
     "census_tax": ["census"],
     "census_tax/dedupe": ["census"],
+    "census_tax/no_address_on_forms": ["census"],
     "census_ssa": ["census"],
     "heldout_census_acs": ["census"],
     "heldout_census_cps": ["census"],

@@ -13,10 +13,17 @@ Each of those fields is a veto only where the records bear it out (`vetoes`): wh
 trained model says that records of one person disagree on it that way in at most 2 pairs
 in 100. A partner whose clerks type over first names or dates of birth (FEBRL's files
 replace one in ten) gets no veto on them, and the score weighs the disagreement instead.
+
+The first name is judged source by source too: a source known to abbreviate or replace
+first names (named by the analyst, or found by `first_names_varying`: its pairs that the
+rest of the evidence links for sure disagree on the first name too often) gets no
+first-name veto. Its records' first names are evidence with the model's weight: a pair
+that disagrees on them links only where the rest of its evidence outweighs that.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +43,16 @@ VETO_FITS = {
 }
 
 
+# A source's first names vary when more than this share of its pairs that the rest of the
+# evidence links for sure (`SURE_WITHOUT_FIRST_NAME`) have first names the rule refuses,
+# counted over at least `MIN_SURE_PAIRS` pairs. Well above the twins of a roll (same birth
+# date, surname and address, two first names), about 1 pair in 100 of such pairs.
+VARIED_SHARE = 0.05
+MIN_SURE_PAIRS = 20
+# Match weight without the first name's that counts as sure: probability 0.999.
+SURE_WITHOUT_FIRST_NAME = math.log2(999)
+
+
 @dataclass(frozen=True)
 class Facts:
     """What a record says about who its person is, for conflict checks."""
@@ -45,6 +62,7 @@ class Facts:
     first: str | None
     first_group: str | None
     last: str | None
+    varied: bool = False  # from a source whose first names vary: no first-name veto
 
 
 def _dob_fits(a: str, b: str) -> bool:
@@ -104,10 +122,73 @@ def conflict(x: Facts, y: Facts, veto: frozenset[str] = frozenset(VETO_FIELDS)) 
 
 def _groups_conflict(a: list[Facts], b: list[Facts], veto: frozenset[str]) -> bool:
     # Identifiers and birth dates must agree record by record. A first name needs only one
-    # fit: CHUCK fits CHARLES though not the same person's CHALRES, a slip of CHARLES.
+    # fit: CHUCK fits CHARLES though not the same person's CHALRES, a slip of CHARLES. The
+    # records of a source whose first names vary are not held to it: the score weighed
+    # their first names.
     if any(_facts_clash(x, y, veto) for x in a for y in b):
         return True
-    return "first_name" in veto and not any(_first_fits(x, y) for x in a for y in b)
+    if "first_name" not in veto:
+        return False
+    strict_a = [x for x in a if not x.varied]
+    strict_b = [y for y in b if not y.varied]
+    if not strict_a or not strict_b:
+        return False
+    return not any(_first_fits(x, y) for x in strict_a for y in strict_b)
+
+
+def first_names_varying(
+    prepared: pl.DataFrame, evidence: pl.DataFrame
+) -> dict[str, tuple[int, int]]:
+    """The sources whose first names vary, found from pairs the rest of the evidence is sure of.
+
+    Of the scored pairs whose match weight without the first name's gives a probability of
+    at least 0.999, and that agree on a birth date or an identifier, those whose first
+    names the first-name rule refuses (no nickname, swap, short form or close spelling
+    explains them) are counted for the sources of both records. A source varies where
+    more than `VARIED_SHARE` of at least `MIN_SURE_PAIRS` such pairs are refused.
+
+    Args:
+        prepared: the linkage input (`matching.prepare.prepare`).
+        evidence: `unique_id_l`, `unique_id_r`, `match_weight` and `first_name_weight`
+            (`matching.evidence.pair_evidence` beside the pairs' weights).
+
+    Returns:
+        Each source that varies: (pairs refused, pairs counted).
+    """
+    if "first_name_weight" not in evidence.columns:
+        return {}
+    # A family at one address agrees on all but first names and birth dates: only a pair
+    # that agrees on a birth date or an identifier too is sure to be one person.
+    personal = [
+        pl.col(f"{name}_weight") > 0
+        for name in ("dob", *IDENTIFIERS)
+        if f"{name}_weight" in evidence.columns
+    ]
+    if not personal:
+        return {}
+    sure = evidence.filter(
+        (pl.col("match_weight") - pl.col("first_name_weight")) >= SURE_WITHOUT_FIRST_NAME,
+        pl.any_horizontal(personal),
+    ).select("unique_id_l", "unique_id_r")
+    facts = prepared.select("unique_id", "source", "first_name", "first_name_group", "last_name")
+    both = sure.join(facts.rename(lambda c: f"{c}_l"), on="unique_id_l").join(
+        facts.rename(lambda c: f"{c}_r"), on="unique_id_r"
+    )
+    both = both.drop_nulls(["first_name_l", "first_name_r"])
+    counts: dict[str, list[int]] = {}
+    for row in both.iter_rows(named=True):
+        x = Facts((), None, row["first_name_l"], row["first_name_group_l"], row["last_name_l"])
+        y = Facts((), None, row["first_name_r"], row["first_name_group_r"], row["last_name_r"])
+        refused = not _first_fits(x, y)
+        for source in {row["source_l"], row["source_r"]}:
+            seen = counts.setdefault(source, [0, 0])
+            seen[0] += refused
+            seen[1] += 1
+    return {
+        source: (refused, total)
+        for source, (refused, total) in sorted(counts.items())
+        if total >= MIN_SURE_PAIRS and refused > VARIED_SHARE * total
+    }
 
 
 def constrained_clusters(
@@ -116,6 +197,7 @@ def constrained_clusters(
     threshold: float,
     one_per_person: frozenset[str] = frozenset(),
     veto: frozenset[str] = frozenset(VETO_FIELDS),
+    first_names_vary: frozenset[str] = frozenset(),
 ) -> pl.DataFrame:
     """Cluster records by links at or above the threshold, strongest first, without conflicts.
 
@@ -127,14 +209,22 @@ def constrained_clusters(
             side of a 1:1 or 1:many link): two of their records never join one cluster,
             so a record of another source links to at most one of them.
         veto: the fields whose disagreement keeps records apart (`vetoes` of the model).
+        first_names_vary: sources whose first names vary: their records' first names
+            weigh in the score only, and never keep records apart.
 
     Returns:
         `unique_id`, `cluster_id` for every record; a cluster's id is its smallest record id.
     """
     facts = {
-        row[0]: Facts(tuple(row[1:4]), row[4], row[5], row[6], row[7])
+        row[0]: Facts(tuple(row[1:4]), row[4], row[5], row[6], row[7], row[8] in first_names_vary)
         for row in prepared.select(
-            "unique_id", *IDENTIFIERS, "dob", "first_name", "first_name_group", "last_name"
+            "unique_id",
+            *IDENTIFIERS,
+            "dob",
+            "first_name",
+            "first_name_group",
+            "last_name",
+            "source",
         ).iter_rows()
     }
     parent = {uid: uid for uid in facts}

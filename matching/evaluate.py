@@ -8,6 +8,7 @@ cluster: a matcher that links nothing scores recall 0, not a flattering B-cubed 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,18 +285,21 @@ class LabelledNight:
     threshold: float | None = None  # the threshold it was linked at
     kept: Scores | None = None  # the links kept at that threshold
     persons: Scores | None = None  # the night's persons, as pairs within a cluster
+    run: Path | None = None  # a `link files` out folder judged instead of a night
 
     def lines(self) -> list[str]:
         """Report lines: the pairs at each threshold, then the links kept and the persons."""
-        lines = [f"{self.labelled:,} labelled pairs; newest night's {self.scored:,} scored pairs"]
+        whose = f"run {self.run}" if self.run is not None else f"night {self.night}"
+        scored = f"{whose}'s" if self.run is not None else "newest night's"
+        lines = [f"{self.labelled:,} labelled pairs; {scored} {self.scored:,} scored pairs"]
         lines += [f"  pairs at {t}: {s.line()}" for t, s in self.at_thresholds]
         if self.kept is not None:
             lines.append(
-                f"  links kept at night {self.night}'s threshold {self.threshold} (none the "
+                f"  links kept at {whose}'s threshold {self.threshold} (none the "
                 f"clustering refused): {self.kept.line()}"
             )
         if self.persons is not None:
-            lines.append(f"  persons (clusters) of night {self.night}: {self.persons.line()}")
+            lines.append(f"  persons (clusters) of {whose}: {self.persons.line()}")
         return lines
 
 
@@ -337,6 +341,70 @@ def evaluate_labels(
         threshold,
         label_scores(kept, labels, threshold),
         label_cluster_scores(persons, labels),
+    )
+
+
+class NotARun(ValueError):
+    """A folder that is not the output of `joinedup link files`."""
+
+
+def read_run(folder: Path) -> tuple[dict[str, Any], pl.DataFrame, pl.DataFrame]:
+    """A `link files` out folder: its summary, scored pairs and clusters.
+
+    Raises:
+        NotARun: a file the run writes is missing or cannot be read.
+    """
+    try:
+        summary: dict[str, Any] = json.loads((folder / "summary.json").read_text())
+        pairs = pl.read_csv(folder / "pairs.csv", infer_schema_length=None).with_columns(
+            pl.col("unique_id_l", "unique_id_r").cast(pl.String),
+            pl.col("match_probability").cast(pl.Float64),
+            pl.col("refused_by_clustering").cast(pl.Boolean),
+        )
+        clusters = pl.read_csv(folder / "clusters.csv", infer_schema=False)
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise NotARun(
+            f"{folder}: not the output of `joinedup link files` (summary.json, pairs.csv "
+            f"and clusters.csv): {exc}"
+        ) from exc
+    return summary, pairs, clusters
+
+
+def evaluate_run(
+    folder: Path, labels_path: Path | None = None, thresholds: Sequence[float] = THRESHOLDS
+) -> LabelledNight:
+    """Judge a `link files` run's pairs, links kept and clusters against clerical labels.
+
+    Args:
+        folder: the run's out folder.
+        labels_path: a CSV of `unique_id_l`, `unique_id_r`, `label`; by default the labels
+            the run's config names (`linkage.labels`).
+        thresholds: the match probabilities at which every scored pair is judged.
+
+    Raises:
+        NotARun: the folder is not a run's output.
+        LabelsError: no labels given or named by the run, or they cannot be used.
+    """
+    summary, pairs, clusters = read_run(folder)
+    if labels_path is None:
+        named = summary.get("labels_file")
+        if not named:
+            raise LabelsError(f"{folder}: the run's config names no linkage.labels; give --labels")
+        labels_path = Path(named)
+    labels = read_labels(str(labels_path), set(clusters["unique_id"]))
+    at_thresholds = tuple((t, label_scores(pairs, labels, t)) for t in thresholds)
+    threshold = float(summary["threshold"])
+    kept = pairs.filter(~pl.col("refused_by_clustering").fill_null(False))
+    return LabelledNight(
+        labels.height,
+        pairs.height,
+        at_thresholds,
+        threshold=threshold,
+        kept=label_scores(kept, labels, threshold),
+        persons=label_cluster_scores(
+            clusters.select("unique_id", pl.col("cluster_id").alias("person_id")), labels
+        ),
+        run=folder,
     )
 
 

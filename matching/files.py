@@ -47,7 +47,9 @@ from matching.evaluate import (
     label_scores,
     read_labels,
 )
-from matching.link import ModelMismatch, Trained, check_model_fits, link, train
+from matching.evidence import prior_weight
+from matching.fallbacks import Fallback, of_first_names, of_prior, of_threshold, of_training
+from matching.link import ModelMismatch, check_model_fits, link, train
 from matching.mapped import (
     Aside,
     Failed,
@@ -119,6 +121,12 @@ class LinkageSettings(BaseModel):
         description="CSV of pairs an analyst has judged (unique_id_l, unique_id_r, label: "
         "match, non-match or unsure, as `joinedup link review` writes), relative to this "
         "file: m where EM cannot train, and how well the run did on them",
+    )
+    first_names_vary: list[str] = Field(
+        default_factory=list,
+        description="sources known to abbreviate or replace first names: their first names "
+        "are weighed in the score and never keep two records apart (found from the data "
+        "too, where the pairs the rest of the evidence is sure of show it)",
     )
 
 
@@ -230,12 +238,13 @@ def load_link_config(
             f"{path}: linkage.one_to_one links each record to at most one of each other "
             f"source, and there is only one ({', '.join(config.sources)}): it would link nothing"
         )
-    unknown = sorted(set(settings.one_record_per_person) - set(config.sources))
-    if unknown:
-        raise LinkFilesError(
-            f"{path}: linkage.one_record_per_person: no source named {', '.join(unknown)}; "
-            f"the sources are {', '.join(config.sources)}"
-        )
+    for key in ("one_record_per_person", "first_names_vary"):
+        unknown = sorted(set(getattr(settings, key)) - set(config.sources))
+        if unknown:
+            raise LinkFilesError(
+                f"{path}: linkage.{key}: no source named {', '.join(unknown)}; "
+                f"the sources are {', '.join(config.sources)}"
+            )
     for name, source in config.sources.items():
         if not any(t.person_records for t in source.tables):
             raise LinkFilesError(
@@ -370,26 +379,6 @@ def _labels(config: LinkConfig, records: pl.DataFrame) -> pl.DataFrame | None:
         raise LinkFilesError(f"{config.path}: linkage.labels: {exc}") from exc
 
 
-def _training_lines(trained: Trained, task: str) -> list[str]:
-    """What training could not do, and what the analyst can do about it."""
-    lines = []
-    if trained.from_labels:
-        lines.append(
-            f"m of {', '.join(trained.from_labels)} estimated from the labelled matches: "
-            "no EM session could train them"
-        )
-    if trained.defaulted:
-        whom = "person" if task == "persons" else "household"
-        lines.append(
-            f"m of {', '.join(trained.defaulted)}: Splink's defaults (0.95 of one {whom}'s "
-            "pairs agree exactly, the rest spread evenly), as no EM session could train "
-            "them (see the sessions skipped). Links lean on assumed figures: check some "
-            "pairs with `joinedup link review`, then give them as linkage.labels, or "
-            "link with a saved model (--model)"
-        )
-    return lines
-
-
 def _check_out(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise LinkFilesError(f"--out {out}: exists and is not a folder")
@@ -423,9 +412,6 @@ class LinkFilesReport:
         )
         lines += s["values_left_empty"]
         lines += use_lines(s["fields"])
-        lines.append(s["prior_from"])
-        lines += [f"skipped in training: {why}" for why in s["em_sessions_skipped"]]
-        lines += s["training"]
         if "labels" in s:
             judged = s["labels"]
             lines.append(
@@ -436,6 +422,11 @@ class LinkFilesReport:
                 else f"on {judged['judged_pairs']:,} judged pairs: no blocking rule"
             )
         lines.append(f"written to {s['out']}")
+        if s["prior_method"] == "sure rules":
+            lines.append(s["prior_from"])
+        if s["fallbacks"]:
+            lines.append(f"what this run fell back on ({len(s['fallbacks'])}):")
+            lines += [f"  - {Fallback(**f).line()}" for f in s["fallbacks"]]
         return lines
 
 
@@ -477,7 +468,7 @@ def link_files(
         )
     t1 = time.perf_counter()
     skipped: list[str] = []
-    training: list[str] = []
+    fallbacks: list[Fallback] = []
     labels = _labels(config, extracts.records)
     matches = labels.filter(pl.col("label") == "match") if labels is not None else None
     task = config.settings.task
@@ -493,8 +484,9 @@ def link_files(
             labels=matches,
         )
         model, skipped = trained.model, trained.skipped
-        training = _training_lines(trained, task)
-    model, prior_from = fit_to_mode(extracts.records, model, config.mode, task)
+        fallbacks = of_training(trained, task)
+    model, prior = fit_to_mode(extracts.records, model, config.mode, task)
+    fallbacks = of_prior(prior) + fallbacks
     t2 = time.perf_counter()
     try:
         linked = link(
@@ -504,9 +496,13 @@ def link_files(
             max_pairs_per_rule=config.settings.max_pairs_per_rule,
             one_per_person=frozenset(config.one_per_person),
             task=task,
+            explain=True,
+            first_names_vary=frozenset(config.settings.first_names_vary),
         )
     except ValueError as exc:  # a blocking rule over the ceiling
         raise LinkFilesError(f"{config_path}: {exc}") from exc
+    fallbacks += of_first_names(linked.first_names_vary)
+    fallbacks += of_threshold(linked.pairs, threshold, prior)
     ids = linked.clusters.select("unique_id", "source", "source_record_id")
     pairs = (
         linked.pairs.join(ids.rename(lambda c: f"{c}_l"), on="unique_id_l")
@@ -525,6 +521,8 @@ def link_files(
         )
         .sort(["match_probability", "unique_id_l", "unique_id_r"], descending=[True, False, False])
     )
+    if linked.evidence is not None:  # the compared values and each comparison's weight
+        pairs = pairs.join(linked.evidence, on=["unique_id_l", "unique_id_r"], how="left")
     clusters = (
         linked.clusters.with_columns(pl.len().over("cluster_id").alias("cluster_size"))
         .select("unique_id", "source", "source_record_id", "cluster_id", "cluster_size")
@@ -539,14 +537,23 @@ def link_files(
         "night": config.night.isoformat(),
         "model": str(model_path) if model_path is not None else "trained on these records",
         "prior": model.get("probability_two_random_records_match"),
-        "prior_from": prior_from,
+        "prior_from": prior.line(),
+        "prior_method": prior.method,
+        "prior_weight": prior_weight(model),
         "one_record_per_person": config.one_per_person,
         "postcode_rule": config.settings.postcode_rule or "uk",
         "values_left_empty": [f.line() for f in extracts.failed],
         "fields": field_uses(extracts.mapped, config.asides, extracts.records, model),
         "task": task,
         "em_sessions_skipped": skipped,
-        "training": training,
+        "labels_file": str(config.path.resolve().parent / config.settings.labels)
+        if config.settings.labels
+        else None,
+        "first_names_vary": {
+            source: why if isinstance(why, str) else {"refused": why[0], "sure_pairs": why[1]}
+            for source, why in linked.first_names_vary.items()
+        },
+        "fallbacks": [f.as_dict() for f in fallbacks],
         "sources": extracts.counts,
         "records": extracts.records.height,
         "quarantined": extracts.quarantine.height,

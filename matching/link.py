@@ -21,10 +21,12 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.exceptions import SplinkException  # Splink does not export it
 
-from matching.cluster import constrained_clusters, mark_refused, vetoes
+from matching.cluster import constrained_clusters, first_names_varying, mark_refused, vetoes
 from matching.evaluate import pair_key
+from matching.evidence import explaining, pair_evidence
 from matching.model import DWELLING_RULES, household_settings, settings
 from matching.prepare import LINKAGE_COLUMNS, prepare, present_columns
+from matching.splink_log import levels_unseen
 
 
 @dataclass
@@ -36,6 +38,11 @@ class Linked:
     pairs: pl.DataFrame
     clusters: pl.DataFrame  # unique_id, cluster_id, source, source_record_id
     seconds: dict[str, float]
+    # With `explain`: each pair's compared values and weights (`matching.evidence`).
+    evidence: pl.DataFrame | None = None
+    # Sources whose first names weighed in the score only, each with why: "named", or
+    # (refused, counted) pairs as `matching.cluster.first_names_varying` found them.
+    first_names_vary: dict[str, str | tuple[int, int]] = field(default_factory=dict)
 
 
 PAIR_COLUMNS = ["unique_id_l", "unique_id_r", "match_probability", "match_weight"]
@@ -205,16 +212,43 @@ def _hold(model: dict[str, Any], moving: list[str]) -> dict[str, Any]:
 
 
 def _fill(model: dict[str, Any], trained: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """The model, with the m probabilities of the named comparisons taken from `trained`."""
+    """The model, with the m probabilities of the named comparisons taken from `trained`,
+    level by level (by label: `trained` may hold fewer levels, as `_without_reading` left)."""
     learned = {c["output_column_name"]: c for c in trained["comparisons"]}
     filled = copy.deepcopy(model)
     for comparison in filled["comparisons"]:
-        if comparison["output_column_name"] in names:
-            source = learned[comparison["output_column_name"]]["comparison_levels"]
-            for level, new in zip(comparison["comparison_levels"], source, strict=True):
-                if new.get("m_probability") is not None:
-                    level["m_probability"] = new["m_probability"]
+        name = comparison["output_column_name"]
+        if name in names and name in learned:
+            new = {lv.get("label_for_charts"): lv for lv in learned[name]["comparison_levels"]}
+            for level in comparison["comparison_levels"]:
+                m = new.get(level.get("label_for_charts"), {}).get("m_probability")
+                if m is not None and not level.get("is_null_level"):
+                    level["m_probability"] = m
     return filled
+
+
+def _without_reading(
+    model: dict[str, Any], names: list[str], columns: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """The model with the named comparisons' levels that read any of `columns` left out.
+
+    Splink trains no comparison that reads a column of the session's block; without those
+    levels (rare ones: names swapped, a new surname at one birth date), the rest of the
+    comparison can be trained on that block, and its m put back by label (`_fill`).
+    None where a comparison would keep fewer than two levels: nothing left to train.
+    """
+    reading = re.compile(r"\b(?:" + "|".join(columns) + r")_[lr]\b")
+    less = copy.deepcopy(model)
+    for comparison in less["comparisons"]:
+        if comparison["output_column_name"] in names:
+            comparison["comparison_levels"] = [
+                level
+                for level in comparison["comparison_levels"]
+                if level.get("is_null_level") or not reading.search(level.get("sql_condition", ""))
+            ]
+            if sum(not lv.get("is_null_level") for lv in comparison["comparison_levels"]) < 2:
+                return None
+    return less
 
 
 def _against_evidence(model: dict[str, Any]) -> str | None:
@@ -248,6 +282,13 @@ class Trained:
     # Comparisons no session and no label could train: Splink's default m probabilities
     # (0.95 of one person's pairs at the first level, the rest spread evenly) stand.
     defaulted: list[str] = field(default_factory=list)
+    # Comparisons the task's own sessions left untrained, and the fallback session that
+    # trained them (an EM session on another block).
+    from_fallback: dict[str, str] = field(default_factory=dict)
+    # Levels some EM session saw no pair at, by comparison (Splink warns of each), and
+    # how many warnings that made: kept off the terminal, summed up for the analyst.
+    unseen: dict[str, list[str]] = field(default_factory=dict)
+    unseen_warnings: int = 0
 
 
 def _from_labels(
@@ -375,6 +416,21 @@ def train(
         labels: `unique_id_l`, `unique_id_r` of pairs an analyst knows to be one person
             (or household).
     """
+    with levels_unseen() as unseen:
+        trained = _train(records, seed, max_pairs, across, task, labels)
+    trained.unseen = {name: sorted(levels) for name, levels in sorted(unseen.levels.items())}
+    trained.unseen_warnings = unseen.warnings
+    return trained
+
+
+def _train(
+    records: pl.DataFrame,
+    seed: int,
+    max_pairs: float,
+    across: bool,
+    task: str,
+    labels: pl.DataFrame | None,
+) -> Trained:
     recipe = TASKS[task]
     prepared = prepare(records)
     present = present_columns(prepared)
@@ -385,7 +441,8 @@ def train(
     prior = sure_prior(prepared, start, task)
     if prior is not None:  # otherwise the settings' own prior stands
         start["probability_two_random_records_match"] = prior
-    # Training shows Splink's warnings (levels never observed) to the analyst.
+    # Splink's warnings are shown, but for those of levels a session saw no pair at, which
+    # `train` counts for the analyst's summary.
     linker = _linker(prepared, start, log_level=logging.WARNING)
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
     skipped: list[str] = []
@@ -396,25 +453,42 @@ def train(
     ran = len(recipe.em_blocks) - len(skipped)
     model = linker.misc.save_model_to_json()
     gaps = untrained(model)
-    for block in recipe.fallback_blocks:
+    from_fallback: dict[str, str] = {}
+    # Then, where no such block can run (no address), the task's own blocks again, with
+    # the levels of the untrained comparisons that read the block's columns left out.
+    tries = [(block, False) for block in recipe.fallback_blocks]
+    tries += [(block, True) for block in recipe.em_blocks if set(block) <= present]
+    for block, less in tries:
         if not gaps:
             break
         # What the sessions above learned is held fixed: it anchors EM to "same person",
         # and only the untrained comparisons move.
         held = _hold(model, gaps)
+        if less:
+            fewer = _without_reading(held, gaps, block)
+            if fewer is None:
+                continue
+            held = fewer
         trial, why = _session(_linker(prepared, held, logging.WARNING), prepared, present, block)
+        session = f"EM on pairs sharing {' and '.join(block)}"
+        if less:
+            session += f" (without the levels of {', '.join(gaps)} that read {', '.join(block)})"
         if why:
-            skipped.append(why)
+            if not less:
+                skipped.append(why)
             continue
         ran += 1
         model = _fill(model, trial.misc.save_model_to_json(), gaps)
+        from_fallback.update((name, session) for name in gaps if name not in untrained(model))
         gaps = untrained(model)
     labelled: list[str] = []
     if gaps and labels is not None and labels.height:
         model = _from_labels(prepared, model, labels, gaps)
         labelled = [name for name in gaps if name not in untrained(model)]
         gaps = untrained(model)
-    return Trained(_neutral(model, recipe.neutral_when_different), skipped, ran, labelled, gaps)
+    return Trained(
+        _neutral(model, recipe.neutral_when_different), skipped, ran, labelled, gaps, from_fallback
+    )
 
 
 def _neutral(model: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -435,12 +509,20 @@ def link(
     max_pairs_per_rule: int | None = None,
     one_per_person: frozenset[str] = frozenset(),
     task: str = "persons",
+    explain: bool = False,
+    first_names_vary: frozenset[str] = frozenset(),
 ) -> Linked:
     """Score every blocked pair and cluster records whose links reach the threshold.
 
     Pairs come back with `refused_by_clustering` (`matching.cluster.mark_refused`): links
     at or above the threshold that the clustering would not take. `one_per_person` names
     sources that hold at most one record of a person (`constrained_clusters`).
+
+    Args:
+        explain: keep each pair's compared values and weights (`Linked.evidence`), and
+            find the sources whose first names vary (`first_names_varying`).
+        first_names_vary: sources known to abbreviate or replace first names: their
+            records' first names weigh in the score, and never keep records apart.
     """
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold}")
@@ -449,17 +531,27 @@ def link(
     prepared = prepare(records)
     if max_pairs_per_rule is not None:
         check_blocking(prepared, model, max_pairs_per_rule)
-    linker = _linker(prepared, model)
+    linker = _linker(prepared, explaining(model) if explain else model)
     predictions = linker.inference.predict(threshold_match_probability=min(threshold, 0.01))
     t1 = time.perf_counter()
-    pairs = predictions.as_duckdbpyrelation().pl().select(PAIR_COLUMNS)
-    pairs = _with_rule_links(prepared, model, pairs, TASKS[task].linked_by_rule)
+    scored = predictions.as_duckdbpyrelation().pl()
+    pairs = _with_rule_links(
+        prepared, model, scored.select(PAIR_COLUMNS), TASKS[task].linked_by_rule
+    )
+    evidence = pair_evidence(scored, model) if explain else None
+    varied: dict[str, str | tuple[int, int]] = dict.fromkeys(sorted(first_names_vary), "named")
+    if evidence is not None:
+        weighed = evidence.join(
+            pairs.select(*PAIR_COLUMNS[:2], "match_weight"), on=PAIR_COLUMNS[:2]
+        )
+        for source, counts in first_names_varying(prepared, weighed).items():
+            varied.setdefault(source, counts)
     clusters = constrained_clusters(
-        prepared, pairs, threshold, one_per_person, veto=vetoes(model)
+        prepared, pairs, threshold, one_per_person, vetoes(model), frozenset(varied)
     ).join(prepared.select("unique_id", "source", "source_record_id"), on="unique_id")
     pairs = mark_refused(pairs, clusters, threshold)
     t2 = time.perf_counter()
-    return Linked(pairs, clusters, {"predict": t1 - t0, "cluster": t2 - t1})
+    return Linked(pairs, clusters, {"predict": t1 - t0, "cluster": t2 - t1}, evidence, varied)
 
 
 def _with_rule_links(

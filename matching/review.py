@@ -30,12 +30,28 @@ FIELDS = (
     "dob",
     "sex",
     "address",
+    "address_line",
     "postcode",
+    "town",
     "uprn",
     "nhs_number",
     "upn",
     "ni_number",
 )
+
+
+def records_of_run(pairs: pl.DataFrame) -> pl.DataFrame:
+    """The records of a `link files` run, as its `pairs.csv` gives their compared values:
+    one row a record (`unique_id` and any of `FIELDS`), for `side_by_side`."""
+    fields = [f for f in ("source_record_id", *FIELDS) if f"{f}_l" in pairs.columns]
+    sides = [
+        pairs.select(
+            pl.col(f"unique_id_{side}").cast(pl.String).alias("unique_id"),
+            *(pl.col(f"{f}_{side}").cast(pl.String).alias(f) for f in fields),
+        )
+        for side in ("l", "r")
+    ]
+    return pl.concat(sides).unique("unique_id", keep="first", maintain_order=True)
 
 
 def threshold_chart(table: pl.DataFrame, threshold: float) -> alt.LayerChart:

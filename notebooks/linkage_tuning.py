@@ -11,7 +11,9 @@ def _():
     # of the pairs nearest the threshold, written back to the labels file.
     # Run it with `marimo edit notebooks/linkage_tuning.py`, or headless with
     # `python notebooks/linkage_tuning.py`. Names and dates of birth are shown on the page
-    # for review, never printed.
+    # for review, never printed. With JOINEDUP_LINK_RUN set to a `joinedup link files`
+    # out folder, it reads that run (its model, pairs, clusters and labels) instead of the
+    # warehouse.
     import json
     import os
     from pathlib import Path
@@ -21,11 +23,12 @@ def _():
     import polars as pl
 
     from matching import latest_model, matching_config
-    from matching.evaluate import LabelsError, label_sweep, read_labels, sweep
+    from matching.evaluate import LabelsError, label_sweep, read_labels, read_run, sweep
     from matching.report import match_weights
     from matching.review import (
         JUDGEMENTS,
         marked_pairs,
+        records_of_run,
         review_queue,
         side_by_side,
         threshold_chart,
@@ -39,10 +42,19 @@ def _():
         world_dir,
     )
 
+    link_run = (
+        Path(os.environ["JOINEDUP_LINK_RUN"]) if os.environ.get("JOINEDUP_LINK_RUN") else None
+    )
+    run_summary, run_pairs, run_clusters = read_run(link_run) if link_run else (None, None, None)
     return (
         JUDGEMENTS,
         LabelsError,
         Path,
+        link_run,
+        records_of_run,
+        run_clusters,
+        run_pairs,
+        run_summary,
         data_dir,
         duckdb,
         json,
@@ -68,18 +80,20 @@ def _():
 
 
 @app.cell
-def _(json, latest_model, match_weights, mo, models_dir):
-    model_path = latest_model(models_dir())
+def _(json, latest_model, link_run, match_weights, mo, models_dir):
+    model_path = link_run / "model.json" if link_run else latest_model(models_dir())
     if model_path is None:
         raise SystemExit("no trained model: run `joinedup link train` first")
     artifact = json.loads(model_path.read_text())
     weights = match_weights(artifact["splink_model"])
+    _trained = (
+        f"trained {artifact['trained_at']} on {artifact['training_records']:,} records"
+        if artifact.get("trained_at")
+        else f"from {artifact.get('from')}"
+    )
     mo.vstack(
         [
-            mo.md(
-                f"## Model {model_path.name}: trained {artifact['trained_at']} on "
-                f"{artifact['training_records']:,} records"
-            ),
+            mo.md(f"## Model {model_path}: {_trained}"),
             mo.ui.table(weights.with_columns(weights["match_weight"].round(2))),
         ]
     )
@@ -87,25 +101,39 @@ def _(json, latest_model, match_weights, mo, models_dir):
 
 
 @app.cell
-def _(duckdb, warehouse_path):
-    con = duckdb.connect(str(warehouse_path()), read_only=True)
-    pairs = con.sql("SELECT * FROM linkage_pairs").pl()
-    records = con.sql(
-        "SELECT source || ':' || source_record_id AS unique_id, source, source_record_id,"
-        " first_name, middle_name, last_name, dob, sex, address, postcode, uprn, nhs_number,"
-        " upn, ni_number FROM person_records WHERE valid_to IS NULL"
-    ).pl()
-    con.close()
-    night = pairs["night"].max() if pairs.height else None
+def _(duckdb, link_run, records_of_run, run_clusters, run_pairs, warehouse_path):
+    if link_run:
+        # A `link files` run: its pairs carry both records' compared values.
+        pairs = run_pairs
+        records = records_of_run(run_pairs).join(
+            run_clusters.select("unique_id"), on="unique_id", how="right"
+        )
+        night = None
+    else:
+        con = duckdb.connect(str(warehouse_path()), read_only=True)
+        pairs = con.sql("SELECT * FROM linkage_pairs").pl()
+        records = con.sql(
+            "SELECT source || ':' || source_record_id AS unique_id, source, source_record_id,"
+            " first_name, middle_name, last_name, dob, sex, address, postcode, uprn,"
+            " nhs_number, upn, ni_number FROM person_records WHERE valid_to IS NULL"
+        ).pl()
+        con.close()
+        night = pairs["night"].max() if pairs.height else None
     return (pairs, records, night)
 
 
 @app.cell
-def _(data_dir, mo, os):
+def _(data_dir, link_run, mo, os, run_summary):
     # Clerical labels: a CSV of unique_id pairs judged match, non-match or unsure, from
-    # $JOINEDUP_LABELS or the path typed here. The review below adds to the same file.
+    # $JOINEDUP_LABELS or the path typed here (a run's own linkage.labels, or beside its
+    # folder). The review below adds to the same file.
+    _default = (
+        (run_summary.get("labels_file") or str(link_run.parent / f"{link_run.name}-labels.csv"))
+        if link_run
+        else str(data_dir() / "clerical_labels.csv")
+    )
     labels_path = mo.ui.text(
-        value=os.environ.get("JOINEDUP_LABELS", str(data_dir() / "clerical_labels.csv")),
+        value=os.environ.get("JOINEDUP_LABELS", _default),
         label="clerical labels (CSV)",
         full_width=True,
     )
@@ -139,27 +167,32 @@ def _(JUDGEMENTS, LabelsError, Path, get_saved, labels_path, mo, read_labels, re
 
 
 @app.cell
-def _(Path, os, pl, records, world_dir):
-    # On a synthetic world, its truth says who every record is.
-    truth_file = Path(os.environ.get("JOINEDUP_TRUTH", world_dir() / "truth" / "records.parquet"))
+def _(Path, link_run, os, pl, records, world_dir):
+    # On a synthetic world, its truth says who every record is (a run's, only if named).
+    truth_file = Path(
+        os.environ.get("JOINEDUP_TRUTH")
+        or ("" if link_run else world_dir() / "truth" / "records.parquet")
+    )
     truth = (
         records.select("unique_id", "source_record_id").join(
             pl.read_parquet(truth_file).select("source_record_id", "person_id"),
             on="source_record_id",
         )
-        if truth_file.is_file()
+        if str(truth_file) and truth_file.is_file()
         else None
     )
     return (truth,)
 
 
 @app.cell
-def _(matching_config, matching_file, mo):
+def _(matching_config, matching_file, mo, run_summary):
     threshold = mo.ui.slider(
         0.05,
         0.995,
         step=0.005,
-        value=matching_config(matching_file()).threshold,
+        value=run_summary["threshold"]
+        if run_summary
+        else matching_config(matching_file()).threshold,
         label="threshold (match probability)",
     )
     threshold
@@ -288,11 +321,16 @@ def _(LabelsError, labels_file, labels_ok, marked, mo, reviewer, set_saved, writ
 
 
 @app.cell
-def _(mo, summary, threshold):
+def _(mo, run_summary, summary, threshold):
     change = f"threshold: {threshold.value}"
+    _where = (
+        f"{run_summary['config']} (under linkage:)"
+        if run_summary
+        else "pipelines/config/matching.yaml"
+    )
     print(summary)
-    print(f"To use this threshold, set in pipelines/config/matching.yaml:\n  {change}")
-    mo.md(f"### The config change\n`pipelines/config/matching.yaml`: `{change}`")
+    print(f"To use this threshold, set in {_where}:\n  {change}")
+    mo.md(f"### The config change\n`{_where}`: `{change}`")
     return (change,)
 
 

@@ -95,21 +95,32 @@ def run_nights(nights: Nights, threshold: float | None, full: bool, again: bool)
 @click.option(
     "--labels",
     type=PATH,
-    required=True,
-    help="CSV of unique_id_l, unique_id_r, label (match, non-match or unsure)",
+    help="CSV of unique_id_l, unique_id_r, label (match, non-match or unsure); with --run, "
+    "the run's linkage.labels by default",
 )
-def evaluate(labels: Path) -> int:
-    """Judge the newest night's links against clerical labels.
+@click.option("--run", type=PATH, help="a `link files` out folder, judged instead of a night")
+def evaluate(labels: Path | None, run: Path | None) -> int:
+    """Judge the newest night's links, or a `link files` run's, against clerical labels.
 
-    Every scored pair at several thresholds, the links kept at the night's threshold, and
-    the night's persons.
+    Every scored pair at several thresholds, the links kept at the threshold, and the
+    persons (clusters).
     """
-    from matching.evaluate import LabelsError, NotLinkedYet, evaluate_labels
+    from matching.evaluate import (
+        LabelsError,
+        NotARun,
+        NotLinkedYet,
+        evaluate_labels,
+        evaluate_run,
+    )
 
-    warehouse = existing_warehouse(NO_WAREHOUSE)
     try:
-        report = evaluate_labels(warehouse, labels)
-    except (LabelsError, NotLinkedYet) as exc:
+        if run is not None:
+            report = evaluate_run(run, labels)
+        elif labels is None:
+            raise UsageError("--labels is needed to judge a night (or give --run)")
+        else:
+            report = evaluate_labels(existing_warehouse(NO_WAREHOUSE), labels)
+    except (LabelsError, NotLinkedYet, NotARun) as exc:
         raise UsageError(str(exc)) from exc
     click.echo("\n".join(report.lines()))
     return 0

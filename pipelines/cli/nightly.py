@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -20,9 +19,6 @@ from pipelines.cli.params import (
     night_or_all,
     world_nights,
 )
-
-if TYPE_CHECKING:
-    import dagster as dg
 
 
 def _warehouse_free() -> None:
@@ -43,8 +39,6 @@ def _warehouse_free() -> None:
 @click.option("--source", "sources", multiple=True, help="only these sources (repeatable)")
 def run(nights: Nights, sources: tuple[str, ...]) -> int:
     """Run the nightly job in this process (no Dagster server)."""
-    from dagster import DagsterUnknownPartitionError
-
     from pipelines.cli.settings import unset_sentences
     from pipelines.progress import step
 
@@ -56,11 +50,8 @@ def run(nights: Nights, sources: tuple[str, ...]) -> int:
     unset = unset_sentences(sources or None)
     ok = True
     for night in dates:
-        try:
-            with step(f"night {night}: the nightly job"):
-                success, lines = run_night(night, list(sources) or None)
-        except DagsterUnknownPartitionError as exc:
-            raise UsageError(_not_a_night(night, _partitions())) from exc
+        with step(f"night {night}: the nightly job"):
+            success, lines = run_night(night, list(sources) or None)
         click.echo(f"night {night}: {'complete' if success else 'finished with failures'}")
         for line in lines:
             # A failure of several lines (a setting missing per key) is shown on one.
@@ -72,46 +63,26 @@ def run(nights: Nights, sources: tuple[str, ...]) -> int:
 
 
 def _nights_known(dates: list[dt.date]) -> None:
-    """Stop with one sentence, before anything runs, at a night that is not one of the
-    nightly job's partitions (where they are a range of days; others are checked as each
-    night runs)."""
-    import dagster as dg
-
-    partitions = _partitions()
-    if not isinstance(partitions, dg.TimeWindowPartitionsDefinition):
-        return
+    """Stop with one sentence, before anything runs, at a night the world holds no
+    extracts for: the nightly job's partitions are the nights whose extracts arrived."""
+    found = set(extract_nights())
     for night in dates:
-        if not partitions.has_partition_key(night.isoformat()):
-            raise UsageError(_not_a_night(night, partitions))
+        if night not in found:
+            raise UsageError(_not_a_night(night))
 
 
-def _partitions() -> dg.PartitionsDefinition | None:
-    """The nightly job's partitions."""
-    from pipelines.definitions import NIGHTLY, build
-
-    return build().resolve_job_def(NIGHTLY).partitions_def
-
-
-def _not_a_night(night: dt.date, partitions: dg.PartitionsDefinition | None) -> str:
+def _not_a_night(night: dt.date) -> str:
     """`<night> is not one of the nightly job's nights: ...`, naming those there are."""
-    import dagster as dg
-
     from pipelines.environment import world_dir
 
-    known = []
-    if isinstance(partitions, dg.TimeWindowPartitionsDefinition):
-        keys = partitions.get_partition_keys()
-        if len(keys) > 2:
-            known.append(f"they run from {keys[0]} (JOINEDUP_FIRST_NIGHT) to {keys[-1]}")
-        elif keys:
-            known.append(f"they are {' and '.join(keys)}")
     found = [n.isoformat() for n in extract_nights()]
-    if found:
-        listed = ", ".join(found[:-1]) + " and " + found[-1] if len(found) > 1 else found[0]
-        known.append(f"the world in {world_dir()} has extracts for {listed}")
-    if not known:
-        known.append("there are none yet")
-    return f"{night} is not one of the nightly job's nights: {'; '.join(known)}."
+    if not found:
+        return f"{night} is not one of the nightly job's nights: {world_dir()} has no extracts yet."
+    listed = ", ".join(found[:-1]) + " and " + found[-1] if len(found) > 1 else found[0]
+    return (
+        f"{night} is not one of the nightly job's nights (a night is one once its extracts "
+        f"arrive): the world in {world_dir()} has extracts for {listed}."
+    )
 
 
 @click.group(cls=Group)

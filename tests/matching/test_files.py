@@ -202,8 +202,9 @@ def test_a_handful_of_records_that_cannot_train_still_links_and_says_what_was_mi
     config = _config(tmp_path, world, "dedupe", {"schools": PUPILS.format(file="few.csv")})
     run = _run(config, tmp_path / "out")
     assert any("EM on pairs sharing dob: " in why for why in run.summary["em_sessions_skipped"])
-    defaults = [line for line in run.summary["training"] if "Splink's defaults" in line]
-    assert defaults and "linkage.labels" in defaults[0] and "--model" in defaults[0]
+    defaults = [f for f in run.summary["fallbacks"] if f["what"] == "m not trained"]
+    assert defaults and "Splink's defaults" in defaults[0]["said"]
+    assert "linkage.labels" in defaults[0]["do"] and "--model" in defaults[0]["do"]
     assert run.clusters.height == 15
     # Three pairs judged by an analyst: m from them, and the run scored against them.
     judged = pl.DataFrame(
@@ -216,7 +217,7 @@ def test_a_handful_of_records_that_cannot_train_still_links_and_says_what_was_mi
     judged.write_csv(tmp_path / "judged.csv")
     config.write_text(config.read_text().replace("linkage: {", "linkage: {labels: judged.csv, "))
     labelled = _run(config, tmp_path / "labelled")
-    assert any("from the labelled matches" in line for line in labelled.summary["training"])
+    assert any("from the labelled matches" in f["said"] for f in labelled.summary["fallbacks"])
     assert labelled.summary["labels"]["matches"] == 3
     assert labelled.summary["labels"]["blocking"][-1]["cumulative"] == 1.0
     linked_ids = labelled.pairs.filter("above_threshold").select("unique_id_l", "unique_id_r")
@@ -450,8 +451,8 @@ def test_where_the_prior_comes_from_is_said(
     first, _ = linked
     assert first.summary["prior_from"].startswith("prior ")
     assert "estimated from the pairs these records link for sure" in first.summary["prior_from"]
-    # Names alone on one side: no pair is sure, the saved model's prior stands, and the
-    # analyst is told so, with what would help.
+    # Names alone on one side: no sure rule can link the two sources, so the prior is
+    # estimated by EM over the scored pairs, and the analyst is told so, with what helps.
     _write_extract(tmp_path, world)
     pupils = pl.read_csv(extract(world, 0, "education", "pupils.csv"), infer_schema=False)
     pupils.head(40).select(
@@ -465,5 +466,6 @@ def test_where_the_prior_comes_from_is_said(
     )
     run = _run(config, tmp_path / "out", "--model", str(first.out / "model.json"))
     out = capsys.readouterr().out
-    assert "the model's own: no pair of these records is linked for sure" in out
-    assert run.summary["prior_from"] in out
+    assert run.summary["prior_method"] == "EM over scored pairs"
+    assert "estimated by EM over the scored pairs" in out
+    assert "no sure rule can link register with schools" in out

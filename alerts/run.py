@@ -84,11 +84,16 @@ class AlertsReport:
     def line(self) -> str:
         """The report in one line: what was selected, silenced and held, and what was sent."""
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.created.items()))
+        fired = ", ".join(f"{k} {n}" for k, n in sorted(self.candidates.items()))
+        left = ", ".join(f"{n} {why}" for why, n in sorted(self.suppressed.items()))
         d = self.delivery
         return (
-            f"{self.selected} alerts selected from {sum(self.candidates.values())} triggers, "
+            f"{self.selected} alerts selected from {sum(self.candidates.values())} triggers"
+            + (f" ({fired})" if fired else "")
+            + (f", not alerted: {left}" if left else "")
+            + "; one alert a person and recipient, however many triggers they have; "
             f"{self.silenced} silenced; {sum(self.created.values())} stored"
-            + (f" ({kinds})" if kinds else "")
+            + (f" (by the alert's kind: {kinds})" if kinds else "")
             + f", {sum(self.held.values())} held over capacity; {self.released} released "
             f"from hold; {d.sent} messages sent, {d.failed} failed, {d.gave_up} given up"
         )

@@ -170,7 +170,10 @@ def _score_persons(world: Path) -> None:
         ),
         on="source_record_id",
     )
-    print(f"  persons against the world's truth: {cluster_scores(persons, truth).line()}")
+    print(
+        "  persons against the world's truth, as pairs of records put in one person: "
+        f"{cluster_scores(persons, truth).line()}"
+    )
 
 
 def _cut(name: str, cut: dict[str, float]) -> str:
@@ -230,6 +233,19 @@ def _inbox_sign_ins() -> None:
     print("\n".join(sign_in_lines(made)))
 
 
+def _next_steps() -> None:
+    """Where a newcomer goes from here: the inbox, Dagster, the notebooks."""
+    print("what to open next:")
+    print("  the inbox:    ./dev inbox   then http://127.0.0.1:8000/ with a sign-in above")
+    print(
+        "  Dagster:      DAGSTER_HOME=$PWD/pipelines/dagster_home .venv/bin/dagster dev -m "
+        "pipelines.definitions   then http://127.0.0.1:3000/ (the demo's runs are there)"
+    )
+    print(
+        "  the notebooks: .venv/bin/marimo edit notebooks/  (what each is for: notebooks/README.md)"
+    )
+
+
 def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
     """Make the default world if none is there, then run each stage that exists."""
     started = time.perf_counter()
@@ -265,5 +281,6 @@ def run(people: int = 20_000, nights: int = 3, fresh: bool = False) -> int:
         f"message under new/); the store of alerts and case packs is {store_url()}"
     )
     _inbox_sign_ins()
+    _next_steps()
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
     return 0 if ok else 1

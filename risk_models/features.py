@@ -321,6 +321,9 @@ def require(con: duckdb.DuckDBPyConnection, tables: dict[str, tuple[str, ...]]) 
         )
 
 
+_WARNED: set[str] = set()  # what this process has said already
+
+
 def check(con: duckdb.DuckDBPyConnection, config: FeaturesConfig | None = None) -> list[str]:
     """Check the warehouse can give the features; return warnings a caller can show.
 
@@ -653,7 +656,9 @@ def build_features(
     """
     c = config or _default()
     for warning in check(con, c):
-        log.warning("features: %s", warning)
+        if warning not in _WARNED:  # training builds features several times: say it once
+            _WARNED.add(warning)
+            log.warning("features: %s", warning)
     night = resolve_night(con, night)
     if as_of > night:
         raise FeaturesError(

@@ -20,6 +20,7 @@ RECORDS = pl.DataFrame(
         "first_name": ["TOBIAS", "TOBIAS", "MARGUERITE"],
         "first_name_group": ["TOBIAS", "TOBIAS", "MARGUERITE"],
         "last_name": ["OYELARANTHWAITE"] * 3,
+        "source": ["health", "revenues_benefits", "health"],
     },
     schema_overrides={"upn": pl.String, "ni_number": pl.String},
 )

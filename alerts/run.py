@@ -195,7 +195,8 @@ def _plan(
         recent = alerted_since(conn, stepping, night, days) if days else set(stepping)
         routed: list[tuple[dict[str, Any], Destination, str, bool]] = []
         by_person = {r["person_id"]: r for r in facts.iter_rows(named=True)}
-        for row in triggers.iter_rows(named=True):
+        for n, row in enumerate(triggers.iter_rows(named=True)):
+            row["_trigger"] = n  # which trigger a route came from, to count triggers once
             pid = row["person_id"]
             if row["kind"] == "step_down" and pid not in recent:
                 report.suppressed[NOT_RECENTLY_ALERTED] += 1
@@ -211,17 +212,25 @@ def _plan(
         known = known_keys(conn, [key for _, _, key, _ in routed])
     planned: dict[tuple[str, str], _Planned] = {}
     silenced_alerts: set[tuple[str, str]] = set()
+    # A trigger routed to several recipients is counted as not alerted only when none of
+    # its routes goes on, and then once, by its first route's reason.
+    held_back: dict[int, str] = {}
+    going: set[int] = set()
     for row, dest, key, silenced in routed:
         pid = row["person_id"]
         if key in known or (pid, trigger_name(row["kind"], row["rule"]), dest.rule) in cooled:
             if not silenced:  # a silenced trigger is counted once, as silenced
-                report.suppressed[ALREADY if key in known else COOLING] += 1
+                held_back.setdefault(row["_trigger"], ALREADY if key in known else COOLING)
             continue
+        going.add(row["_trigger"])
         if silenced:
             silenced_alerts.add((pid, dest.recipient))
             continue
         plan = planned.setdefault((pid, dest.recipient), _Planned(pid, dest, row))
         plan.triggers.append((row["kind"], row["rule"], key))
+    for n, why in held_back.items():
+        if n not in going:
+            report.suppressed[why] += 1
     report.selected += len(planned.keys() | silenced_alerts)
     report.silenced += len(silenced_alerts - planned.keys())
     for plan in planned.values():

@@ -8,11 +8,13 @@ import datetime as dt
 import html
 import json
 import re
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
-from conftest import NOW, Inbox, add_alert, case_pack, csrf_of
+from conftest import NOW, Inbox, add_alert, case_pack, csrf_of, fill, serve
 
-from alerts.store import ALERTS, CASE_PACKS
+from alerts.store import ALERTS, CASE_PACKS, open_store
 from inbox.tables import FORWARDS, USERS
 from inbox.wording import share_words
 
@@ -112,6 +114,27 @@ def test_an_alert_stored_before_its_history_was_recorded_says_only_what_is_known
     assert "New: risk is now high (what it was before is not recorded on this alert)." in page
     assert "Scored higher than" not in page
     assert "about 70 in 100" in page
+
+
+def test_a_store_made_before_the_history_columns_gains_them_and_its_alerts_still_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    store = open_store(url)
+    fill(store)
+    with store.begin() as conn:  # as a store made before issue 21 was
+        for column in ("previous_band", "previous_score", "previous_night", "share_below"):
+            conn.execute(sa.text(f"ALTER TABLE alerts DROP COLUMN {column}"))
+    store.dispose()
+    served = serve(url, monkeypatch, filled=True)
+    inbox = next(served)
+    try:
+        page = _text(inbox.client("mash_north").get("/alerts/TEAMNORTH1").text)
+        assert "New: risk is now high (what it was before is not recorded" in page
+        with inbox.engine.connect() as conn:
+            assert conn.execute(sa.select(ALERTS.c.previous_band)).scalars().all() == [None] * 4
+    finally:
+        served.close()
 
 
 def test_a_first_score_says_so() -> None:

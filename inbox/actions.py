@@ -124,6 +124,7 @@ LISTED = (
     "routed_to",
     "recipient_kind",
     "state",
+    "previous_band",  # the list says from what band the risk moved
 )
 
 

@@ -48,8 +48,8 @@ from inbox.tables import (
     ROLES,
 )
 from inbox.users import Busy, authenticate
+from inbox.wording import BANDS, KINDS, Outcome, score_lines, trigger_lines
 from inbox.wording import STATES as STATE_WORDS
-from inbox.wording import Outcome, score_lines, trigger_lines
 from insight.alerted import alerts_by_team_and_state
 from insight.disclosure import DisclosureRule
 from insight.report import ReportError, build_report, linked_through
@@ -156,6 +156,8 @@ def create_app(
             teams=config.teams,
             states=STATES,
             state_words=STATE_WORDS,
+            band_words=BANDS,
+            kind_words=KINDS,
             rule=rule,
             **context,
         )

@@ -75,6 +75,9 @@ def test_a_step_down_says_risk_fell_and_from_what(inbox: Inbox) -> None:
     assert "close the alert if the concern has passed" in page
     assert "about 8 in 100" in page
     assert "risk rose" not in page
+    listed = _text(inbox.client("mash_north").get("/alerts").text)
+    assert "TEAMNORTH2 2026-11-03 medium 0.08 Step-down: very high to medium" in listed
+    assert "TEAMNORTH1 2026-11-03 high 0.81 New MASH duty team" in listed  # nothing recorded
 
 
 def test_every_trigger_of_an_alert_is_worded_an_indicator_by_its_sentence(inbox: Inbox) -> None:

@@ -20,11 +20,15 @@ SCORES = """
 WITH prev AS (
     SELECT person_id, arg_max(band, night) AS previous_band,
            arg_max(score, night) AS previous_score,
-           arg_max(indicators, night) AS previous_indicators
+           arg_max(indicators, night) AS previous_indicators,
+           max(night) AS previous_night
     FROM scores WHERE night < $night GROUP BY person_id
 )
 SELECT t.person_id, t.score, t.band, t.model_version, t.reasons, t.indicators, t.change,
-       p.previous_band, p.previous_score, p.previous_indicators
+       p.previous_band, p.previous_score, p.previous_indicators, p.previous_night,
+       -- the share of the persons scored tonight whose score was lower: what the inbox
+       -- says the score means beside the night's others
+       (rank() OVER (ORDER BY t.score) - 1) / count(*) OVER () AS share_below
 FROM scores t LEFT JOIN prev p USING (person_id)
 WHERE t.night = $night
 """
@@ -40,7 +44,8 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 def tonight_scores(con: duckdb.DuckDBPyConnection, night: dt.date) -> pl.DataFrame:
     """Tonight's score of each person, beside their last score before tonight (its band,
-    score and indicators), as issue 5 compares them for `change`.
+    score, indicators and night), as issue 5 compares them for `change`, and the share of
+    the persons scored tonight whose score was lower (`share_below`).
 
     Raises:
         WarehouseError: no `scores` table, or no scores for the night.

@@ -396,6 +396,10 @@ def run_alerts(
     return report
 
 
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def _write(
     conn: sa.Connection,
     night: dt.date,
@@ -432,6 +436,10 @@ def _write(
                 "created_at": when,
                 "updated_at": when,
                 "version": 1,
+                "previous_band": s.get("previous_band"),
+                "previous_score": _float_or_none(s.get("previous_score")),
+                "previous_night": s.get("previous_night"),
+                "share_below": _float_or_none(s.get("share_below")),
             }
         )
         report.created[plan.kind] += 1

@@ -62,6 +62,12 @@ ALERTS = sa.Table(
     sa.Column("escalated_at", sa.DateTime),
     sa.Column("escalated_to", sa.String(64)),
     sa.Column("version", sa.Integer, nullable=False, default=1),
+    # What the inbox says of the trigger and the score (issue 21); NULL on alerts stored
+    # before then, and the previous ones for a person scored for the first time.
+    sa.Column("previous_band", sa.String(16)),  # the person's last band before this night
+    sa.Column("previous_score", sa.Float),
+    sa.Column("previous_night", sa.Date),  # the night of that last score
+    sa.Column("share_below", sa.Float),  # share of the night's persons scored lower (0-1)
     sa.CheckConstraint(f"state IN ({', '.join(repr(s) for s in STATES)})", name="alert_state"),
 )
 

@@ -32,6 +32,7 @@ from inbox.tables import (
 from inbox.users import User
 
 NOT_CLOSED = ("held", "pending", "delivered", "acknowledged", "forwarded", "snoozed")
+FORWARD_ROLES = (PROFESSIONAL, DUTY_MANAGER)  # who may be forwarded an alert
 
 
 class Refused(ValueError):
@@ -123,6 +124,7 @@ LISTED = (
     "routed_to",
     "recipient_kind",
     "state",
+    "previous_band",  # the list says from what band the risk moved
 )
 
 
@@ -287,7 +289,7 @@ def forward(
         target = conn.execute(
             sa.select(USERS.c.username, USERS.c.role).where(USERS.c.username == to.strip().lower())
         ).first()
-        if target is None or target.role not in (PROFESSIONAL, DUTY_MANAGER):
+        if target is None or target.role not in FORWARD_ROLES:
             raise Refused(422, "There is no colleague with that sign-in to forward to.")
         if target.username == user.username:
             raise Refused(422, "You cannot forward an alert to yourself.")
@@ -304,6 +306,28 @@ def forward(
                 )
             )
         audit(conn, user, "forward", now, reference, f"to {target.username}")
+
+
+def colleagues(engine: Engine, user: User) -> Sequence[sa.RowMapping]:
+    """The directory a user forwards from: every other account still working here whose
+    role may be forwarded an alert, by name (username, display_name, team, agency, role).
+
+    Only a choice on the page: `forward` checks the sign-in it is sent again, whatever the
+    form held.
+    """
+    query = (
+        sa.select(
+            USERS.c.username, USERS.c.display_name, USERS.c.team, USERS.c.agency, USERS.c.role
+        )
+        .where(
+            USERS.c.role.in_(FORWARD_ROLES),
+            USERS.c.left_at.is_(None),
+            USERS.c.username != user.username,
+        )
+        .order_by(sa.func.lower(USERS.c.display_name), USERS.c.username)
+    )
+    with engine.connect() as conn:
+        return conn.execute(query).mappings().all()
 
 
 def add_note(engine: Engine, user: User, reference: str, text: str, now: dt.datetime) -> None:

@@ -48,6 +48,8 @@ from inbox.tables import (
     ROLES,
 )
 from inbox.users import Busy, authenticate
+from inbox.wording import BANDS, KINDS, Outcome, score_lines, trigger_lines
+from inbox.wording import STATES as STATE_WORDS
 from insight.alerted import alerts_by_team_and_state
 from insight.disclosure import DisclosureRule
 from insight.report import ReportError, build_report, linked_through
@@ -94,6 +96,7 @@ def create_app(
     *,
     warehouse: Path | None = None,
     disclosure: DisclosureRule | None = None,
+    outcome: Outcome | None = None,
 ) -> FastAPI:
     """The inbox app over the store at `store_url`.
 
@@ -105,6 +108,8 @@ def create_app(
             says there is none.
         disclosure: the rule every count on the summary and insight pages passes (NHS
             Digital's if None; `insight.yaml`'s in `joinedup inbox`).
+        outcome: what the risk model's score is the chance of, for the alert page's words
+            (the shipped risk.yaml's if None; the configured one in `joinedup inbox`).
     """
     import inbox.tables  # noqa: F401  (its tables join the store's metadata)
 
@@ -119,6 +124,7 @@ def create_app(
     provider = oidc.provider(sso) if sso is not None else None
     passwords = sso is None or sso.passwords
     rule = disclosure or DisclosureRule()
+    chance_of = outcome or Outcome()
     # The templates ship with the code: no look at their files' times on every page.
     env = Environment(
         loader=FileSystemLoader(_TEMPLATES),
@@ -149,6 +155,9 @@ def create_app(
             progress=PROGRESS,
             teams=config.teams,
             states=STATES,
+            state_words=STATE_WORDS,
+            band_words=BANDS,
+            kind_words=KINDS,
             rule=rule,
             **context,
         )
@@ -372,7 +381,14 @@ def create_app(
                 title="Not found",
                 message="There is no alert with that reference among yours.",
             )
-        return page("alert.html", session=me, alert=alert)
+        return page(
+            "alert.html",
+            session=me,
+            alert=alert,
+            why=trigger_lines(alert, alert["pack"]),
+            meaning=score_lines(alert, chance_of),
+            colleagues=actions.colleagues(engine, me.user),
+        )
 
     def not_saved(me: Session, request: Request, exc: Refused, back: str) -> Response:
         """A refused form: audited, and said on a page that leads back."""

@@ -125,6 +125,7 @@ def inbox(ctx: click.Context, host: str, port: int) -> int:
     from alerts import ConfigError
     from inbox.app import create_app
     from inbox.users import count_users
+    from inbox.wording import Outcome
     from insight.config import load_insight_config
     from pipelines.environment import (
         alerts_file,
@@ -138,9 +139,17 @@ def inbox(ctx: click.Context, host: str, port: int) -> int:
     os.environ.setdefault("JOINEDUP_SMTP_URL", "mailto://127.0.0.1:2525")
     secret = inbox_secret() or secrets.token_urlsafe(32)
     try:
+        from risk_models.outcomes import outcome_config
+
         rule = load_insight_config(insight_file()).disclosure
+        chance_of = outcome_config()  # what the alert page says a score is the chance of
         app = create_app(
-            store_url(), alerts_file(), secret, warehouse=warehouse_path(), disclosure=rule
+            store_url(),
+            alerts_file(),
+            secret,
+            warehouse=warehouse_path(),
+            disclosure=rule,
+            outcome=Outcome(chance_of.horizon_days, tuple(chance_of.types)),
         )
         accounts = count_users(store_url())
     except (ConfigError, ValueError) as exc:

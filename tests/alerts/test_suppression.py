@@ -107,6 +107,11 @@ def test_a_step_down_alerts_only_someone_alerted_lately_and_goes_where_they_went
     first, second = _alerts(store)
     assert (second["person_id"], second["kind"]) == (p.police_pair[0], "step_down")
     assert second["routed_to"] == first["routed_to"] == p.officer
+    # What the inbox words the trigger and the score from: the last score before the night.
+    assert first["previous_band"] is None and first["previous_night"] is None
+    assert (second["previous_band"], second["previous_score"]) == ("very_high", 0.9)
+    assert second["previous_night"] == NIGHT
+    assert 0 <= second["share_below"] < 1 and first["share_below"] is not None
 
 
 def test_several_triggers_for_one_person_make_one_alert(

@@ -45,6 +45,13 @@ USER_SPECS: dict[str, tuple[str, str | None, str | None, str | None]] = {
     "manager": ("manager", None, None, None),
 }
 
+# How the directory names them where it is not their sign-in (the forward picker shows it).
+DISPLAY_NAMES = {
+    "pat.reid@police.example": "Pat Reid",
+    "lee.hart@adults.council.example": "Lee Hart",
+    "duty_manager": "Sam Okafor",
+}
+
 # reference: (routed_team, routed_to, recipient_kind, score, first name)
 ALERT_SPECS = {
     "TEAMNORTH1": ("mash_north", "mash_north", "team", 0.81, "ALICE"),
@@ -133,7 +140,7 @@ def fill(engine: Engine) -> None:
             conn.execute(
                 sa.insert(USERS).values(
                     username=username,
-                    display_name=username,
+                    display_name=DISPLAY_NAMES.get(username, username),
                     password_hash=hashed,
                     role=role,
                     email=email,

@@ -113,6 +113,11 @@ def test_journey_in_the_browser_from_sign_in_to_the_audit_log(page: Page) -> Non
     )
     expect(page.locator("#household")).to_contain_text("ROSA TESTER, 40 · parent")
     expect(page.locator("#state")).to_have_text("delivered")
+    expect(page.locator("#state-meaning")).to_have_text(
+        "Delivered: a message about it was sent; nobody has taken ownership yet."
+    )
+    expect(page.locator("#trigger")).to_contain_text("New: risk is now high")
+    expect(page.locator("#score")).to_contain_text("about 81 in 100 had a serious event")
 
     page.get_by_role("button", name="Acknowledge (take ownership)").click()
     expect(page.locator("#state")).to_have_text("acknowledged")
@@ -126,7 +131,17 @@ def test_journey_in_the_browser_from_sign_in_to_the_audit_log(page: Page) -> Non
     )
 
     forward = form(page, "Forward")
-    forward.get_by_label("Forward to (their sign-in)").fill("pat.reid@police.example")
+    # A colleague is chosen from the directory: by name, team and agency, not a sign-in.
+    picker = forward.get_by_label("Forward to")
+    expect(picker.locator("option")).to_have_text(
+        [
+            "Choose a colleague",
+            "Lee Hart (adult social care)",
+            "Pat Reid (police)",
+            "Sam Okafor (Safeguarding duty manager)",
+        ]
+    )
+    picker.select_option(label="Pat Reid (police)")
     forward.get_by_label("Note").fill("Pat: the missing episodes are yours; over to you.")
     forward.get_by_role("button", name="Forward").click()
     expect(page.locator("#state")).to_have_text("forwarded")

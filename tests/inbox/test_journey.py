@@ -80,7 +80,12 @@ def test_the_list_filters_by_state(inbox: Inbox) -> None:
 def test_the_alert_page_shows_the_case_pack(inbox: Inbox) -> None:
     page = inbox.client("mash_north").get("/alerts/TEAMNORTH1")
     assert page.status_code == 200
-    for words in ("4 events in the last 12 months", "Pat Reid", "missing episode", "ROSA"):
+    for words in (
+        "4 events in the last 12 months",
+        "Pat Reid (officer, PPU, police)",
+        "missing episode",
+        "ROSA",
+    ):
         assert words in page.text
     assert ("mash_north", "view", "TEAMNORTH1") in _actions(inbox)
 

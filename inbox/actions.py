@@ -287,9 +287,11 @@ def forward(
     text = _clean_note(note, required=False)
     with engine.begin() as conn:
         target = conn.execute(
-            sa.select(USERS.c.username, USERS.c.role).where(USERS.c.username == to.strip().lower())
+            sa.select(USERS.c.username, USERS.c.role, USERS.c.left_at).where(
+                USERS.c.username == to.strip().lower()
+            )
         ).first()
-        if target is None or target.role not in FORWARD_ROLES:
+        if target is None or target.role not in FORWARD_ROLES or target.left_at is not None:
             raise Refused(422, "There is no colleague with that sign-in to forward to.")
         if target.username == user.username:
             raise Refused(422, "You cannot forward an alert to yourself.")

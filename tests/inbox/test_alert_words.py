@@ -220,11 +220,22 @@ def test_forward_is_to_a_colleague_chosen_from_the_directory(inbox: Inbox) -> No
 
 
 def test_a_choice_off_the_directory_is_still_refused_and_nothing_stored(inbox: Inbox) -> None:
-    with inbox.engine.begin() as conn:
-        conn.execute(sa.update(USERS).where(USERS.c.username == "admin").values(left_at=None))
+    with inbox.engine.begin() as conn:  # a leaver is refused too, not only left off the list
+        conn.execute(
+            sa.update(USERS)
+            .where(USERS.c.username == "lee.hart@adults.council.example")
+            .values(left_at=NOW)
+        )
     client = inbox.client("mash_north")
     token = csrf_of(client, "/alerts")
-    for to in ("admin", "analyst", "manager", "mash_north", "nobody@police.example"):
+    for to in (
+        "admin",
+        "analyst",
+        "manager",
+        "mash_north",
+        "nobody@police.example",
+        "lee.hart@adults.council.example",
+    ):
         answer = client.post(
             "/alerts/TEAMNORTH1/forward",
             data={"csrf": token, "version": "1", "to": to, "note": "n"},

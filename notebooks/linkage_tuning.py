@@ -252,17 +252,39 @@ def _(clerical, judge_by, label_sweep, mo, pairs, sweep, threshold, threshold_ch
 
 
 @app.cell
-def _(JUDGEMENTS, clerical, mo, pairs, records, review_queue, side_by_side, threshold):
+def _(mo):
+    # Off until the analyst turns it on, so that a run nobody watches (a script, an export,
+    # which marimo runs as an edit session) shows no person; in `marimo edit`, pyproject's
+    # [tool.marimo] keeps no session file of what it shows.
+    show_records = mo.ui.switch(label="show the records of each pair (names, birth dates)")
+    show_records
+    return (show_records,)
+
+
+@app.cell
+def _(
+    JUDGEMENTS, clerical, mo, pairs, records, review_queue, show_records, side_by_side, threshold
+):
     # The pairs nearest the threshold that nobody has judged yet, each record beside the
     # other: the analyst marks each match, non-match or unsure, then saves.
     queue = review_queue(pairs, threshold.value, clerical, size=20)
     marks = mo.ui.dictionary(
         {str(_i): mo.ui.radio(list(JUDGEMENTS), inline=True) for _i in range(queue.height)}
     )
+    _personal = show_records.value
     mo.vstack(
         [
             mo.md(
                 f"### Clerical review: the {queue.height} unjudged pairs nearest {threshold.value}"
+            ),
+            mo.md("")
+            if _personal
+            else mo.callout(
+                mo.md(
+                    "The records of each pair are shown only when the switch above is on, "
+                    "in `marimo edit notebooks/linkage_tuning.py`."
+                ),
+                kind="info",
             ),
             *(
                 mo.vstack(
@@ -274,7 +296,9 @@ def _(JUDGEMENTS, clerical, mo, pairs, records, review_queue, side_by_side, thre
                             pagination=False,
                             show_download=False,
                             show_column_summaries=False,
-                        ),
+                        )
+                        if _personal
+                        else mo.md(""),
                         marks[str(_i)],
                     ]
                 )

@@ -84,8 +84,12 @@ def _(capacity, context, folder, mo, operating_threshold, pl, saved):
     _views = {"held-out persons": _figures(saved)}
     if saved["truth"] is not None:
         _views["the world's truth"] = _figures(saved["truth"])
+    # A row a figure, a column a basis it is judged on, each headed by its name.
+    _names = list(next(iter(_views.values())))
     figures = pl.DataFrame(
-        [{"judged on": k, **{n: str(v) for n, v in f.items()}} for k, f in _views.items()]
+        {"figure": _names}
+        | {k: [None if f[n] is None else str(f[n]) for n in _names] for k, f in _views.items()},
+        schema={"figure": pl.String} | dict.fromkeys(_views, pl.String),
     )
     headline = (
         f"{folder.name} ({saved['kind']}): held-out AUC {saved['auc']:.3f}, average precision "
@@ -109,7 +113,7 @@ def _(capacity, context, folder, mo, operating_threshold, pl, saved):
                 f"Trained on {context['trained on']}; judged on {context['held-out persons']} "
                 f"held-out persons; outcome: {context['outcome']}."
             ),
-            mo.ui.table(figures.transpose(include_header=True), selection=None),
+            mo.ui.table(figures, selection=None, pagination=False),
         ]
     )
     return (figures, headline)

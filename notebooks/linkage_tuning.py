@@ -101,6 +101,25 @@ def _(json, latest_model, link_run, match_weights, mo, models_dir):
 
 
 @app.cell
+def _(artifact, mo):
+    # Splink's own charts, drawn from the model alone (no record): each comparison level's
+    # match weight, and its m and u (how often matches and non-matches reach it).
+    from matching.charts import model_charts
+
+    splink_charts = model_charts(artifact["splink_model"])
+    mo.vstack(
+        [
+            mo.md("### Splink's charts of the model"),
+            *(
+                mo.vstack([mo.md(f"#### {_name}"), _chart])
+                for _name, _chart in splink_charts.items()
+            ),
+        ]
+    )
+    return (splink_charts,)
+
+
+@app.cell
 def _(duckdb, link_run, records_of_run, run_clusters, run_pairs, warehouse_path):
     if link_run:
         # A `link files` run: its pairs carry both records' compared values.

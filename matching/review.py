@@ -1,5 +1,6 @@
 """The analyst's review of the linkage: a threshold chart, and clerical review of the pairs
-nearest the threshold, with each judgement written back to the clerical labels file.
+nearest the threshold or sampled across the range of scores, with each judgement written
+back to the clerical labels file.
 
 The labels file is the one `read_labels` reads (`unique_id_l`, `unique_id_r`, `label`),
 with who judged the pair and when. A pair judged again keeps only its newest label, so
@@ -83,27 +84,60 @@ def threshold_chart(table: pl.DataFrame, threshold: float) -> alt.LayerChart:
     return chart
 
 
+SAMPLES = ("nearest", "stratified", "random")
+BANDS = 10  # of match probability, for a stratified sample
+
+
 def review_queue(
     pairs: pl.DataFrame,
     threshold: float,
     judged: pl.DataFrame | None = None,
     size: int = 20,
+    sample: str = "nearest",
+    seed: int = 0,
 ) -> pl.DataFrame:
-    """The `size` scored pairs nearest the threshold that no clerical label judges yet.
+    """`size` scored pairs that no clerical label judges yet, for clerical review.
+
+    Labels of only the pairs nearest the threshold say nothing of precision and recall
+    away from it (the labelled curve is flat): a stratified or random sample judges the
+    whole range of scores.
 
     Args:
         pairs: `unique_id_l`, `unique_id_r`, `match_probability`.
-        threshold: the match probability the queue is centred on.
+        threshold: the match probability the "nearest" queue is centred on.
         judged: labelled pairs (`unique_id_l`, `unique_id_r`), in either order, to leave out.
-        size: how many pairs to return, nearest the threshold first.
+        size: how many pairs to return.
+        sample: "nearest" (to the threshold, nearest first), "stratified" (as many from
+            each tenth of the probability range as it holds, up to size / 10, the rest at
+            random) or "random" (uniform over the unjudged pairs); the last two by
+            descending probability.
+        seed: the random sample's seed, so the same queue comes back for the same labels.
+
+    Raises:
+        ValueError: `sample` is not one of `SAMPLES`.
     """
+    if sample not in SAMPLES:
+        raise ValueError(f"sample must be one of {', '.join(SAMPLES)}, not {sample!r}")
     queue = pairs.select("unique_id_l", "unique_id_r", "match_probability").with_columns(pair_key())
     if judged is not None and judged.height:
         queue = queue.join(judged.select(pair_key()), on=["pair_a", "pair_b"], how="anti")
+    queue = queue.with_columns((pl.col("match_probability") - threshold).abs().alias("gap")).sort(
+        "gap", "pair_a", "pair_b"
+    )
+    if sample == "nearest":
+        return queue.head(size).drop("pair_a", "pair_b")
+    # Each pair's place in the draw hangs on its own ids and the seed only, so judging some
+    # pairs leaves the others where they were.
+    shuffled = queue.sort(pl.struct("pair_a", "pair_b").hash(seed), "pair_a", "pair_b")
+    if sample == "stratified":
+        per_band = max(size // BANDS, 1)
+        band = (pl.col("match_probability") * BANDS).floor().clip(0, BANDS - 1)
+        first = shuffled.filter(pl.int_range(pl.len()).over(band) < per_band)
+        rest = shuffled.join(first.select("pair_a", "pair_b"), on=["pair_a", "pair_b"], how="anti")
+        shuffled = pl.concat([first, rest])
     return (
-        queue.with_columns((pl.col("match_probability") - threshold).abs().alias("gap"))
-        .sort("gap", "pair_a", "pair_b")
-        .head(size)
+        shuffled.head(size)
+        .sort("match_probability", "pair_a", "pair_b", descending=[True, False, False])
         .drop("pair_a", "pair_b")
     )
 

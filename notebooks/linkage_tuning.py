@@ -101,6 +101,25 @@ def _(json, latest_model, link_run, match_weights, mo, models_dir):
 
 
 @app.cell
+def _(artifact, mo):
+    # Splink's own charts, drawn from the model alone (no record): each comparison level's
+    # match weight, and its m and u (how often matches and non-matches reach it).
+    from matching.charts import model_charts
+
+    splink_charts = model_charts(artifact["splink_model"])
+    mo.vstack(
+        [
+            mo.md("### Splink's charts of the model"),
+            *(
+                mo.vstack([mo.md(f"#### {_name}"), _chart])
+                for _name, _chart in splink_charts.items()
+            ),
+        ]
+    )
+    return (splink_charts,)
+
+
+@app.cell
 def _(duckdb, link_run, records_of_run, run_clusters, run_pairs, warehouse_path):
     if link_run:
         # A `link files` run: its pairs carry both records' compared values.
@@ -252,17 +271,65 @@ def _(clerical, judge_by, label_sweep, mo, pairs, sweep, threshold, threshold_ch
 
 
 @app.cell
-def _(JUDGEMENTS, clerical, mo, pairs, records, review_queue, side_by_side, threshold):
+def _(mo):
+    # Off until the analyst turns it on, so that a run nobody watches (a script, an export,
+    # which marimo runs as an edit session) shows no person; in `marimo edit`, pyproject's
+    # [tool.marimo] keeps no session file of what it shows.
+    show_records = mo.ui.switch(label="show the records of each pair (names, birth dates)")
+    # Pairs near the threshold only leave the labelled curve flat elsewhere: a stratified
+    # or random sample judges precision and recall over the whole range of scores.
+    sample = mo.ui.radio(
+        {
+            "nearest the threshold": "nearest",
+            "stratified over the scores": "stratified",
+            "at random": "random",
+        },
+        value="stratified over the scores",
+        inline=True,
+        label="pairs to review",
+    )
+    mo.vstack([sample, show_records])
+    return (sample, show_records)
+
+
+@app.cell
+def _(
+    JUDGEMENTS,
+    clerical,
+    mo,
+    pairs,
+    records,
+    review_queue,
+    sample,
+    show_records,
+    side_by_side,
+    threshold,
+):
     # The pairs nearest the threshold that nobody has judged yet, each record beside the
     # other: the analyst marks each match, non-match or unsure, then saves.
-    queue = review_queue(pairs, threshold.value, clerical, size=20)
+    queue = review_queue(pairs, threshold.value, clerical, size=20, sample=sample.value)
     marks = mo.ui.dictionary(
         {str(_i): mo.ui.radio(list(JUDGEMENTS), inline=True) for _i in range(queue.height)}
     )
+    _personal = show_records.value
     mo.vstack(
         [
             mo.md(
-                f"### Clerical review: the {queue.height} unjudged pairs nearest {threshold.value}"
+                f"### Clerical review: {queue.height} unjudged pairs, "
+                + (
+                    f"nearest {threshold.value}"
+                    if sample.value == "nearest"
+                    else f"sampled {sample.value} over the scores (highest first)"
+                )
+            ),
+            mo.md("")
+            if _personal
+            else mo.callout(
+                mo.md(
+                    "The records of each pair are shown only when the switch above is on, "
+                    "in `marimo edit notebooks/linkage_tuning.py`."
+                ),
+                kind="info",
             ),
             *(
                 mo.vstack(
@@ -274,7 +341,9 @@ def _(JUDGEMENTS, clerical, mo, pairs, records, review_queue, side_by_side, thre
                             pagination=False,
                             show_download=False,
                             show_column_summaries=False,
-                        ),
+                        )
+                        if _personal
+                        else mo.md(""),
                         marks[str(_i)],
                     ]
                 )
@@ -321,17 +390,83 @@ def _(LabelsError, labels_file, labels_ok, marked, mo, reviewer, set_saved, writ
 
 
 @app.cell
-def _(mo, run_summary, summary, threshold):
-    change = f"threshold: {threshold.value}"
-    _where = (
-        f"{run_summary['config']} (under linkage:)"
-        if run_summary
-        else "pipelines/config/matching.yaml"
+def _(Path, matching_file, mo, run_summary, summary, threshold):
+    from pipelines.threshold_change import (
+        MATCHING_KEY,
+        ThresholdChangeError,
+        change_threshold,
+        preview_threshold,
     )
+
+    change = f"threshold: {threshold.value}"
+    config_path = Path(run_summary["config"]) if run_summary else matching_file()
+    config_key = ("linkage", "threshold") if run_summary else MATCHING_KEY
+    _where = f"{config_path} (under linkage:)" if run_summary else "pipelines/config/matching.yaml"
     print(summary)
     print(f"To use this threshold, set in {_where}:\n  {change}")
-    mo.md(f"### The config change\n`{_where}`: `{change}`")
-    return (change,)
+    why = mo.ui.text(value=summary, label="why (the evidence)", full_width=True)
+    write = mo.ui.run_button(label=f"write threshold {threshold.value} to {config_path.name}")
+    mo.vstack(
+        [
+            mo.md(
+                f"### The config change\n`{_where}`: `{change}`. Written with who, when, why "
+                "and the old value in a comment, the old file kept in `history/` beside it "
+                "(or `joinedup notebook threshold linkage VALUE --why ...`)."
+            ),
+            why,
+            write,
+        ]
+    )
+    return (
+        ThresholdChangeError,
+        change,
+        change_threshold,
+        config_key,
+        config_path,
+        preview_threshold,
+        why,
+        write,
+    )
+
+
+@app.cell
+def _(
+    ThresholdChangeError,
+    change_threshold,
+    config_key,
+    config_path,
+    matching_config,
+    mo,
+    preview_threshold,
+    reviewer,
+    run_summary,
+    threshold,
+    why,
+    write,
+):
+    # The diff is shown before anything is written; only the button writes.
+    _who = reviewer.value or "analyst"
+    try:
+        if write.value:
+            _done = change_threshold(
+                config_path,
+                config_key,
+                threshold.value,
+                _who,
+                why.value,
+                check=None if run_summary else matching_config,
+            )
+            written_note = f"written: {_done.key} {_done.old} -> {_done.new}; old file {_done.kept}"
+            _diff = _done.diff
+        else:
+            written_note = ""
+            _diff = preview_threshold(config_path, config_key, threshold.value, _who, why.value)
+    except ThresholdChangeError as _exc:
+        written_note, _diff = str(_exc), ""
+    if write.value:
+        print(written_note)
+    mo.vstack([mo.md(written_note), mo.md(f"```diff\n{_diff}```") if _diff else mo.md("")])
+    return (written_note,)
 
 
 if __name__ == "__main__":

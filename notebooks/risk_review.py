@@ -84,8 +84,12 @@ def _(capacity, context, folder, mo, operating_threshold, pl, saved):
     _views = {"held-out persons": _figures(saved)}
     if saved["truth"] is not None:
         _views["the world's truth"] = _figures(saved["truth"])
+    # A row a figure, a column a basis it is judged on, each headed by its name.
+    _names = list(next(iter(_views.values())))
     figures = pl.DataFrame(
-        [{"judged on": k, **{n: str(v) for n, v in f.items()}} for k, f in _views.items()]
+        {"figure": _names}
+        | {k: [None if f[n] is None else str(f[n]) for n in _names] for k, f in _views.items()},
+        schema={"figure": pl.String} | dict.fromkeys(_views, pl.String),
     )
     headline = (
         f"{folder.name} ({saved['kind']}): held-out AUC {saved['auc']:.3f}, average precision "
@@ -109,7 +113,7 @@ def _(capacity, context, folder, mo, operating_threshold, pl, saved):
                 f"Trained on {context['trained on']}; judged on {context['held-out persons']} "
                 f"held-out persons; outcome: {context['outcome']}."
             ),
-            mo.ui.table(figures.transpose(include_header=True), selection=None),
+            mo.ui.table(figures, selection=None, pagination=False),
         ]
     )
     return (figures, headline)
@@ -243,6 +247,79 @@ def _(chosen, held, mo, reason_counts, reasons_chart):
         ]
     )
     return (reasons,)
+
+
+@app.cell
+def _(chosen, mo, operating_threshold, os, rejudged_line):
+    # The threshold chosen above, written to risk.yaml as a reviewed change: the diff shown
+    # first; who, when, why and the old value in a comment; the old file kept in history/
+    # (or `joinedup notebook threshold risk VALUE --why ...`).
+    from pipelines.threshold_change import (
+        RISK_KEY,
+        ThresholdChangeError,
+        change_threshold,
+        preview_threshold,
+    )
+    from risk_models.features import RISK_CONFIG
+    from risk_models.scoring import risk_settings
+
+    risk_who = mo.ui.text(value=os.environ.get("USER", ""), label="who decides")
+    risk_why = mo.ui.text(value=rejudged_line, label="why (the evidence)", full_width=True)
+    risk_write = mo.ui.run_button(label=f"write threshold {chosen} to risk.yaml")
+    mo.vstack(
+        [
+            mo.md(
+                f"### The config change\n`risk.yaml` `model.threshold`: "
+                f"{operating_threshold} -> {chosen}"
+            ),
+            mo.hstack([risk_who, risk_write], justify="start"),
+            risk_why,
+        ]
+    )
+    return (
+        RISK_CONFIG,
+        RISK_KEY,
+        ThresholdChangeError,
+        change_threshold,
+        preview_threshold,
+        risk_settings,
+        risk_who,
+        risk_why,
+        risk_write,
+    )
+
+
+@app.cell
+def _(
+    RISK_CONFIG,
+    RISK_KEY,
+    ThresholdChangeError,
+    change_threshold,
+    chosen,
+    mo,
+    preview_threshold,
+    risk_settings,
+    risk_who,
+    risk_why,
+    risk_write,
+):
+    _who = risk_who.value or "analyst"
+    try:
+        if risk_write.value:
+            _done = change_threshold(
+                RISK_CONFIG, RISK_KEY, chosen, _who, risk_why.value, check=risk_settings
+            )
+            risk_written = f"written: {_done.key} {_done.old} -> {_done.new}; old file {_done.kept}"
+            _diff = _done.diff
+        else:
+            risk_written = ""
+            _diff = preview_threshold(RISK_CONFIG, RISK_KEY, chosen, _who, risk_why.value)
+    except ThresholdChangeError as _exc:
+        risk_written, _diff = str(_exc), ""
+    if risk_write.value:
+        print(risk_written)
+    mo.vstack([mo.md(risk_written), mo.md(f"```diff\n{_diff}```") if _diff else mo.md("")])
+    return (risk_written,)
 
 
 if __name__ == "__main__":

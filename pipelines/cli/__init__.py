@@ -15,6 +15,7 @@ from pipelines.cli.alerts import alerts, inbox
 from pipelines.cli.insight import insight
 from pipelines.cli.link import link
 from pipelines.cli.nightly import load, run, sources
+from pipelines.cli.notebook import notebook
 from pipelines.cli.params import Group, UsageError
 from pipelines.cli.risk import risk
 from pipelines.cli.world import demo, police_api, world
@@ -33,7 +34,20 @@ def joinedup() -> None:
     risk, and alerted to the professionals who can act."""
 
 
-for command in (world, police_api, run, load, sources, link, risk, alerts, insight, inbox, demo):
+for command in (
+    world,
+    police_api,
+    run,
+    load,
+    sources,
+    link,
+    risk,
+    alerts,
+    insight,
+    notebook,
+    inbox,
+    demo,
+):
     joinedup.add_command(command)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from matching.evaluate import LabelsError, read_labels, sweep
+from matching.evaluate import LabelsError, label_sweep, read_labels, sweep
 from matching.review import (
     marked_pairs,
     review_queue,
@@ -175,3 +175,60 @@ def test_threshold_chart_draws_each_measure_and_the_chosen_threshold() -> None:
     at = {p["measure"]: p["value"] for p in points if p["threshold"] == 0.9}
     assert at == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3)}
     assert spec["datasets"][rule["data"]["name"]] == [{"threshold": 0.9}]
+
+
+def _spread(n: int = 2_000) -> pl.DataFrame:
+    """Pairs scored evenly over 0 to 1, the higher the score the likelier one person."""
+    p = [(i + 0.5) / n for i in range(n)]
+    return pl.DataFrame(
+        {
+            "unique_id_l": [f"l{i}" for i in range(n)],
+            "unique_id_r": [f"r{i}" for i in range(n)],
+            "match_probability": p,
+            # one person where the score passes a threshold of its own, varying over the range
+            "label": ["match" if x > (i * 7919 % n) / n else "non-match" for i, x in enumerate(p)],
+        }
+    )
+
+
+@pytest.mark.parametrize("sample", ["stratified", "random"])
+def test_samples_judge_the_whole_range_so_the_labelled_curve_is_not_flat(sample: str) -> None:
+    pairs = _spread()
+    grid = [0.1, 0.3, 0.5, 0.7, 0.9, 0.95]
+    nearest = review_queue(pairs, 0.9, size=60)
+    spread = review_queue(pairs, 0.9, size=60, sample=sample, seed=1)
+    assert nearest["match_probability"].is_between(0.88, 0.92).all()
+    bands = (spread["match_probability"] * 10).floor().unique().len()
+    assert bands == 10 if sample == "stratified" else bands >= 7
+    if sample == "stratified":
+        assert ((spread["match_probability"] * 10).floor().value_counts()["count"] == 6).all()
+
+    def labelled(queue: pl.DataFrame) -> pl.DataFrame:
+        return queue.join(pairs, on=["unique_id_l", "unique_id_r"]).select(
+            "unique_id_l", "unique_id_r", "label"
+        )
+
+    flat = label_sweep(pairs, labelled(nearest), grid)
+    curve = label_sweep(pairs, labelled(spread), grid)
+    # Near the threshold every labelled pair is above 0.7 or below 0.95 alike: flat.
+    assert flat.filter(pl.col("threshold") <= 0.7)["recall"].n_unique() == 1
+    assert curve["recall"].n_unique() >= 4
+    assert curve["recall"].is_sorted(descending=True)
+
+
+def test_a_sample_is_the_same_for_the_same_seed_and_leaves_out_judged_pairs() -> None:
+    pairs = _spread(500)
+    first = review_queue(pairs, 0.9, size=20, sample="stratified", seed=3)
+    assert first.equals(review_queue(pairs, 0.9, size=20, sample="stratified", seed=3))
+    again = review_queue(pairs, 0.9, first, size=20, sample="stratified", seed=3)
+    assert not set(_ids(first)) & set(_ids(again))
+    assert first["match_probability"].is_sorted(descending=True)
+    with pytest.raises(ValueError, match="sample must be one of nearest, stratified, random"):
+        review_queue(pairs, 0.9, sample="worst")
+
+
+def test_judging_some_sampled_pairs_leaves_the_rest_in_the_queue() -> None:
+    pairs = _spread(500)
+    first = review_queue(pairs, 0.9, size=20, sample="random", seed=2)
+    again = review_queue(pairs, 0.9, first.head(5), size=20, sample="random", seed=2)
+    assert set(_ids(first.tail(15))) <= set(_ids(again))

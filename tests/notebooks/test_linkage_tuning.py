@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -255,10 +256,15 @@ def test_the_analysts_marks_are_saved_for_the_next_evaluation(
     monkeypatch.setenv("JOINEDUP_LABELS", str(labels))
     outputs, defs = _run()
     queue = defs["queue"]
-    # The review shows each record of a pair beside the other.
+    # Unasked, the review shows no record; with its switch on (marimo's switch, here as
+    # its value), each record of a pair beside the other.
     review = next(o.text for o in outputs if o is not None and "Clerical review" in o.text)
     shown = _personal_values(warehouse, [queue["unique_id_l"][0], queue["unique_id_r"][0]])
-    assert shown and all(v in review for v in shown)
+    assert len(shown) > 0
+    assert not any([v in review for v in shown])  # a list: a failure shows no value
+    outputs, _ = _run({"show_records": SimpleNamespace(value=True), "sample": defs["sample"]})
+    review = next(o.text for o in outputs if o is not None and "Clerical review" in o.text)
+    assert all([v in review for v in shown])
     assert defs["marked"].height == 0 and not labels.exists()  # nothing until saved
 
     # The analyst marks three pairs and saves: marimo's button, here as its result.

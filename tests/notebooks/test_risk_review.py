@@ -103,6 +103,11 @@ def test_the_threshold_rejudges_the_held_out_persons(
     assert counted.len() and counted.min() >= 10
     assert counted.sum() <= cut["flagged"]
     assert f"top reasons of the flags at 0.1: {reasons['feature'][0]} " in printed
+    # The model's figures read as a table with named headers, a row a figure.
+    figures = defs["figures"]
+    assert figures.columns == ["figure", "held-out persons", "the world's truth"]
+    assert "average precision" in figures["figure"].to_list()
+    assert not [c for c in figures.columns if c.startswith("column")]
 
 
 def test_without_a_model_the_notebook_says_what_to_do(

@@ -357,6 +357,34 @@ def _(
 
 
 @app.cell
+def _(artifact, link_run, mo, queue, records, show_records):
+    # Splink's waterfall for the pairs above: how each comparison adds to a pair's weight,
+    # scored again with the model over the same records. Values only with the switch on.
+    from matching.charts import pair_waterfall
+
+    if link_run:
+        _shown = mo.md(
+            "The waterfall scores pairs again from the warehouse's records; for a run, "
+            "`pairs.csv` gives each comparison's weight beside the ids."
+        )
+    elif queue.height == 0:
+        _shown = mo.md("")
+    else:
+        _shown = mo.vstack(
+            [
+                mo.md("### How each comparison adds up, pair by pair (Splink's waterfall)"),
+                pair_waterfall(
+                    artifact["splink_model"],
+                    records,
+                    list(queue.select("unique_id_l", "unique_id_r").iter_rows()),
+                    with_values=show_records.value,
+                ),
+            ]
+        )
+    _shown
+
+
+@app.cell
 def _(mo, os):
     reviewer = mo.ui.text(value=os.environ.get("USER", ""), label="reviewer")
     save = mo.ui.run_button(label="save the marked pairs to the labels file")

@@ -23,12 +23,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 from playwright.sync_api import Route, expect, sync_playwright
 from riskworld import RiskWorld, risk_world
 from servers import CHROMIUM_ARGS
 
-from matching.charts import model_charts
+from matching.charts import model_charts, pair_waterfall
 from pipelines.cli import main
 from pipelines.notebook_export import ASSETS
 
@@ -37,6 +38,24 @@ CHROMIUM = shutil.which("chromium")
 HEADINGS = {"linkage_tuning": "Pairs against the labels", "risk_review": "Calibration"}
 
 pytestmark = pytest.mark.slow
+
+# Two records in the warehouse's shape whose values are no one's.
+MADE_UP = pl.DataFrame(
+    {
+        "source": ["made", "made"],
+        "source_record_id": ["1", "2"],
+        "first_name": ["XQZV", "XQZV"],
+        "last_name": ["QWXZ", "QWXZ"],
+        "dob": ["1900-01-01", "1900-01-01"],
+        "sex": ["F", "F"],
+        "address": ["1 Xqz Row", "1 Xqz Row"],
+        "postcode": ["ZZ9 9ZZ", "ZZ9 9ZZ"],
+        **{c: [None, None] for c in ("middle_name", "uprn", "nhs_number", "upn", "ni_number")},
+    },
+    schema_overrides={
+        c: pl.String for c in ("middle_name", "uprn", "nhs_number", "upn", "ni_number")
+    },
+).with_columns(pl.format("{}:{}", "source", "source_record_id").alias("unique_id"))
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +211,8 @@ def test_no_notebook_or_export_writes_a_name_or_a_birth_date(
     # and Splink's charts of the model, drawn from no record ("green" is a colour there)
     model = json.loads((data / "models" / "linkage-v1.json").read_text())["splink_model"]
     ours |= {w for c in model_charts(model).values() for w in _words(json.dumps(c.to_dict()))}
+    # and Splink's waterfall's own words (its colours, "mark"), from two made-up records
+    ours |= _words(json.dumps(pair_waterfall(model, MADE_UP, [("made:1", "made:2")]).to_dict()))
     names, dobs = _personal(data / "warehouse.duckdb", ours)
     assert _found([*written, *sessions, by_hand, page], names, dobs) == []
     # The scan can fail: the same names and dates, written out, are found.

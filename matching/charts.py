@@ -78,4 +78,5 @@ def pair_waterfall(
     chart = linker.visualisations.waterfall_chart(
         scored, filter_nulls=False, remove_sensitive_data=not with_values
     )
-    return chart.altair_chart
+    drawn: alt.TopLevelMixin = chart.altair_chart
+    return drawn

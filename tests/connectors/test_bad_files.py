@@ -145,6 +145,8 @@ def test_a_second_process_waits_then_fails_in_one_sentence(tmp_path: Path) -> No
 
 def test_joinedup_run_on_a_busy_warehouse_says_so_without_a_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "JOINEDUP_DATA": str(tmp_path), "JOINEDUP_WAREHOUSE_WAIT": "0.5"}
+    env["JOINEDUP_WORLD"] = str(tmp_path / "world")
+    (tmp_path / "world" / "extracts" / "2026-11-01").mkdir(parents=True)  # a night that came
     with locked(tmp_path / "warehouse.duckdb", 60):
         done = subprocess.run(
             [sys.executable, "-m", "pipelines.cli", "run", "--night", "2026-11-01"],

@@ -137,7 +137,8 @@ def test_a_run_killed_mid_delivery_then_retried_tells_each_recipient_once(
     rows = _deliveries(store_url)
     assert len(rows) == RECIPIENTS
     status = Counter(r["status"] for r in rows)
-    assert status["sent"] >= 24 and status["sent"] + status["sending"] == RECIPIENTS
+    # The relay had taken 24; the last may have been taken but not yet recorded.
+    assert status["sent"] >= 23 and status["sent"] + status["sending"] == RECIPIENTS
     # Every row recorded as sent was taken by the relay; at most the one in flight was
     # taken but not recorded.
     recorded = {r["recipient"] for r in rows if r["status"] == "sent"}
